@@ -1,0 +1,97 @@
+/// A Legnext generation endpoint. The raw value is the path's last segment and the `kind`
+/// column of the queue.
+public enum LegnextKind: String, CaseIterable, Sendable, Codable {
+    case diffusion, variation, upscale, reroll, blend, describe, shorten, pan, outpaint, inpaint, remix, edit
+    case uploadPaint = "upload-paint"
+    case retexture
+    case removeBackground = "remove-background"
+    case enhance
+    case videoDiffusion = "video-diffusion"
+    case extendVideo = "extend-video"
+    case videoUpscale = "video-upscale"
+
+    /// Path below the base URL, e.g. `/v1/diffusion`.
+    public var path: String { "/v1/\(rawValue)" }
+
+    /// The request field a job's prompt fills, if the endpoint takes text.
+    public var promptField: String? {
+        switch self {
+        case .diffusion: "text"
+        case .shorten, .videoDiffusion, .extendVideo: "prompt"
+        case .variation, .pan, .outpaint, .inpaint, .remix, .edit, .uploadPaint, .retexture: "remixPrompt"
+        case .upscale, .reroll, .blend, .describe, .removeBackground, .enhance, .videoUpscale: nil
+        }
+    }
+
+    /// Whether the prompt is required.
+    public var promptRequired: Bool {
+        switch self {
+        case .diffusion, .shorten, .videoDiffusion, .remix, .edit, .uploadPaint, .retexture: true
+        default: false
+        }
+    }
+
+    /// Acts on an earlier Legnext job (`jobId`).
+    public var isFollowUp: Bool {
+        switch self {
+        case .variation, .upscale, .reroll, .pan, .outpaint, .inpaint, .remix, .edit, .enhance, .extendVideo, .videoUpscale: true
+        default: false
+        }
+    }
+
+    /// Whether the request is sent as a multipart form rather than JSON.
+    public var isMultipart: Bool { self == .inpaint }
+
+    /// `kind` names accepted from users, for messages.
+    public static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
+}
+
+extension LegnextKind {
+    /// The body fields the endpoint accepts (besides `callback`).
+    public var fields: [String] {
+        switch self {
+        case .diffusion: ["text"]
+        case .variation: ["jobId", "imageNo", "type", "remixPrompt"]
+        case .upscale: ["jobId", "imageNo", "type"]
+        case .reroll: ["jobId"]
+        case .blend: ["imgUrls", "aspect_ratio"]
+        case .describe, .removeBackground: ["imgUrl"]
+        case .shorten: ["prompt"]
+        case .pan: ["jobId", "imageNo", "direction", "scale", "remixPrompt"]
+        case .outpaint: ["jobId", "imageNo", "scale", "remixPrompt"]
+        case .inpaint: ["jobId", "imageNo", "mask", "maskFile", "remixPrompt"]
+        case .remix: ["jobId", "imageNo", "remixPrompt", "mode"]
+        case .edit: ["jobId", "imageNo", "canvas", "imgPos", "remixPrompt", "mask"]
+        case .uploadPaint: ["imgUrl", "canvas", "imgPos", "remixPrompt", "mask"]
+        case .retexture: ["imgUrl", "remixPrompt"]
+        case .enhance: ["jobId", "imageNo"]
+        case .videoDiffusion: ["prompt", "videoType"]
+        case .extendVideo: ["jobId", "videoNo", "prompt"]
+        case .videoUpscale: ["jobId", "videoNo"]
+        }
+    }
+
+    var bodyType: any LegnextRequestBody.Type {
+        switch self {
+        case .diffusion: DiffusionRequest.self
+        case .variation: VariationRequest.self
+        case .upscale: UpscaleRequest.self
+        case .reroll: RerollRequest.self
+        case .blend: BlendRequest.self
+        case .describe: DescribeRequest.self
+        case .shorten: ShortenRequest.self
+        case .pan: PanRequest.self
+        case .outpaint: OutpaintRequest.self
+        case .inpaint: InpaintRequest.self
+        case .remix: RemixRequest.self
+        case .edit: EditRequest.self
+        case .uploadPaint: UploadPaintRequest.self
+        case .retexture: RetextureRequest.self
+        case .removeBackground: RemoveBackgroundRequest.self
+        case .enhance: EnhanceRequest.self
+        case .videoDiffusion: VideoDiffusionRequest.self
+        case .extendVideo: ExtendVideoRequest.self
+        case .videoUpscale: VideoUpscaleRequest.self
+        }
+    }
+}

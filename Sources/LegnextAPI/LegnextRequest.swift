@@ -1,0 +1,141 @@
+import Foundation
+
+/// A checked request to one generation endpoint, ready to send.
+public struct LegnextRequest: Sendable {
+    public let body: any LegnextRequestBody
+    public var kind: LegnextKind { type(of: body).kind }
+
+    /// Wraps `body` after checking it against the endpoint's documented rules.
+    public init(_ body: some LegnextRequestBody) throws(RequestValidationError) {
+        try body.validate()
+        self.body = body
+    }
+
+    /// The same request with Legnext told to POST changes to `url`.
+    public func withCallback(_ url: String?) -> LegnextRequest {
+        var body = self.body
+        body.callback = url
+        return LegnextRequest(unchecked: body)
+    }
+
+    private init(unchecked body: any LegnextRequestBody) { self.body = body }
+
+    /// Builds the request of a queued job: `kind`, its `prompt` (which fills the endpoint's text
+    /// field), its `params` object, and for follow-ups the Legnext id of the parent job.
+    /// Every mistake is reported in words a person can act on.
+    public static func build(
+        kind kindName: String, prompt: String?, params: [String: JSONValue], parentRemoteJobId: String? = nil
+    ) throws(RequestValidationError) -> LegnextRequest {
+        guard let kind = LegnextKind(rawValue: kindName) else {
+            throw RequestValidationError("unknown kind \"\(kindName)\": use one of \(LegnextKind.namesList)")
+        }
+        var fields = params
+        if fields["callback"] != nil {
+            throw RequestValidationError("params.callback is set by legnext-queue itself (see --callback-url); remove it")
+        }
+        let allowed = Set(kind.fields)
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            let expected = kind.fields.isEmpty ? "none" : kind.fields.joined(separator: ", ")
+            throw RequestValidationError("\(kind.rawValue) has no parameter \"\(unknown)\" (it takes: \(expected))")
+        }
+        if let field = kind.promptField {
+            if let prompt {
+                if let given = fields[field], given != .string(prompt) {
+                    throw RequestValidationError("give the text either as the prompt or as params.\(field), not both")
+                }
+                fields[field] = .string(prompt)
+            } else if kind.promptRequired, fields[field] == nil {
+                throw RequestValidationError("\(kind.rawValue) needs a prompt")
+            }
+        } else if let prompt, !prompt.isEmpty {
+            throw RequestValidationError("\(kind.rawValue) takes no prompt; put its settings in params")
+        }
+        if kind.isFollowUp {
+            if let parentRemoteJobId {
+                if let given = fields["jobId"], given != .string(parentRemoteJobId) {
+                    throw RequestValidationError("give either a parent job or params.jobId, not both")
+                }
+                fields["jobId"] = .string(parentRemoteJobId)
+            } else if fields["jobId"] == nil {
+                throw RequestValidationError("\(kind.rawValue) acts on an earlier job: give a parent job (--parent) or params.jobId")
+            }
+        }
+        if kind == .inpaint {
+            return try LegnextRequest(inpaint: fields)
+        }
+        return try decode(kind.bodyType, from: fields)
+    }
+
+    private static func decode<B: LegnextRequestBody>(_ type: B.Type, from fields: [String: JSONValue])
+        throws(RequestValidationError) -> LegnextRequest
+    {
+        let body: B
+        do {
+            body = try JSONDecoder().decode(B.self, from: JSONEncoder().encode(JSONValue.object(fields)))
+        } catch let error as DecodingError {
+            throw RequestValidationError(error.readableDescription)
+        } catch {
+            throw RequestValidationError("invalid parameters: \(error)")
+        }
+        return try LegnextRequest(body)
+    }
+
+    private init(inpaint fields: [String: JSONValue]) throws(RequestValidationError) {
+        let mask: Data
+        switch (fields["mask"], fields["maskFile"]) {
+        case (.some, .some):
+            throw RequestValidationError("give either mask (base64) or maskFile (a path), not both")
+        case (.some(let value), nil):
+            guard let text = value.stringValue, let data = Data(base64Encoded: text) else {
+                throw RequestValidationError("mask must be base64 text of a PNG image (or use maskFile with a path)")
+            }
+            mask = data
+        case (nil, .some(let value)):
+            guard let path = value.stringValue else { throw RequestValidationError("maskFile must be a file path") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw RequestValidationError("cannot read maskFile \(path)")
+            }
+            mask = data
+        case (nil, nil):
+            throw RequestValidationError("inpaint needs a mask: params.maskFile (a path) or params.mask (base64)")
+        }
+        guard let jobId = fields["jobId"]?.stringValue else { throw RequestValidationError("jobId must be a string") }
+        guard let imageNo = fields["imageNo"]?.intValue else { throw RequestValidationError("imageNo is required (0–3)") }
+        let remix = fields["remixPrompt"]
+        if let remix, remix.stringValue == nil { throw RequestValidationError("remixPrompt must be a string") }
+        try self.init(InpaintRequest(jobId: jobId, imageNo: imageNo, mask: mask, remixPrompt: remix?.stringValue))
+    }
+}
+
+extension DecodingError {
+    /// One line a person can act on, e.g. `imageNo: expected a number`.
+    public var readableDescription: String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch self {
+        case .keyNotFound(let key, let context):
+            let parent = path(context.codingPath)
+            return "\(parent.isEmpty ? "" : parent + ".")\(key.stringValue) is required"
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)): expected \(Self.describe(type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)): expected \(Self.describe(type)), got null"
+        case .dataCorrupted(let context):
+            let where_ = path(context.codingPath)
+            return (where_.isEmpty ? "" : where_ + ": ") + context.debugDescription
+        @unknown default:
+            return "\(self)"
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is Double.Type: "a number"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is [String].Type: "an array of strings"
+        default: "an object like the API's \(type)"
+        }
+    }
+}

@@ -1,0 +1,394 @@
+import Foundation
+
+/// The body of a POST to one Legnext generation endpoint. Each endpoint has its own type,
+/// whose `validate()` checks the documented ranges before anything is sent.
+public protocol LegnextRequestBody: Codable, Sendable, Hashable {
+    static var kind: LegnextKind { get }
+    /// Where Legnext should POST the job when it changes.
+    var callback: String? { get set }
+    func validate() throws(RequestValidationError)
+}
+
+/// Canvas size for edit and upload-paint.
+public struct Canvas: Codable, Sendable, Hashable {
+    public var width: Int
+    public var height: Int
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+}
+
+/// Where the image sits on the canvas, for edit and upload-paint.
+public struct ImagePosition: Codable, Sendable, Hashable {
+    public var width: Int
+    public var height: Int
+    public var x: Int
+    public var y: Int
+    public init(width: Int, height: Int, x: Int, y: Int) {
+        self.width = width
+        self.height = height
+        self.x = x
+        self.y = y
+    }
+}
+
+public struct DiffusionRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.diffusion
+    public var text: String
+    public var callback: String?
+    public init(text: String, callback: String? = nil) {
+        self.text = text
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) { try Rule.text(text, "text", required: true) }
+}
+
+public struct VariationRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.variation
+    public var jobId: String
+    public var imageNo: Int
+    /// 0 subtle, 1 strong.
+    public var type: Int
+    public var remixPrompt: String?
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, type: Int, remixPrompt: String? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.type = type
+        self.remixPrompt = remixPrompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try Rule.range(type, "type", 0...1)
+        try Rule.text(remixPrompt, "remixPrompt", required: false)
+    }
+}
+
+public struct UpscaleRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.upscale
+    public var jobId: String
+    public var imageNo: Int
+    /// 0 subtle, 1 creative.
+    public var type: Int
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, type: Int, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.type = type
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try Rule.range(type, "type", 0...1)
+    }
+}
+
+public struct RerollRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.reroll
+    public var jobId: String
+    public var callback: String?
+    public init(jobId: String, callback: String? = nil) {
+        self.jobId = jobId
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) { try Rule.jobId(jobId) }
+}
+
+public struct BlendRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.blend
+    public static let aspectRatios = ["2:3", "1:1", "3:2"]
+    public var imgUrls: [String]
+    public var aspectRatio: String
+    public var callback: String?
+    enum CodingKeys: String, CodingKey {
+        case imgUrls
+        case aspectRatio = "aspect_ratio"
+        case callback
+    }
+    public init(imgUrls: [String], aspectRatio: String, callback: String? = nil) {
+        self.imgUrls = imgUrls
+        self.aspectRatio = aspectRatio
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.check((2...5).contains(imgUrls.count), "imgUrls must hold 2–5 URLs (got \(imgUrls.count))")
+        for url in imgUrls { try Rule.url(url, "imgUrls") }
+        try Rule.check(Self.aspectRatios.contains(aspectRatio), "aspect_ratio must be one of 2:3, 1:1, 3:2 (got \(aspectRatio))")
+    }
+}
+
+public struct DescribeRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.describe
+    public var imgUrl: String
+    public var callback: String?
+    public init(imgUrl: String, callback: String? = nil) {
+        self.imgUrl = imgUrl
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) { try Rule.url(imgUrl, "imgUrl") }
+}
+
+public struct ShortenRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.shorten
+    public var prompt: String
+    public var callback: String?
+    public init(prompt: String, callback: String? = nil) {
+        self.prompt = prompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) { try Rule.text(prompt, "prompt", required: true) }
+}
+
+public struct PanRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.pan
+    public var jobId: String
+    public var imageNo: Int
+    /// 0 up, 1 down, 2 left, 3 right.
+    public var direction: Int
+    public var scale: Double
+    public var remixPrompt: String?
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, direction: Int, scale: Double, remixPrompt: String? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.direction = direction
+        self.scale = scale
+        self.remixPrompt = remixPrompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try Rule.range(direction, "direction", 0...3)
+        try Rule.range(scale, "scale", 1.1...3.0)
+        try Rule.text(remixPrompt, "remixPrompt", required: false)
+    }
+}
+
+public struct OutpaintRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.outpaint
+    public var jobId: String
+    public var imageNo: Int
+    public var scale: Double
+    public var remixPrompt: String?
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, scale: Double, remixPrompt: String? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.scale = scale
+        self.remixPrompt = remixPrompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try Rule.range(scale, "scale", 1.1...2.0)
+        try Rule.text(remixPrompt, "remixPrompt", required: false)
+    }
+}
+
+/// Sent as a multipart form; the mask travels as a file part.
+public struct InpaintRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.inpaint
+    public var jobId: String
+    public var imageNo: Int
+    /// The mask image's bytes (PNG).
+    public var mask: Data
+    public var remixPrompt: String?
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, mask: Data, remixPrompt: String? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.mask = mask
+        self.remixPrompt = remixPrompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try Rule.check(!mask.isEmpty, "mask must not be empty")
+        try Rule.check(mask.count <= 10 << 20, "mask is \(mask.count) bytes; at most 10 MiB are allowed")
+        try Rule.text(remixPrompt, "remixPrompt", required: false)
+    }
+}
+
+public struct RemixRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.remix
+    public var jobId: String
+    public var imageNo: Int
+    public var remixPrompt: String
+    public var mode: Int?
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, remixPrompt: String, mode: Int? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.remixPrompt = remixPrompt
+        self.mode = mode
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try Rule.text(remixPrompt, "remixPrompt", required: true)
+        try Rule.range(mode, "mode", 0...1, required: false)
+    }
+}
+
+public struct EditRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.edit
+    public var jobId: String
+    public var imageNo: Int
+    public var canvas: Canvas
+    public var imgPos: ImagePosition
+    public var remixPrompt: String
+    public var mask: JSONValue?
+    public var callback: String?
+    public init(
+        jobId: String, imageNo: Int, canvas: Canvas, imgPos: ImagePosition, remixPrompt: String, mask: JSONValue? = nil,
+        callback: String? = nil
+    ) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.canvas = canvas
+        self.imgPos = imgPos
+        self.remixPrompt = remixPrompt
+        self.mask = mask
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+        try canvasRules(canvas, imgPos)
+        try Rule.text(remixPrompt, "remixPrompt", required: true)
+    }
+}
+
+public struct UploadPaintRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.uploadPaint
+    public var imgUrl: String
+    public var canvas: Canvas
+    public var imgPos: ImagePosition
+    public var remixPrompt: String
+    public var mask: JSONValue
+    public var callback: String?
+    public init(imgUrl: String, canvas: Canvas, imgPos: ImagePosition, remixPrompt: String, mask: JSONValue, callback: String? = nil) {
+        self.imgUrl = imgUrl
+        self.canvas = canvas
+        self.imgPos = imgPos
+        self.remixPrompt = remixPrompt
+        self.mask = mask
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.url(imgUrl, "imgUrl")
+        try canvasRules(canvas, imgPos)
+        try Rule.text(remixPrompt, "remixPrompt", required: true)
+        try Rule.check(!mask.isNull, "mask is required")
+    }
+}
+
+public struct RetextureRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.retexture
+    public var imgUrl: String
+    public var remixPrompt: String
+    public var callback: String?
+    public init(imgUrl: String, remixPrompt: String, callback: String? = nil) {
+        self.imgUrl = imgUrl
+        self.remixPrompt = remixPrompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.url(imgUrl, "imgUrl")
+        try Rule.text(remixPrompt, "remixPrompt", required: true)
+    }
+}
+
+public struct RemoveBackgroundRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.removeBackground
+    public var imgUrl: String
+    public var callback: String?
+    public init(imgUrl: String, callback: String? = nil) {
+        self.imgUrl = imgUrl
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) { try Rule.url(imgUrl, "imgUrl") }
+}
+
+public struct EnhanceRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.enhance
+    public var jobId: String
+    public var imageNo: Int
+    public var callback: String?
+    public init(jobId: String, imageNo: Int, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(imageNo, "imageNo", 0...3)
+    }
+}
+
+public struct VideoDiffusionRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.videoDiffusion
+    /// `"<image url> text"`.
+    public var prompt: String
+    /// 0 480p, 1 720p.
+    public var videoType: Int?
+    public var callback: String?
+    public init(prompt: String, videoType: Int? = nil, callback: String? = nil) {
+        self.prompt = prompt
+        self.videoType = videoType
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.text(prompt, "prompt", required: true)
+        try Rule.range(videoType, "videoType", 0...1, required: false)
+    }
+}
+
+public struct ExtendVideoRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.extendVideo
+    public var jobId: String
+    public var videoNo: Int
+    public var prompt: String?
+    public var callback: String?
+    public init(jobId: String, videoNo: Int, prompt: String? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.videoNo = videoNo
+        self.prompt = prompt
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(videoNo, "videoNo", 0...3)
+        try Rule.text(prompt, "prompt", required: false)
+    }
+}
+
+public struct VideoUpscaleRequest: LegnextRequestBody {
+    public static let kind = LegnextKind.videoUpscale
+    public var jobId: String
+    public var videoNo: Int
+    public var callback: String?
+    public init(jobId: String, videoNo: Int, callback: String? = nil) {
+        self.jobId = jobId
+        self.videoNo = videoNo
+        self.callback = callback
+    }
+    public func validate() throws(RequestValidationError) {
+        try Rule.jobId(jobId)
+        try Rule.range(videoNo, "videoNo", 0...3)
+    }
+}
+
+private func canvasRules(_ canvas: Canvas, _ imgPos: ImagePosition) throws(RequestValidationError) {
+    try Rule.check(canvas.width > 0 && canvas.height > 0, "canvas width and height must be positive")
+    try Rule.check(imgPos.width > 0 && imgPos.height > 0, "imgPos width and height must be positive")
+    try Rule.check(imgPos.x >= 0 && imgPos.y >= 0, "imgPos x and y must not be negative")
+}

@@ -1,0 +1,180 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Gives handlers the connection, so a simulated fault can drop it without an answer.
+struct SimulatorRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    var maxUploadSize: Int { 16 << 20 }
+}
+
+extension LegnextSimulator {
+    static let apiKeyHeader = HTTPField.Name("x-api-key")!
+
+    func makeRouter() -> Router<SimulatorRequestContext> {
+        let router = Router(context: SimulatorRequestContext.self)
+        router.post("/api/v1/:kind") { request, context in
+            let kind = context.parameters.get("kind") ?? ""
+            return try await self.api(request, context, route: "POST /v1/\(kind)") {
+                await self.submit(kind: kind, request: request)
+            }
+        }
+        router.get("/api/v1/job/:id") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            return try await self.api(request, context, route: "GET /v1/job/{id}") {
+                guard let job = await self.state.job(id: id) else {
+                    return Self.error(404, code: 404, "job \(id) not found")
+                }
+                return Self.json(job)
+            }
+        }
+        router.get("/api/account/balance") { request, context in
+            try await self.api(request, context, route: "GET /account/balance") {
+                Self.json(["code": AnyJSON.number(200), "message": .string("success"), "data": .object(await self.state.balance())])
+            }
+        }
+        router.get("/_sim/stats") { _, _ in Self.json(await self.state.stats()) }
+        router.post("/_sim/credits") { request, _ in
+            var request = request
+            let body = try? await request.collectBody(upTo: 1 << 16)
+            let points = body.flatMap { try? JSONDecoder().decode([String: AnyJSON].self, from: Data(buffer: $0)) }?["points"]?.number
+            guard let points, points.rounded() == points else {
+                return Self.error(400, code: 400, "send {\"points\": N}")
+            }
+            let left = await self.state.addCredits(Int(points))
+            return Self.json(["left": AnyJSON.number(Double(left))])
+        }
+        router.get("/_sim/files/:job/:file") { _, context in
+            let file = context.parameters.get("file") ?? ""
+            let isVideo = file.hasSuffix(".mp4")
+            return Response(
+                status: .ok, headers: [.contentType: isVideo ? "video/mp4" : "image/png"],
+                body: .init(byteBuffer: ByteBuffer(bytes: isVideo ? Self.tinyVideo : Self.tinyPNG)))
+        }
+        return router
+    }
+
+    /// The common path of every API request: latency, key, rate limit, injected 500,
+    /// then the handler, then a dropped connection or a malformed body if drawn.
+    private func api(
+        _ request: Request, _ context: SimulatorRequestContext, route: String, handle: () async -> Response
+    ) async throws -> Response {
+        if configuration.latencyMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(configuration.latencyMilliseconds))
+        }
+        let response: Response
+        var drop = false
+        switch await state.admit(apiKey: request.headers[Self.apiKeyHeader]) {
+        case .unauthorized:
+            response = Self.error(401, code: 401, "invalid or missing API key")
+        case .rateLimited(let seconds):
+            var limited = Self.error(429, code: 429, "rate limit exceeded")
+            limited.headers[.retryAfter] = String(seconds)
+            response = limited
+        case .serverError:
+            response = Self.error(500, code: 500, "internal server error (simulated)")
+        case .proceed(let dropIt, let malformed):
+            let handled = await handle()
+            drop = dropIt
+            if malformed, handled.status == .ok {
+                response = Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: "{\"job_id\": \"truncated")))
+            } else {
+                response = handled
+            }
+        }
+        await state.count(route: route, status: drop ? "dropped" : String(response.status.code))
+        logger.debug("\(route) → \(drop ? "dropped" : String(response.status.code))")
+        if drop {
+            try? await context.channel.close()
+        }
+        return response
+    }
+
+    private func submit(kind: String, request: Request) async -> Response {
+        var request = request
+        guard SimulatorRules.kinds[kind] != nil else { return Self.error(404, code: 404, "no endpoint /v1/\(kind)") }
+        guard let buffer = try? await request.collectBody(upTo: 12 << 20) else {
+            return Self.error(413, code: 413, "payload too large")
+        }
+        let data = Data(buffer: buffer)
+        var body: [String: AnyJSON]
+        let contentType = request.headers[.contentType] ?? ""
+        if contentType.hasPrefix("multipart/form-data") {
+            guard let fields = Self.multipartFields(data, contentType: contentType) else {
+                return Self.error(400, code: 400, "malformed multipart body")
+            }
+            body = fields
+        } else {
+            guard let object = try? JSONDecoder().decode([String: AnyJSON].self, from: data) else {
+                return Self.error(400, code: 400, "request body must be a JSON object")
+            }
+            body = object
+        }
+        var key = body
+        key["callback"] = nil
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let bodyKey = kind + String(decoding: (try? encoder.encode(key)) ?? Data(), as: UTF8.self)
+        do {
+            return Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey))
+        } catch {
+            return Self.error(error.status, code: error.code, error.message)
+        }
+    }
+
+    /// Reads the parts of a multipart form: text parts as strings, file parts as their size.
+    static func multipartFields(_ data: Data, contentType: String) -> [String: AnyJSON]? {
+        guard let range = contentType.range(of: "boundary=") else { return nil }
+        let boundary = "--" + contentType[range.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+        let text = String(decoding: data, as: UTF8.self)
+        var fields: [String: AnyJSON] = [:]
+        for part in text.components(separatedBy: boundary) {
+            guard let headerEnd = part.range(of: "\r\n\r\n") else { continue }
+            let headers = part[..<headerEnd.lowerBound]
+            guard let nameRange = headers.range(of: "name=\"") else { continue }
+            let name = headers[nameRange.upperBound...].prefix { $0 != "\"" }
+            var value = String(part[headerEnd.upperBound...])
+            if value.hasSuffix("\r\n") { value.removeLast(2) }
+            if headers.contains("filename=") {
+                fields[String(name)] = .string("<file of \(value.utf8.count) bytes>")
+            } else if let number = Double(value) {
+                fields[String(name)] = .number(number)
+            } else {
+                fields[String(name)] = .string(value)
+            }
+        }
+        return fields.isEmpty ? nil : fields
+    }
+
+    static func json(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// An error in Legnext's documented top-level shape.
+    static func error(_ status: Int, code: Int, _ message: String) -> Response {
+        let body: [String: AnyJSON] = ["code": .number(Double(code)), "message": .string(message), "raw_message": .string(message), "detail": .null]
+        var response = json(body)
+        response.status = .init(code: status)
+        return response
+    }
+
+    /// A valid 1×1 PNG.
+    static let tinyPNG: [UInt8] = Array(
+        Data(
+            base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")!)
+    static let tinyVideo: [UInt8] = Array("simulated video".utf8)
+}

@@ -1,0 +1,48 @@
+/// Knobs of ``LegnextSimulator``: how Legnext behaves, and how it misbehaves.
+public struct SimulatorConfiguration: Sendable {
+    /// Address to bind; loopback by default.
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port (read it from ``LegnextSimulator/port``).
+    public var port: Int = 0
+    /// The one key accepted in `x-api-key`.
+    public var apiKey: String = "sim-key"
+    /// Seed of every random draw; the same seed and request order give the same run.
+    public var seed: UInt64 = 1
+    /// Points available to spend.
+    public var credits: Int = 1_000_000_000
+    /// Requests per second per key over a sliding second; 0 = no limit.
+    public var rateLimit: Double = 0
+    /// Jobs processing at once per key (the rest wait in `pending`); 0 = no limit.
+    public var concurrency: Int = 0
+    /// Median job duration in seconds (log-normal).
+    public var durationMedian: Double = 2
+    /// Log-normal sigma of job durations; 0 makes every job last the median.
+    public var durationSpread: Double = 0.3
+    /// Share of jobs that end `failed` with an error object.
+    public var failRate: Double = 0
+    /// Share of requests answered 500 before anything is done.
+    public var errorRate: Double = 0
+    /// Share of requests handled (a POST creates its job) whose connection is then closed without an answer.
+    public var dropRate: Double = 0
+    /// Added to every answer, in milliseconds.
+    public var latencyMilliseconds: Int = 0
+    /// Share of requests answered 200 with a body that is not JSON.
+    public var malformedRate: Double = 0
+    /// Attempts to deliver each callback.
+    public var callbackAttempts: Int = 3
+    /// The address clients reach this simulator at, for output URLs; defaults to `http://host:port`.
+    public var publicBaseURL: String?
+
+    public init() {}
+
+    /// Points a submission of `kind` freezes.
+    public static func cost(of kind: String) -> Int {
+        switch kind {
+        case "upscale", "remove-background", "enhance": 40
+        case "describe", "shorten": 20
+        case "video-diffusion", "extend-video": 400
+        case "video-upscale": 200
+        default: 80
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// The simulator's own reading of the documented request rules, written apart from the
+/// client's so that each checks the other.
+enum SimulatorRules {
+    enum Field {
+        case text(required: Bool)
+        case int(ClosedRange<Int>, required: Bool)
+        case number(ClosedRange<Double>)
+        case jobId
+        case url
+        case urls(ClosedRange<Int>)
+        case choice([String])
+        case object([String])
+        case present
+        case optionalAny
+    }
+
+    static let kinds: [String: [String: Field]] = [
+        "diffusion": ["text": .text(required: true)],
+        "variation": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "type": .int(0...1, required: true), "remixPrompt": .text(required: false)],
+        "upscale": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "type": .int(0...1, required: true)],
+        "reroll": ["jobId": .jobId],
+        "blend": ["imgUrls": .urls(2...5), "aspect_ratio": .choice(["2:3", "1:1", "3:2"])],
+        "describe": ["imgUrl": .url],
+        "shorten": ["prompt": .text(required: true)],
+        "pan": [
+            "jobId": .jobId, "imageNo": .int(0...3, required: true), "direction": .int(0...3, required: true),
+            "scale": .number(1.1...3.0), "remixPrompt": .text(required: false),
+        ],
+        "outpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "scale": .number(1.1...2.0), "remixPrompt": .text(required: false)],
+        "inpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "mask": .present, "remixPrompt": .text(required: false)],
+        "remix": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "remixPrompt": .text(required: true), "mode": .int(0...1, required: false)],
+        "edit": [
+            "jobId": .jobId, "imageNo": .int(0...3, required: true), "canvas": .object(["width", "height"]),
+            "imgPos": .object(["width", "height", "x", "y"]), "remixPrompt": .text(required: true), "mask": .optionalAny,
+        ],
+        "upload-paint": [
+            "imgUrl": .url, "canvas": .object(["width", "height"]), "imgPos": .object(["width", "height", "x", "y"]),
+            "remixPrompt": .text(required: true), "mask": .present,
+        ],
+        "retexture": ["imgUrl": .url, "remixPrompt": .text(required: true)],
+        "remove-background": ["imgUrl": .url],
+        "enhance": ["jobId": .jobId, "imageNo": .int(0...3, required: true)],
+        "video-diffusion": ["prompt": .text(required: true), "videoType": .int(0...1, required: false)],
+        "extend-video": ["jobId": .jobId, "videoNo": .int(0...3, required: true), "prompt": .text(required: false)],
+        "video-upscale": ["jobId": .jobId, "videoNo": .int(0...3, required: true)],
+    ]
+
+    /// A rule broken: HTTP status (400 malformed, 422 out of range) and message.
+    struct Violation: Error {
+        var status: Int
+        var message: String
+    }
+
+    /// Checks a body against its kind's rules; returns the parent job id for follow-ups.
+    static func check(kind: String, body: [String: AnyJSON]) throws(Violation) -> String? {
+        guard let rules = kinds[kind] else { throw Violation(status: 404, message: "unknown endpoint") }
+        var parent: String?
+        for (name, rule) in rules {
+            let value = body[name]
+            switch rule {
+            case .text(let required):
+                guard let value else {
+                    if required { throw Violation(status: 400, message: "\(name) is required") }
+                    continue
+                }
+                guard let text = value.string else { throw Violation(status: 400, message: "\(name) must be a string") }
+                if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw Violation(status: 422, message: "\(name) must not be empty") }
+                if text.count > 8192 { throw Violation(status: 422, message: "\(name) must be at most 8192 characters") }
+            case .int(let range, let required):
+                guard let value else {
+                    if required { throw Violation(status: 400, message: "\(name) is required") }
+                    continue
+                }
+                guard let number = value.number, let int = Int(exactly: number) else {
+                    throw Violation(status: 400, message: "\(name) must be an integer")
+                }
+                if !range.contains(int) { throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
+            case .number(let range):
+                guard let number = value?.number else { throw Violation(status: 400, message: "\(name) is required and must be a number") }
+                if !range.contains(number) { throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
+            case .jobId:
+                guard let id = value?.string, !id.isEmpty else { throw Violation(status: 400, message: "jobId is required") }
+                parent = id
+            case .url:
+                guard let url = value?.string, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
+            case .urls(let count):
+                guard case .array(let urls) = value, urls.allSatisfy({ $0.string?.hasPrefix("http") == true }) else {
+                    throw Violation(status: 400, message: "\(name) must be an array of URLs")
+                }
+                if !count.contains(urls.count) { throw Violation(status: 422, message: "\(name) must hold \(count.lowerBound) to \(count.upperBound) URLs") }
+            case .choice(let options):
+                guard let text = value?.string, options.contains(text) else {
+                    throw Violation(status: 422, message: "\(name) must be one of \(options.joined(separator: ", "))")
+                }
+            case .object(let members):
+                guard case .object(let object) = value, members.allSatisfy({ object[$0]?.number != nil }) else {
+                    throw Violation(status: 400, message: "\(name) must be an object with \(members.joined(separator: ", "))")
+                }
+            case .present:
+                if value == nil || value == .null { throw Violation(status: 400, message: "\(name) is required") }
+            case .optionalAny:
+                break
+            }
+        }
+        return parent
+    }
+
+    /// The text fields a test can put simulator hooks into.
+    static func text(of body: [String: AnyJSON]) -> String {
+        ["text", "prompt", "remixPrompt"].compactMap { body[$0]?.string }.joined(separator: " ")
+    }
+}
+
+/// Test hooks a prompt can carry, so a test can ask for an outcome without relying on chance:
+/// `sim:fail` (the job fails), `sim:reject=403` (the POST is refused with that status),
+/// `sim:duration=1.5` (seconds).
+struct SimulatorHooks {
+    var fail = false
+    var reject: Int?
+    var duration: Double?
+
+    init(_ text: String) {
+        guard text.contains("sim:") else { return }
+        for word in text.split(separator: " ") where word.hasPrefix("sim:") {
+            let parts = word.dropFirst(4).split(separator: "=", maxSplits: 1).map(String.init)
+            switch parts.first {
+            case "fail": fail = true
+            case "reject": reject = parts.count > 1 ? Int(parts[1]) : 400
+            case "duration": duration = parts.count > 1 ? Double(parts[1]) : nil
+            default: break
+            }
+        }
+    }
+}

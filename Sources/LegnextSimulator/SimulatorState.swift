@@ -1,0 +1,348 @@
+import Foundation
+import QueueSupport
+
+/// Everything the simulator knows: jobs, the credit ledger, the rate window and the stats.
+/// One actor, so draws from the seeded generator follow request order.
+actor SimulatorState {
+    let config: SimulatorConfiguration
+    private var rng: SimulatorRandom
+    private let startInstant = ContinuousClock.now
+    private let startDate = Date()
+    var publicBaseURL: String
+
+    private var jobs: [String: SimulatorJob] = [:]
+    /// Jobs holding a concurrency slot (started, or about to start) and not yet finished.
+    private var running: Set<String> = []
+    /// Jobs waiting for a slot, oldest first.
+    private var waiting: [String] = []
+    private var waitingHead = 0
+
+    private var available: Int
+    private var frozen = 0
+    private var consumed = 0
+
+    private var window: [Double] = []
+    private var windowHead = 0
+
+    private var requests: [String: [String: Int]] = [:]
+    private var rateLimited = 0
+    private var jobsCreated = 0
+    private var duplicates = 0
+    private var bodies: Set<String> = []
+    private var durationSum = 0.0
+    private var inFlight = 0
+    private var peakInFlight = 0
+    private var processing = 0
+    private var peakProcessing = 0
+    private var completed = 0
+    private var failed = 0
+    private var dropped = 0
+    private var injectedErrors = 0
+    private var malformed = 0
+    private var callbacksSent = 0
+    private var callbacksFailed = 0
+
+    /// Callbacks to deliver, handed to the sender.
+    private var outbox: [(url: String, body: Data)] = []
+    let outboxSignal: Wakeup
+    let timerSignal: Wakeup
+
+    init(config: SimulatorConfiguration, outboxSignal: Wakeup, timerSignal: Wakeup) {
+        self.config = config
+        self.rng = SimulatorRandom(seed: config.seed)
+        self.available = config.credits
+        self.publicBaseURL = config.publicBaseURL ?? "http://\(config.host):\(config.port)"
+        self.outboxSignal = outboxSignal
+        self.timerSignal = timerSignal
+    }
+
+    func setPublicBaseURL(_ url: String) { publicBaseURL = url }
+
+    /// Seconds since the simulator started.
+    func now() -> Double {
+        let elapsed = startInstant.duration(to: .now)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    // MARK: Admission
+
+    /// What happens to a request before it is handled.
+    enum Admission {
+        case proceed(drop: Bool, malformed: Bool)
+        case unauthorized
+        case rateLimited(retryAfterSeconds: Int)
+        case serverError
+    }
+
+    func admit(apiKey: String?) -> Admission {
+        guard apiKey == config.apiKey else { return .unauthorized }
+        if config.rateLimit > 0 {
+            let t = now()
+            while windowHead < window.count, window[windowHead] <= t - 1 { windowHead += 1 }
+            if windowHead > 4096 {
+                window.removeFirst(windowHead)
+                windowHead = 0
+            }
+            let limit = max(1, Int(config.rateLimit))
+            if window.count - windowHead >= limit {
+                rateLimited += 1
+                let wait = window[windowHead] + 1 - t
+                return .rateLimited(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
+            }
+            window.append(t)
+        }
+        if rng.chance(config.errorRate) {
+            injectedErrors += 1
+            return .serverError
+        }
+        let drop = rng.chance(config.dropRate)
+        let malformed = rng.chance(config.malformedRate)
+        if drop { dropped += 1 } else if malformed { self.malformed += 1 }
+        return .proceed(drop: drop, malformed: malformed)
+    }
+
+    func count(route: String, status: String) {
+        requests[route, default: [:]][status, default: 0] += 1
+    }
+
+    // MARK: Jobs
+
+    /// A refusal of a submission: HTTP status and message.
+    struct Refusal: Error {
+        var status: Int
+        var code: Int
+        var message: String
+    }
+
+    func submit(kind: String, body: [String: AnyJSON], bodyKey: String) throws(Refusal) -> JobObject {
+        let t = now()
+        advance(to: t)
+        let hooks = SimulatorHooks(SimulatorRules.text(of: body))
+        if let status = hooks.reject {
+            let message = status == 403 ? "sensitive content detected" : "invalid request (simulated)"
+            throw Refusal(status: status, code: status, message: message)
+        }
+        let parent: String?
+        do {
+            parent = try SimulatorRules.check(kind: kind, body: body)
+        } catch {
+            throw Refusal(status: error.status, code: error.status, message: error.message)
+        }
+        if let parent {
+            guard let parentJob = jobs[parent] else { throw Refusal(status: 400, code: 400, message: "job \(parent) not found") }
+            guard parentJob.status(at: t) == "completed" else {
+                throw Refusal(status: 400, code: 400, message: "job \(parent) is not completed")
+            }
+        }
+        let cost = SimulatorConfiguration.cost(of: kind)
+        guard available >= cost else {
+            throw Refusal(status: 402, code: 402, message: "insufficient credits: \(cost) points needed, \(available) available")
+        }
+        available -= cost
+        frozen += cost
+        let duration = max(0, hooks.duration ?? rng.logNormal(median: config.durationMedian, sigma: config.durationSpread))
+        let willFail = hooks.fail || rng.chance(config.failRate)
+        let id = makeId()
+        var callback: String?
+        if case .string(let url) = body["callback"], !url.isEmpty { callback = url }
+        var job = SimulatorJob(
+            id: id, kind: kind, input: body, cost: cost, callback: callback, createdAt: t, duration: duration, willFail: willFail)
+        jobsCreated += 1
+        if !bodies.insert(bodyKey).inserted { duplicates += 1 }
+        durationSum += duration
+        inFlight += 1
+        peakInFlight = max(peakInFlight, inFlight)
+        if config.concurrency == 0 || running.count < config.concurrency {
+            job.startAt = t + min(duration * 0.05, 0.5)
+            running.insert(id)
+        } else {
+            waiting.append(id)
+        }
+        jobs[id] = job
+        timerSignal.signal()
+        return object(job, at: t)
+    }
+
+    func job(id: String) -> JobObject? {
+        let t = now()
+        advance(to: t)
+        return jobs[id].map { object($0, at: t) }
+    }
+
+    func addCredits(_ points: Int) -> Int {
+        available += points
+        return available
+    }
+
+    func balance() -> [String: AnyJSON] {
+        [
+            "account_id": .string("sim-account"), "balance_usd": .number(Double(available) / 1000),
+            "available_credits": .number(Double(available)), "available_points": .number(Double(available)),
+            "alert_threshold": .number(0), "low_balance_alert": .bool(false),
+            "updated_at": .string(Self.stamp(Date())),
+        ]
+    }
+
+    /// Moves every job whose next change is due by `t`, in time order; queues callbacks.
+    /// Returns the time of the next change, if any.
+    @discardableResult
+    func advance(to t: Double) -> Double? {
+        while true {
+            var next: (id: String, at: Double)?
+            for id in running {
+                guard let end = jobs[id]?.endAt, end <= t else { continue }
+                if next == nil || end < next!.at || (end == next!.at && id < next!.id) { next = (id, end) }
+            }
+            guard let (id, end) = next else { break }
+            finish(id, at: end)
+        }
+        var nextChange: Double?
+        for id in running {
+            guard var job = jobs[id], let start = job.startAt else { continue }
+            if start <= t {
+                if !job.announcedProcessing {
+                    job.announcedProcessing = true
+                    processing += 1
+                    peakProcessing = max(peakProcessing, processing)
+                    jobs[id] = job
+                    enqueueCallback(job, at: t)
+                }
+                nextChange = min(nextChange ?? .infinity, job.endAt!)
+            } else {
+                nextChange = min(nextChange ?? .infinity, start)
+            }
+        }
+        return nextChange
+    }
+
+    private func finish(_ id: String, at end: Double) {
+        guard var job = jobs[id] else { return }
+        if job.announcedProcessing {
+            processing -= 1
+        }
+        job.finished = true
+        jobs[id] = job
+        running.remove(id)
+        inFlight -= 1
+        frozen -= job.cost
+        if job.willFail {
+            available += job.cost
+            failed += 1
+        } else {
+            consumed += job.cost
+            completed += 1
+        }
+        enqueueCallback(job, at: end)
+        if waitingHead < waiting.count {
+            let nextId = waiting[waitingHead]
+            waitingHead += 1
+            if waitingHead > 1024 {
+                waiting.removeFirst(waitingHead)
+                waitingHead = 0
+            }
+            jobs[nextId]?.startAt = end
+            running.insert(nextId)
+        }
+    }
+
+    private func enqueueCallback(_ job: SimulatorJob, at t: Double) {
+        guard let url = job.callback else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        guard let body = try? encoder.encode(object(job, at: t)) else { return }
+        outbox.append((url, body))
+        outboxSignal.signal()
+    }
+
+    func takeCallbacks() -> [(url: String, body: Data)] {
+        defer { outbox.removeAll() }
+        return outbox
+    }
+
+    func recordCallback(delivered: Bool) {
+        if delivered { callbacksSent += 1 } else { callbacksFailed += 1 }
+    }
+
+    private func makeId() -> String {
+        let a = rng.next()
+        let b = rng.next()
+        let hex = String(format: "%016llx%016llx", a, b)
+        let c = Array(hex)
+        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
+    }
+
+    private func date(_ t: Double) -> Date { startDate.addingTimeInterval(t) }
+
+    static func stamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    private static let zeroTime = "0001-01-01T00:00:00Z"
+
+    private func object(_ job: SimulatorJob, at t: Double) -> JobObject {
+        let status = job.status(at: t)
+        let done = status == "completed"
+        let isVideo = job.kind.contains("video")
+        let textKind = job.kind == "describe" || job.kind == "shorten"
+        let base = "\(publicBaseURL)/_sim/files/\(job.id)"
+        let ext = isVideo ? "mp4" : "png"
+        let urls = (0..<4).map { "\(base)/\($0).\(ext)" }
+        var output = JobObject.Output(image_url: "", image_urls: nil, video_urls: [], seed: "", available_actions: [:])
+        if done {
+            if textKind {
+                output.description = job.kind == "describe" ? "a simulated description of the image" : nil
+                output.prompts = ["simulated prompt one", "simulated prompt two"]
+            } else if isVideo {
+                output.video_urls = urls
+            } else {
+                output.image_url = "\(base)/grid.png"
+                output.image_urls = urls
+                output.available_actions = ["upscale": [0, 1, 2, 3], "variation": [0, 1, 2, 3], "reroll": [0]]
+            }
+            output.seed = String(abs(job.id.hashValue) % 4_294_967_296)
+        }
+        let failedNow = status == "failed"
+        let started = job.startAt.map { $0 <= t ? Self.stamp(date($0)) : Self.zeroTime } ?? Self.zeroTime
+        let ended = (status == "completed" || failedNow) ? Self.stamp(date(job.endAt!)) : Self.zeroTime
+        return JobObject(
+            job_id: job.id, task_type: job.kind.replacingOccurrences(of: "-", with: "_"), status: status,
+            config: .init(webhook_config: .init(endpoint: job.callback ?? "", secret: "")),
+            input: job.input.filter { $0.key != "callback" }, detail: nil,
+            logs: failedNow ? ["job failed at the simulated Midjourney"] : [],
+            output: output,
+            meta: .init(
+                created_at: Self.stamp(date(job.createdAt)), started_at: started, ended_at: ended,
+                usage: .init(frozen: job.cost, consume: done ? job.cost : 0)),
+            error: failedNow
+                ? .init(code: 10001, message: "generation failed", raw_message: "simulated Midjourney failure", detail: nil)
+                : .init(code: 0, message: "", raw_message: "", detail: nil))
+    }
+
+    // MARK: Stats
+
+    func stats() -> [String: AnyJSON] {
+        advance(to: now())
+        let requestsJSON = requests.mapValues { byStatus in AnyJSON.object(byStatus.mapValues { .number(Double($0)) }) }
+        let total = requests.values.reduce(0) { $0 + $1.values.reduce(0, +) }
+        return [
+            "requests": .object(requestsJSON),
+            "requests_total": .number(Double(total)),
+            "rate_limited": .number(Double(rateLimited)),
+            "jobs_created": .number(Double(jobsCreated)),
+            "duplicate_submissions": .number(Double(duplicates)),
+            "in_flight": .number(Double(inFlight)),
+            "peak_in_flight": .number(Double(peakInFlight)),
+            "peak_processing": .number(Double(peakProcessing)),
+            "jobs_completed": .number(Double(completed)),
+            "jobs_failed": .number(Double(failed)),
+            "dropped": .number(Double(dropped)),
+            "server_errors": .number(Double(injectedErrors)),
+            "malformed": .number(Double(malformed)),
+            "callbacks": .object(["delivered": .number(Double(callbacksSent)), "failed": .number(Double(callbacksFailed))]),
+            "credits": .object([
+                "frozen": .number(Double(frozen)), "consumed": .number(Double(consumed)), "left": .number(Double(available)),
+            ]),
+            "duration_sum": .number(durationSum),
+        ]
+    }
+}

@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// "One daemon per database": an exclusive `flock` on the database file itself, held for the
+/// daemon's life and dropped by the kernel when the process dies, even by kill -9. SQLite locks
+/// with `fcntl`, which on Linux is independent of `flock`, so the two never interfere.
+public final class DaemonLock: Sendable {
+    private let fd: Int32
+    public let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    /// Takes the lock, or throws ``StoreError/daemonRunning(path:pid:)`` at once if another process holds it.
+    public static func acquire(path: String, holderPid: () -> Int32? = { nil }) throws(StoreError) -> DaemonLock {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw .database(path: path, detail: "cannot open for locking: \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { throw .daemonRunning(path: path, pid: holderPid()) }
+            throw .database(path: path, detail: "cannot lock: \(String(cString: strerror(code)))")
+        }
+        return DaemonLock(fd: fd, path: path)
+    }
+
+    /// Whether some process holds the daemon lock on `path` now.
+    public static func isHeld(path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

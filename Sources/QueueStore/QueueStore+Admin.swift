@@ -1,0 +1,88 @@
+import Foundation
+import GRDB
+
+/// What a person's `cancel` or `retry` did to one job.
+public enum AdminOutcome: Sendable, Hashable {
+    /// Done; the job was in `from` before.
+    case done(from: JobState)
+    /// No such job.
+    case notFound
+    /// Not possible in the job's state; the message says why and what to do instead.
+    case refused(String)
+}
+
+extension QueueStore {
+    /// Cancels queued jobs (and uncertain ones, which a person may settle this way).
+    public func cancel(_ ids: [Int64]) throws(StoreError) -> [(id: Int64, outcome: AdminOutcome)] {
+        let at = stamp()
+        return try write { db in
+            try ids.map { id in
+                guard let state = try Self.state(of: id, db) else { return (id, .notFound) }
+                switch state {
+                case .queued, .uncertain:
+                    try db.execute(
+                        sql: """
+                            UPDATE jobs SET state = 'cancelled', reason = 'cancelled by a person', finished_at = ?, updated_at = ?
+                            WHERE id = ?
+                            """, arguments: [at, at, id])
+                    return (id, .done(from: state))
+                case .cancelled:
+                    return (id, .refused("job \(id) is already cancelled"))
+                case .completed, .failed:
+                    return (id, .refused("job \(id) has already \(state.rawValue); nothing to cancel"))
+                case .submitting, .pending, .staged, .processing:
+                    return (id, .refused("job \(id) is \(state.rawValue) at Legnext and cannot be called back; only queued jobs can be cancelled"))
+                }
+            }
+        }
+    }
+
+    /// Puts failed, uncertain or cancelled jobs back in the queue with their attempts reset.
+    /// The old error stays in `job_events`.
+    public func retry(_ ids: [Int64]) throws(StoreError) -> [(id: Int64, outcome: AdminOutcome)] {
+        let at = stamp()
+        return try write { db in
+            try ids.map { id in
+                guard let state = try Self.state(of: id, db) else { return (id, .notFound) }
+                switch state {
+                case .failed, .uncertain, .cancelled:
+                    try Self.requeue(id: id, at: at, db)
+                    return (id, .done(from: state))
+                case .completed:
+                    return (id, .refused("job \(id) completed; retrying would pay again: enqueue a new job instead"))
+                case .queued:
+                    return (id, .refused("job \(id) is already queued"))
+                case .submitting, .pending, .staged, .processing:
+                    return (id, .refused("job \(id) is \(state.rawValue); only failed, uncertain or cancelled jobs can be retried"))
+                }
+            }
+        }
+    }
+
+    /// Puts every failed job back in the queue; returns their ids.
+    public func retryFailed() throws(StoreError) -> [Int64] {
+        let at = stamp()
+        return try write { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM jobs WHERE state = 'failed' ORDER BY id")
+            for id in ids { try Self.requeue(id: id, at: at, db) }
+            return ids
+        }
+    }
+
+    static func state(of id: Int64, _ db: Database) throws -> JobState? {
+        try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]).flatMap(JobState.init(rawValue:))
+    }
+
+    private static func requeue(id: Int64, at: String, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET
+                    state = 'queued',
+                    reason = 'retry requested (was ' || state || coalesce(': ' || error, ': ' || reason, '') || ')',
+                    attempts = 0, run_after = NULL, remote_job_id = NULL, remote_status = NULL, next_poll_at = NULL,
+                    progress_at = NULL, error = NULL, error_detail = NULL, output = NULL, submitted_at = NULL,
+                    finished_at = NULL, updated_at = ?
+                WHERE id = ?
+                """, arguments: [at, id])
+    }
+}

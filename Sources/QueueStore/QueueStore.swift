@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+import Migrations
+
+/// The one owner of the queue database: opens it (WAL, busy timeout, foreign keys),
+/// migrates it, and holds every SQL statement the program runs.
+public struct QueueStore: Sendable {
+    /// Path of the database file.
+    public let path: String
+    let pool: DatabasePool
+    /// "Now" for timestamps the store writes on the caller's behalf; injected for tests.
+    let now: @Sendable () -> Date
+
+    /// How to open the database.
+    public struct Options: Sendable {
+        /// Create the file when it is missing (otherwise ``StoreError/noDatabase(path:)``).
+        public var create: Bool
+        /// Apply pending migrations on open (otherwise an old schema is ``StoreError/outdatedSchema(path:found:needed:)``).
+        public var migrate: Bool
+        /// How long a statement waits for another process's write lock before failing with ``StoreError/busy(path:detail:)``.
+        public var busyTimeout: Duration
+
+        public init(create: Bool = false, migrate: Bool = false, busyTimeout: Duration = .seconds(5)) {
+            self.create = create
+            self.migrate = migrate
+            self.busyTimeout = busyTimeout
+        }
+    }
+
+    /// Opens the database at `path`, checks its schema version, and migrates it when asked.
+    public static func open(
+        path: String, options: Options = .init(), now: @escaping @Sendable () -> Date = { Date() }
+    ) throws(StoreError) -> QueueStore {
+        if !options.create, !FileManager.default.fileExists(atPath: path) {
+            throw .noDatabase(path: path)
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(TimeInterval(options.busyTimeout.components.seconds) + 1e-18 * Double(options.busyTimeout.components.attoseconds))
+        config.foreignKeysEnabled = true
+        config.maximumReaderCount = 4
+        config.label = "legnext-queue"
+        config.prepareDatabase { db in
+            // WAL + NORMAL survives any process crash; the engine raises it to FULL for the
+            // write-ahead claim, the one commit that must survive a power cut.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError(error, path: path)
+        }
+        let store = QueueStore(path: path, pool: pool, now: now)
+        let version = try store.schemaVersion()
+        if version > Migration.latestVersion {
+            throw .newerSchema(path: path, found: version, known: Migration.latestVersion)
+        }
+        if version < Migration.latestVersion {
+            if options.migrate {
+                try store.migrate()
+            } else {
+                throw .outdatedSchema(path: path, found: version, needed: Migration.latestVersion)
+            }
+        }
+        return store
+    }
+
+    /// Runs `body` in one IMMEDIATE write transaction, mapping SQLite errors to ``StoreError``.
+    func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    /// Async form of ``write(_:)`` for callers on the concurrency pool.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    /// Runs `body` outside any transaction on the writer connection (for PRAGMAs around a transaction).
+    func writeWithoutTransaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.writeWithoutTransaction(body)
+        } catch {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    /// Current time in the database's text form.
+    func stamp(_ date: Date? = nil) -> String { Timestamp.format(date ?? now()) }
+}
+
+extension StoreError {
+    /// Maps SQLite and GRDB errors to the store's own, keeping a StoreError as it is.
+    init(_ error: any Error, path: String) {
+        if let error = error as? StoreError {
+            self = error
+            return
+        }
+        guard let dbError = error as? DatabaseError else {
+            self = .database(path: path, detail: "\(error)")
+            return
+        }
+        switch dbError.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            self = .busy(path: path, detail: dbError.message ?? "database is locked")
+        case .SQLITE_CONSTRAINT:
+            self = .invalid(dbError.message ?? "constraint failed")
+        default:
+            self = .database(path: path, detail: dbError.message ?? "\(dbError)")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import LegnextSimulator
+import Logging
+import ServiceLifecycle
+
+/// `legnext-sim`: the Legnext simulator on a port, for tests, benchmarks and demos.
+@main
+struct LegnextSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "legnext-sim",
+        abstract: "A local Legnext API simulator with knobs for every way the real one misbehaves.",
+        discussion: """
+            Serves the Legnext API under http://HOST:PORT/api, plus GET /_sim/stats (a ledger of what it saw)
+            and POST /_sim/credits {"points": N}. A prompt may carry test hooks: sim:fail, sim:reject=403,
+            sim:duration=SECONDS.
+            """)
+
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on; 0 picks a free one (printed on start).") var port = 0
+    @Option(name: .customLong("api-key"), help: "The one API key accepted.") var apiKey = "sim-key"
+    @Option(help: "Seed of all random draws.") var seed: UInt64 = 1
+    @Option(help: "Points available.") var credits = 1_000_000_000
+    @Option(name: .customLong("rate-limit"), help: "Requests per second per key over a sliding second (0 = off).") var rateLimit = 0.0
+    @Option(help: "Jobs processing at once per key; the rest wait in pending (0 = no limit).") var concurrency = 0
+    @Option(name: .customLong("duration-median"), help: "Median job duration, seconds.") var durationMedian = 2.0
+    @Option(name: .customLong("duration-spread"), help: "Log-normal sigma of job durations.") var durationSpread = 0.3
+    @Option(name: .customLong("fail-rate"), help: "Share of jobs that end failed.") var failRate = 0.0
+    @Option(name: .customLong("error-rate"), help: "Share of requests answered 500 before doing anything.") var errorRate = 0.0
+    @Option(name: .customLong("drop-rate"), help: "Share of requests handled, then dropped without an answer.") var dropRate = 0.0
+    @Option(help: "Milliseconds added to every answer.") var latency = 0
+    @Option(name: .customLong("malformed-rate"), help: "Share of requests answered 200 with a body that is not JSON.") var malformedRate = 0.0
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    func validate() throws {
+        for (name, value) in [("fail-rate", failRate), ("error-rate", errorRate), ("drop-rate", dropRate), ("malformed-rate", malformedRate)] {
+            guard (0...1).contains(value) else { throw ValidationError("--\(name) must be between 0 and 1") }
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+        guard durationMedian >= 0, durationSpread >= 0, rateLimit >= 0, concurrency >= 0, latency >= 0 else {
+            throw ValidationError("durations, rates, concurrency and latency must not be negative")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "legnext-sim")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var config = SimulatorConfiguration()
+        config.host = host
+        config.port = port
+        config.apiKey = apiKey
+        config.seed = seed
+        config.credits = credits
+        config.rateLimit = rateLimit
+        config.concurrency = concurrency
+        config.durationMedian = durationMedian
+        config.durationSpread = durationSpread
+        config.failRate = failRate
+        config.errorRate = errorRate
+        config.dropRate = dropRate
+        config.latencyMilliseconds = latency
+        config.malformedRate = malformedRate
+        let simulator = LegnextSimulator(configuration: config, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [simulator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                let port = await simulator.port()
+                FileHandle.standardOutput.write(Data("legnext-sim listening on http://\(host):\(port)/api\n".utf8))
+            }
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+import Foundation
