@@ -57,6 +57,9 @@ INSERT INTO states (name, position, terminal, meaning) VALUES
     ('cancelled',  8, 1, 'cancelled before it was submitted'),
     ('uncertain',  9, 1, 'the POST may have reached Legnext but no answer came; held, never resent without `retry`');
 
+-- The rules below are CHECK constraints (not triggers) because they cost almost nothing per row;
+-- their names are the messages a person at the sqlite3 prompt sees when a row breaks one.
+-- The kind lists repeat the kinds table (a test keeps them equal).
 CREATE TABLE jobs (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     kind            TEXT NOT NULL DEFAULT 'diffusion',
@@ -65,7 +68,7 @@ CREATE TABLE jobs (
     tag             TEXT,
     priority        INTEGER NOT NULL DEFAULT 0,
     run_after       TEXT,
-    idempotency_key TEXT UNIQUE,
+    idempotency_key TEXT,
     parent_id       INTEGER REFERENCES jobs (id),
     state           TEXT NOT NULL DEFAULT 'queued',
     reason          TEXT,
@@ -82,7 +85,28 @@ CREATE TABLE jobs (
     created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     submitted_at    TEXT,
-    finished_at     TEXT
+    finished_at     TEXT,
+    CONSTRAINT "unknown kind: use one of diffusion, variation, upscale, reroll, blend, describe, shorten, pan, outpaint, inpaint, remix, edit, upload-paint, retexture, remove-background, enhance, video-diffusion, extend-video, video-upscale"
+        CHECK (instr(',diffusion,variation,upscale,reroll,blend,describe,shorten,pan,outpaint,inpaint,remix,edit,upload-paint,retexture,remove-background,enhance,video-diffusion,extend-video,video-upscale,', ',' || kind || ',') > 0),
+    CONSTRAINT "unknown state: use one of queued, submitting, pending, staged, processing, completed, failed, cancelled, uncertain (new jobs start as queued)"
+        CHECK (instr(',queued,submitting,pending,staged,processing,completed,failed,cancelled,uncertain,', ',' || state || ',') > 0),
+    CONSTRAINT "prompt is required for this kind (diffusion, shorten, video-diffusion, remix, edit, upload-paint, retexture)"
+        CHECK (prompt IS NOT NULL OR instr(',diffusion,shorten,video-diffusion,remix,edit,upload-paint,retexture,', ',' || kind || ',') = 0),
+    CONSTRAINT "prompt must not be empty (use NULL for no prompt)"
+        CHECK (prompt != ''),
+    CONSTRAINT "prompt is longer than 8192 characters"
+        CHECK (length(prompt) <= 8192),
+    CONSTRAINT "this kind takes no prompt (upscale, reroll, blend, describe, remove-background, enhance, video-upscale): put its settings in params"
+        CHECK (prompt IS NULL OR instr(',upscale,reroll,blend,describe,remove-background,enhance,video-upscale,', ',' || kind || ',') = 0),
+    CONSTRAINT "params must be a JSON object, e.g. '{""imageNo"": 0}'"
+        CHECK (params = '{}' OR (json_valid(params) AND json_type(params) = 'object')),
+    CONSTRAINT "this kind acts on an earlier job: set parent_id to a local job id or params.jobId to a Legnext job id"
+        CHECK (parent_id IS NOT NULL OR instr(',variation,upscale,reroll,pan,outpaint,inpaint,remix,edit,enhance,extend-video,video-upscale,', ',' || kind || ',') = 0
+               OR json_extract(params, '$.jobId') IS NOT NULL),
+    CONSTRAINT "priority must be an integer"
+        CHECK (typeof(priority) = 'integer'),
+    CONSTRAINT "run_after must be UTC like 2026-11-27T10:00:00.000Z; strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour') makes one"
+        CHECK (run_after IS NULL OR run_after = strftime('%Y-%m-%dT%H:%M:%fZ', run_after))
 );
 
 -- Claim order: highest priority first, then oldest.
@@ -92,6 +116,7 @@ CREATE INDEX jobs_due ON jobs (run_after) WHERE state = 'queued' AND run_after I
 -- Counts per state, listings by state, in-flight lookups (rowid is part of every index).
 CREATE INDEX jobs_state ON jobs (state);
 CREATE INDEX jobs_tag ON jobs (tag) WHERE tag IS NOT NULL;
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
 
 -- Append-only history: one row per state change (written by the trigger below, so a change
@@ -147,70 +172,6 @@ CREATE TABLE totals (
     credits_used INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO totals (id) VALUES (1);
-
--- Validation at insert time, with messages meant for a person at the sqlite3 prompt.
-CREATE TRIGGER jobs_check_insert BEFORE INSERT ON jobs
-BEGIN
-    SELECT RAISE(ABORT, 'unknown kind: use one of diffusion, variation, upscale, reroll, blend, describe, shorten, pan, outpaint, inpaint, remix, edit, upload-paint, retexture, remove-background, enhance, video-diffusion, extend-video, video-upscale')
-    WHERE NOT EXISTS (SELECT 1 FROM kinds WHERE name = NEW.kind);
-    SELECT RAISE(ABORT, 'unknown state: use one of queued, submitting, pending, staged, processing, completed, failed, cancelled, uncertain (new jobs start as queued)')
-    WHERE NOT EXISTS (SELECT 1 FROM states WHERE name = NEW.state);
-    SELECT RAISE(ABORT, 'prompt is required for this kind and must not be empty or blank')
-    WHERE (NEW.prompt IS NULL OR trim(NEW.prompt) = '')
-      AND (SELECT prompt_required FROM kinds WHERE name = NEW.kind) = 1;
-    SELECT RAISE(ABORT, 'prompt must not be empty or blank (use NULL for no prompt)')
-    WHERE NEW.prompt IS NOT NULL AND trim(NEW.prompt) = '';
-    SELECT RAISE(ABORT, 'prompt is longer than 8192 characters')
-    WHERE length(NEW.prompt) > 8192;
-    SELECT RAISE(ABORT, 'this kind takes no prompt: put its settings in params')
-    WHERE NEW.prompt IS NOT NULL AND (SELECT prompt_field FROM kinds WHERE name = NEW.kind) IS NULL;
-    SELECT RAISE(ABORT, 'params must be a JSON object, e.g. ''{"imageNo": 0}''')
-    WHERE NEW.params IS NULL OR NOT json_valid(NEW.params) OR json_type(NEW.params) != 'object';
-    SELECT RAISE(ABORT, 'this kind acts on an earlier job: set parent_id to a local job id or params.jobId to a Legnext job id')
-    WHERE (SELECT follow_up FROM kinds WHERE name = NEW.kind) = 1
-      AND NEW.parent_id IS NULL AND json_extract(NEW.params, '$.jobId') IS NULL;
-    SELECT RAISE(ABORT, 'parent_id does not name an existing job')
-    WHERE NEW.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = NEW.parent_id);
-    SELECT RAISE(ABORT, 'priority must be an integer')
-    WHERE typeof(NEW.priority) != 'integer';
-    SELECT RAISE(ABORT, 'run_after must be a time such as 2026-11-27T10:00:00Z')
-    WHERE NEW.run_after IS NOT NULL AND julianday(NEW.run_after) IS NULL;
-END;
-
-CREATE TRIGGER jobs_check_update BEFORE UPDATE OF kind, prompt, params, state, priority, run_after ON jobs
-BEGIN
-    SELECT RAISE(ABORT, 'unknown kind: use one of diffusion, variation, upscale, reroll, blend, describe, shorten, pan, outpaint, inpaint, remix, edit, upload-paint, retexture, remove-background, enhance, video-diffusion, extend-video, video-upscale')
-    WHERE NOT EXISTS (SELECT 1 FROM kinds WHERE name = NEW.kind);
-    SELECT RAISE(ABORT, 'unknown state: use one of queued, submitting, pending, staged, processing, completed, failed, cancelled, uncertain')
-    WHERE NOT EXISTS (SELECT 1 FROM states WHERE name = NEW.state);
-    SELECT RAISE(ABORT, 'prompt is required for this kind and must not be empty or blank')
-    WHERE (NEW.prompt IS NULL OR trim(NEW.prompt) = '')
-      AND (SELECT prompt_required FROM kinds WHERE name = NEW.kind) = 1;
-    SELECT RAISE(ABORT, 'prompt must not be empty or blank (use NULL for no prompt)')
-    WHERE NEW.prompt IS NOT NULL AND trim(NEW.prompt) = '';
-    SELECT RAISE(ABORT, 'prompt is longer than 8192 characters')
-    WHERE length(NEW.prompt) > 8192;
-    SELECT RAISE(ABORT, 'params must be a JSON object, e.g. ''{"imageNo": 0}''')
-    WHERE NEW.params IS NULL OR NOT json_valid(NEW.params) OR json_type(NEW.params) != 'object';
-    SELECT RAISE(ABORT, 'priority must be an integer')
-    WHERE typeof(NEW.priority) != 'integer';
-    SELECT RAISE(ABORT, 'run_after must be a time such as 2026-11-27T10:00:00Z')
-    WHERE NEW.run_after IS NOT NULL AND julianday(NEW.run_after) IS NULL;
-END;
-
--- Store run_after in the canonical form, so text comparison orders times correctly
--- whatever a shell user typed ('2026-11-27 10:00', '2026-11-27T10:00:00+01:00', ...).
-CREATE TRIGGER jobs_normalize_run_after AFTER INSERT ON jobs
-WHEN NEW.run_after IS NOT NULL AND NEW.run_after IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', NEW.run_after)
-BEGIN
-    UPDATE jobs SET run_after = strftime('%Y-%m-%dT%H:%M:%fZ', NEW.run_after) WHERE id = NEW.id;
-END;
-
-CREATE TRIGGER jobs_normalize_run_after_update AFTER UPDATE OF run_after ON jobs
-WHEN NEW.run_after IS NOT NULL AND NEW.run_after IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', NEW.run_after)
-BEGIN
-    UPDATE jobs SET run_after = strftime('%Y-%m-%dT%H:%M:%fZ', NEW.run_after) WHERE id = NEW.id;
-END;
 
 -- Every state change appends its event in the same transaction, whoever made it.
 CREATE TRIGGER jobs_state_event AFTER UPDATE OF state ON jobs

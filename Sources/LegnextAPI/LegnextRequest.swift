@@ -29,6 +29,9 @@ public struct LegnextRequest: Sendable {
         guard let kind = LegnextKind(rawValue: kindName) else {
             throw RequestValidationError("unknown kind \"\(kindName)\": use one of \(LegnextKind.namesList)")
         }
+        if kind == .diffusion, params.isEmpty, let prompt {
+            return try LegnextRequest(DiffusionRequest(text: prompt))  // the common case, without a JSON round trip
+        }
         var fields = params
         if fields["callback"] != nil {
             throw RequestValidationError("params.callback is set by legnext-queue itself (see --callback-url); remove it")

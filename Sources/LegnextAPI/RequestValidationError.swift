@@ -15,8 +15,12 @@ extension RequestValidationError {
             if required { throw RequestValidationError("\(name) is required") }
             return
         }
-        try check(!value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(name) must not be empty")
-        try check(value.count <= 8192, "\(name) is \(value.count) characters long; at most 8192 are allowed")
+        try check(!value.isBlank, "\(name) must not be empty")
+        // UTF-8 length bounds the character count from above: count only when it might be over.
+        if value.utf8.count > 8192 {
+            let length = value.unicodeScalars.count
+            try check(length <= 8192, "\(name) is \(length) characters long; at most 8192 are allowed")
+        }
     }
 
     static func range<T: Comparable>(_ value: T?, _ name: String, _ range: ClosedRange<T>, required: Bool = true)
@@ -30,7 +34,7 @@ extension RequestValidationError {
     }
 
     static func jobId(_ value: String) throws(RequestValidationError) {
-        try check(!value.trimmingCharacters(in: .whitespaces).isEmpty, "jobId must not be empty")
+        try check(!value.isBlank, "jobId must not be empty")
     }
 
     static func url(_ value: String, _ name: String) throws(RequestValidationError) {
@@ -43,3 +47,8 @@ extension RequestValidationError {
 
 import Foundation
 typealias Rule = RequestValidationError
+
+extension String {
+    /// Empty or only whitespace; stops at the first other character (no Foundation bridging).
+    public var isBlank: Bool { !unicodeScalars.contains { !$0.properties.isWhitespace } }
+}

@@ -11,6 +11,7 @@ struct SimulatorJob: Sendable {
     let createdAt: Double
     let duration: Double
     let willFail: Bool
+    let seed: UInt32
     /// When it starts processing; nil while it waits for a concurrency slot.
     var startAt: Double?
     var endAt: Double? { startAt.map { $0 + duration } }

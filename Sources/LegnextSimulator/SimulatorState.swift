@@ -146,7 +146,8 @@ actor SimulatorState {
         var callback: String?
         if case .string(let url) = body["callback"], !url.isEmpty { callback = url }
         var job = SimulatorJob(
-            id: id, kind: kind, input: body, cost: cost, callback: callback, createdAt: t, duration: duration, willFail: willFail)
+            id: id, kind: kind, input: body, cost: cost, callback: callback, createdAt: t, duration: duration, willFail: willFail,
+            seed: UInt32(truncatingIfNeeded: rng.next()))
         jobsCreated += 1
         if !bodies.insert(bodyKey).inserted { duplicates += 1 }
         durationSum += duration
@@ -299,7 +300,7 @@ actor SimulatorState {
                 output.image_urls = urls
                 output.available_actions = ["upscale": [0, 1, 2, 3], "variation": [0, 1, 2, 3], "reroll": [0]]
             }
-            output.seed = String(abs(job.id.hashValue) % 4_294_967_296)
+            output.seed = String(job.seed)
         }
         let failedNow = status == "failed"
         let started = job.startAt.map { $0 <= t ? Self.stamp(date($0)) : Self.zeroTime } ?? Self.zeroTime

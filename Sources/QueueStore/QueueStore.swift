@@ -19,11 +19,14 @@ public struct QueueStore: Sendable {
         public var migrate: Bool
         /// How long a statement waits for another process's write lock before failing with ``StoreError/busy(path:detail:)``.
         public var busyTimeout: Duration
+        /// Check the schema version on open (off only for `migrate`, which checks it itself).
+        public var checkSchema: Bool
 
-        public init(create: Bool = false, migrate: Bool = false, busyTimeout: Duration = .seconds(5)) {
+        public init(create: Bool = false, migrate: Bool = false, busyTimeout: Duration = .seconds(5), checkSchema: Bool = true) {
             self.create = create
             self.migrate = migrate
             self.busyTimeout = busyTimeout
+            self.checkSchema = checkSchema
         }
     }
 
@@ -51,6 +54,7 @@ public struct QueueStore: Sendable {
             throw StoreError(error, path: path)
         }
         let store = QueueStore(path: path, pool: pool, now: now)
+        guard options.checkSchema else { return store }
         let version = try store.schemaVersion()
         if version > Migration.latestVersion {
             throw .newerSchema(path: path, found: version, known: Migration.latestVersion)

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import QueueStore
+
+/// `legnext-queue status`: counts, age of the oldest queued job, credits, and the daemon.
+public struct StatusCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show counts per state, in-flight jobs, credits used and the daemon's health.")
+
+    @ParentCommand var root: LegnextQueueCommand
+    var global: GlobalOptions { root.global }
+    @Flag(help: "Print one JSON object.") var json = false
+
+    public init() {}
+
+    public func run() async throws {
+        try await reportingErrors {
+            let store = try global.openExisting()
+            let status = try store.status()
+            print(json ? JobJSON.render(JobJSON.status(status, path: store.path)) : Self.text(status, path: store.path))
+        }
+    }
+
+    static func text(_ status: QueueStatus, path: String) -> String {
+        var lines = ["queue      \(path)"]
+        lines.append("daemon     " + daemonLine(status))
+        if let reason = status.daemon?.pausedReason, status.daemonRunning {
+            let since = status.daemon?.pausedSince.map { " (for \(TimeSpec.age(status.at.timeIntervalSince($0))))" } ?? ""
+            lines.append("           PAUSED\(since): \(reason)")
+        }
+        lines.append("")
+        for state in JobState.allCases {
+            var line = state.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + String(status.counts[state] ?? 0).leftPad(9)
+            if state == .queued, let oldest = status.oldestQueuedAt {
+                line += "   oldest \(TimeSpec.age(status.at.timeIntervalSince(oldest)))"
+            }
+            lines.append(line)
+        }
+        lines.append("")
+        lines.append("in flight  " + String(status.inFlight).leftPad(9))
+        lines.append("credits    " + String(status.creditsUsed).leftPad(9) + "   used")
+        return lines.joined(separator: "\n")
+    }
+
+    private static func daemonLine(_ status: QueueStatus) -> String {
+        guard let daemon = status.daemon else { return status.daemonRunning ? "running (starting up)" : "not running (never started on this queue)" }
+        let heartbeat = TimeSpec.age(status.at.timeIntervalSince(daemon.heartbeatAt))
+        if status.daemonRunning {
+            var line = "running, pid \(daemon.pid) on \(daemon.hostname), heartbeat \(heartbeat) ago, \(daemon.inFlight) in flight"
+            line += ", concurrency \(daemon.concurrency), rate \(formatRate(daemon.rate))/s"
+            if let current = daemon.currentRate, current < daemon.rate { line += " (slowed to \(formatRate(current))/s)" }
+            return line
+        }
+        if let stopped = daemon.stoppedAt {
+            return "not running (stopped \(TimeSpec.age(status.at.timeIntervalSince(stopped))) ago)"
+        }
+        return "not running (last heartbeat \(heartbeat) ago from pid \(daemon.pid); it did not stop cleanly)"
+    }
+
+    private static func formatRate(_ rate: Double) -> String {
+        rate.rounded() == rate ? String(Int(rate)) : String(format: "%.2f", rate)
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func truncated(_ width: Int) -> String {
+        let flat = replacingOccurrences(of: "\n", with: " ")
+        return flat.count <= width ? flat : String(flat.prefix(width - 1)) + "…"
+    }
+}
