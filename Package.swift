@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "QueueEngine",
             dependencies: [
-                "QueueStore", "LegnextAPI",
+                "QueueStore", "LegnextAPI", "QueueSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -29,7 +29,7 @@ public struct ShowCommand: AsyncParsableCommand {
             lines.append(name.padding(toLength: 14, withPad: " ", startingAt: 0) + value)
         }
         field("job", "\(job.id)")
-        field("state", job.state.rawValue + (job.reason.map { " (\($0))" } ?? ""))
+        field("state", job.state.rawValue + (job.reason.flatMap { $0 == job.state.rawValue ? nil : " (\($0))" } ?? ""))
         field("kind", job.kind)
         field("prompt", job.prompt)
         field("params", job.params == "{}" ? nil : job.params)

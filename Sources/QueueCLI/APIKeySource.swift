@@ -1,0 +1,36 @@
+import Foundation
+import LegnextAPI
+
+/// Where the API key comes from. Never a command-line value: those show in `ps` and shell history.
+enum APIKeySource {
+    static let credentialName = "legnext-api-key"
+
+    /// `--api-key-file`, else `LEGNEXT_API_KEY`, else `$CREDENTIALS_DIRECTORY/legnext-api-key`
+    /// (systemd's `LoadCredential=`).
+    static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> APIKey {
+        if let file {
+            return try read(file, what: "--api-key-file")
+        }
+        if let value = environment["LEGNEXT_API_KEY"] {
+            guard let key = APIKey(value) else { throw CLIError.usage("LEGNEXT_API_KEY is empty or spans several lines") }
+            return key
+        }
+        if let directory = environment["CREDENTIALS_DIRECTORY"] {
+            let path = (directory as NSString).appendingPathComponent(credentialName)
+            if FileManager.default.fileExists(atPath: path) { return try read(path, what: "the systemd credential") }
+        }
+        throw CLIError.usage(
+            "no Legnext API key: set LEGNEXT_API_KEY, pass --api-key-file FILE, or (under systemd) LoadCredential=\(credentialName):FILE; to try it without a key, use --simulate"
+        )
+    }
+
+    private static func read(_ path: String, what: String) throws -> APIKey {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError("cannot read \(what) \(path)", exitCode: CLIError.noInput)
+        }
+        guard let key = APIKey(String(decoding: data, as: UTF8.self)) else {
+            throw CLIError.bad("\(what) \(path) is empty or holds more than one line")
+        }
+        return key
+    }
+}

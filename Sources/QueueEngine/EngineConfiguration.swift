@@ -1,0 +1,34 @@
+import Foundation
+
+/// How the daemon drains the queue. Every field has a default a demanding operator can live with.
+public struct EngineConfiguration: Sendable {
+    /// Remote jobs in flight at most (submitted and not finished).
+    public var concurrency: Int = 4
+    /// Requests per second to Legnext, shared by submissions, polls and balance probes; 0 = unlimited.
+    public var rate: Double = 2
+    /// Requests that may go at once after a quiet spell.
+    public var burst: Int = 4
+    /// Submissions tried per job before it fails (only for requests that provably never left).
+    public var maxAttempts: Int = 5
+    /// Fail a job still unfinished this long after submission.
+    public var giveUpAfter: TimeInterval = 30 * 60
+    /// Fail a job whose Legnext status has not changed for this long.
+    public var noProgressTimeout: TimeInterval = 10 * 60
+    /// Average GET requests per job the poll planner aims at.
+    public var pollBudget: Double = 2
+    /// On shutdown, time given to requests under way before they are cut off.
+    public var gracePeriod: TimeInterval = 20
+    /// Stop once nothing is queued or in flight.
+    public var exitWhenIdle = false
+    /// How often the `daemon` row is refreshed.
+    public var heartbeatInterval: TimeInterval = 2
+    /// Look for work at least this often even without a change signal.
+    public var idleCheckInterval: TimeInterval = 5
+    /// Treat a 5xx answer to a POST as "not created" and resend it (Legnext's own SDK does);
+    /// off by default, so a job is never paid twice.
+    public var resendAfterServerError = false
+    /// Jobs claimed in one transaction at most.
+    public var claimBatch: Int = 64
+
+    public init() {}
+}

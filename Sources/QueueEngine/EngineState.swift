@@ -1,0 +1,66 @@
+import Foundation
+
+/// The engine's bookkeeping, kept in memory and guarded by one lock: which jobs are in flight,
+/// when each is next polled, whether submissions are paused.
+struct EngineState: Sendable {
+    struct Tracked: Sendable {
+        var id: Int64
+        var kind: String
+        var remoteJobId: String
+        var remoteStatus: String
+        var submittedAt: Date
+        var progressAt: Date
+        var polls: Int
+        var nextPoll: Date
+        var polling = false
+    }
+
+    var inFlight: [Int64: Tracked] = [:]
+    /// Claimed jobs whose POST has not been answered yet.
+    var submitting = 0
+    var polls = PollQueue()
+    var planner: PollPlanner
+    var paused: (reason: String, since: Date, accountStatus: Int)?
+    var stopping = false
+    var completed = 0
+    var failed = 0
+
+    var busy: Int { inFlight.count + submitting }
+}
+
+/// Polls due, earliest first (a binary heap with lazy deletion).
+struct PollQueue: Sendable {
+    private var heap: [(at: Date, id: Int64)] = []
+
+    var isEmpty: Bool { heap.isEmpty }
+    var earliest: Date? { heap.first?.at }
+
+    mutating func push(_ id: Int64, at: Date) {
+        heap.append((at, id))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].at < heap[parent].at else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> (at: Date, id: Int64)? {
+        guard !heap.isEmpty else { return nil }
+        heap.swapAt(0, heap.count - 1)
+        let top = heap.removeLast()
+        var parent = 0
+        while true {
+            let left = parent * 2 + 1
+            let right = left + 1
+            var smallest = parent
+            if left < heap.count, heap[left].at < heap[smallest].at { smallest = left }
+            if right < heap.count, heap[right].at < heap[smallest].at { smallest = right }
+            if smallest == parent { break }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import LegnextAPI
+import QueueStore
+
+extension QueueEngine {
+    /// Claims jobs while there are free slots, tokens and work; otherwise sleeps until something
+    /// changes (a slot frees, a row is inserted, a delayed job falls due, a pause ends).
+    func dispatchLoop(_ queue: AsyncStream<Work>.Continuation) async {
+        var workMayBeWaiting = true
+        while !isStopping {
+            let (free, paused) = state.withLock { (configuration.concurrency - $0.busy, $0.paused != nil) }
+            if paused || free <= 0 {
+                await workSignal.wait()
+                continue
+            }
+            if !workMayBeWaiting {
+                if configuration.exitWhenIdle, await isIdle() {
+                    logger.info("queue drained: nothing queued or in flight; exiting (--exit-when-idle)")
+                    stop()
+                    break
+                }
+                await waitForWork()
+                workMayBeWaiting = true
+                continue
+            }
+            do {
+                try await limiter.acquire(.submit)
+            } catch {
+                break
+            }
+            if isStopping {
+                limiter.giveBack()
+                break
+            }
+            var tokens = 1
+            while tokens < min(free, configuration.claimBatch), limiter.tryAcquire() { tokens += 1 }
+            let claimed: [ClaimedJob]
+            do {
+                claimed = try await store.claim(limit: tokens, now: clock.now())
+            } catch {
+                for _ in 0..<tokens { limiter.giveBack() }
+                logger.error("cannot claim jobs: \(error); trying again shortly")
+                try? await clock.sleep(until: clock.now().addingTimeInterval(1))
+                continue
+            }
+            for _ in claimed.count..<tokens { limiter.giveBack() }
+            if claimed.count < tokens { workMayBeWaiting = false }
+            guard !claimed.isEmpty else { continue }
+            state.withLock { $0.submitting += claimed.count }
+            for job in claimed { queue.yield(.submit(job)) }
+        }
+    }
+
+    /// Sleeps until the queue may hold claimable work: a change signal, the next delayed job's
+    /// time, or the periodic check.
+    private func waitForWork() async {
+        let now = clock.now()
+        var deadline = now.addingTimeInterval(configuration.idleCheckInterval)
+        if let due = try? await store.nextDueTime(after: now), due < deadline { deadline = due }
+        if configuration.exitWhenIdle { deadline = min(deadline, now.addingTimeInterval(0.5)) }
+        await clock.wait(for: workSignal, until: deadline)
+    }
+
+    private func isIdle() async -> Bool {
+        guard state.withLock({ $0.busy == 0 && $0.paused == nil }) else { return false }
+        return (try? await store.queuedCount()) == 0
+    }
+
+    /// Makes the requests the loops hand over, each in its own task. When the loops end
+    /// (shutdown), requests under way get the grace period, then are cut off.
+    func perform(_ work: AsyncStream<Work>) async {
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for await item in work {
+                    active.withLock { $0 += 1 }
+                    group.addTask {
+                        await self.handle(item)
+                        let left = self.active.withLock { count -> Int in
+                            count -= 1
+                            return count
+                        }
+                        if left == 0 { self.idleSignal.signal() }
+                    }
+                }
+                group.addTask {
+                    let deadline = self.clock.now().addingTimeInterval(self.configuration.gracePeriod)
+                    while self.active.withLock({ $0 }) > 0 {
+                        if self.clock.now() >= deadline { throw GraceExpired() }
+                        await self.clock.wait(for: self.idleSignal, until: deadline)
+                    }
+                }
+            }
+        } catch {
+            logger.warning("grace period over: requests still under way were cut off; their jobs are recorded as such")
+        }
+    }
+
+    private func handle(_ item: Work) async {
+        switch item {
+        case .submit(let claimed): await submit(claimed)
+        case .poll(let id): await poll(id)
+        }
+    }
+}
+
+struct GraceExpired: Error {}

@@ -1,0 +1,191 @@
+import Foundation
+import LegnextAPI
+import Logging
+import QueueStore
+
+extension QueueEngine {
+    /// Hands each in-flight job to a poll request when its time comes.
+    func pollLoop(_ queue: AsyncStream<Work>.Continuation) async {
+        while !isStopping {
+            let now = clock.now()
+            let (due, next) = state.withLock { state -> ([Int64], Date?) in
+                var due: [Int64] = []
+                while let earliest = state.polls.earliest, earliest <= now, let entry = state.polls.pop() {
+                    // Lazy deletion: skip entries of finished jobs and stale times.
+                    guard var job = state.inFlight[entry.id], !job.polling, job.nextPoll == entry.at else { continue }
+                    job.polling = true
+                    state.inFlight[entry.id] = job
+                    due.append(entry.id)
+                }
+                return (due, state.polls.earliest)
+            }
+            for id in due { queue.yield(.poll(id)) }
+            await clock.wait(for: pollSignal, until: next ?? now.addingTimeInterval(3600))
+        }
+    }
+
+    /// Asks Legnext about one job and records the answer.
+    func poll(_ id: Int64) async {
+        guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
+        var log = logger
+        log[metadataKey: "lnq.job.id"] = "\(id)"
+        log[metadataKey: "lnq.remote.id"] = "\(tracked.remoteJobId)"
+        if isStopping { return }
+        do {
+            try await limiter.acquire(.poll)
+        } catch {
+            return
+        }
+        let outcome = await legnext.job(id: tracked.remoteJobId)
+        if Task.isCancelled { return }  // cut off by shutdown: the job is polled again after a restart
+        let now = clock.now()
+        switch outcome {
+        case .success(let remote):
+            limiter.succeeded()
+            await applyPolled(id, remote, now: now)
+        case .rejected(let failure):
+            limiter.succeeded()
+            log.warning("job \(id): Legnext no longer knows \(tracked.remoteJobId): \(failure)")
+            untrack(id)
+            await finishFailed(id, error: "Legnext cannot report job \(tracked.remoteJobId): \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
+        case .account(let failure):
+            limiter.succeeded()
+            pause(for: failure)
+            await retryPoll(id, after: Backoff.accountProbe.delay(attempt: tracked.polls + 1), note: "poll refused: \(failure)", now: now, log)
+        case .rateLimited(let retryAfter, _):
+            let wait = retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 }
+            limiter.rateLimited(retryAfter: wait)
+            await retryPoll(id, after: wait ?? 1, note: nil, now: now, log)
+        case .transient(let failure):
+            log.info("job \(id): poll failed: \(failure)")
+            await retryPoll(id, after: Backoff.transient.delay(attempt: min(tracked.polls + 1, 4)), note: "poll failed: \(failure)", now: now, log)
+        }
+    }
+
+    /// Applies a Job object (from a poll, or from the submission's answer).
+    func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date) async {
+        var log = logger
+        log[metadataKey: "lnq.job.id"] = "\(id)"
+        log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
+        guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
+        switch remote.status {
+        case .completed:
+            untrack(id)
+            let duration = remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } } ?? now.timeIntervalSince(tracked.submittedAt)
+            state.withLock { $0.planner.record(kind: tracked.kind, duration: duration) }
+            let update = Self.completion(remote)
+            let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
+            if done {
+                state.withLock { $0.completed += 1 }
+                log.info("job \(id) completed in \(String(format: "%.1f", now.timeIntervalSince(tracked.submittedAt)))s")
+                publishStatus()
+            }
+        case .failed:
+            untrack(id)
+            let error = remote.error?.summary ?? "Legnext reported the job failed"
+            let update = RemoteUpdate(status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText)
+            let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
+            if done {
+                state.withLock { $0.failed += 1 }
+                log.warning("job \(id) failed at Legnext: \(error)")
+                publishStatus()
+            }
+        case .pending, .staged, .processing:
+            let progressed = remote.status.rank > (LegnextJobStatus(rawValue: tracked.remoteStatus)?.rank ?? -1)
+            let progressAt = progressed ? now : tracked.progressAt
+            if now.timeIntervalSince(tracked.submittedAt) > configuration.giveUpAfter {
+                untrack(id)
+                await finishFailed(
+                    id,
+                    error: "gave up: not finished \(Self.minutes(configuration.giveUpAfter)) after submission (--give-up-after); Legnext may still finish and charge it",
+                    detail: nil, requestSent: true, log)
+                return
+            }
+            if now.timeIntervalSince(progressAt) > configuration.noProgressTimeout {
+                untrack(id)
+                await finishFailed(
+                    id,
+                    error: "no progress: \(remote.status.rawValue) for \(Self.minutes(configuration.noProgressTimeout)) (--no-progress-timeout); Legnext may still finish and charge it",
+                    detail: nil, requestSent: true, log)
+                return
+            }
+            let next = state.withLock { state -> Date in
+                guard var job = state.inFlight[id] else { return now }
+                job.polls += 1
+                job.polling = false
+                if progressed {
+                    job.remoteStatus = remote.status.rawValue
+                    job.progressAt = now
+                }
+                job.nextPoll = state.planner.nextPoll(kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now)
+                state.inFlight[id] = job
+                state.polls.push(id, at: job.nextPoll)
+                return job.nextPoll
+            }
+            pollSignal.signal()
+            let update = RemoteUpdate(status: remote.status.rawValue)
+            await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
+        }
+    }
+
+    private func retryPoll(_ id: Int64, after delay: TimeInterval, note: String?, now: Date, _ log: Logger) async {
+        let next = now.addingTimeInterval(delay)
+        let giveUp = state.withLock { state -> Bool in
+            guard var job = state.inFlight[id] else { return false }
+            if now.timeIntervalSince(job.submittedAt) > configuration.giveUpAfter { return true }
+            job.polling = false
+            job.polls += 1
+            job.nextPoll = next
+            state.inFlight[id] = job
+            state.polls.push(id, at: next)
+            return false
+        }
+        if giveUp {
+            untrack(id)
+            await finishFailed(
+                id, error: "gave up: no answer about it for \(Self.minutes(configuration.giveUpAfter)) (--give-up-after)", detail: nil,
+                requestSent: true, log)
+            return
+        }
+        pollSignal.signal()
+        await record(id, log) { try await self.store.recordRequestProblem(id: id, note: note, nextPollAt: next, now: now) }
+    }
+
+    func untrack(_ id: Int64) {
+        state.withLock { _ = $0.inFlight.removeValue(forKey: id) }
+        workSignal.signal()
+    }
+
+    static func minutes(_ seconds: TimeInterval) -> String {
+        seconds >= 120 ? "\(Int(seconds / 60))m" : "\(Int(seconds))s"
+    }
+
+    /// The store's view of a completed Job object: outputs, summary, credits.
+    static func completion(_ remote: LegnextJob) -> RemoteUpdate {
+        let output = remote.output
+        var outputs: [JobOutput] = []
+        var summary: [String: JSONValue] = [:]
+        if let grid = output.imageURL {
+            outputs.append(JobOutput(jobId: 0, kind: .grid, index: 0, url: grid))
+            summary["image_url"] = .string(grid)
+        }
+        for (index, url) in output.imageURLs.enumerated() { outputs.append(JobOutput(jobId: 0, kind: .image, index: index, url: url)) }
+        for (index, url) in output.videoURLs.enumerated() { outputs.append(JobOutput(jobId: 0, kind: .video, index: index, url: url)) }
+        for (index, text) in output.texts.enumerated() { outputs.append(JobOutput(jobId: 0, kind: .text, index: index, text: text)) }
+        if !output.imageURLs.isEmpty { summary["image_urls"] = .array(output.imageURLs.map(JSONValue.string)) }
+        if !output.videoURLs.isEmpty { summary["video_urls"] = .array(output.videoURLs.map(JSONValue.string)) }
+        if !output.texts.isEmpty { summary["texts"] = .array(output.texts.map(JSONValue.string)) }
+        if let seed = output.seed { summary["seed"] = .string(seed) }
+        if !output.availableActions.isEmpty { summary["available_actions"] = .object(output.availableActions) }
+        if let usage = remote.usage {
+            summary["usage"] = .object(
+                [
+                    "type": usage.type.map(JSONValue.string) ?? .null, "frozen": usage.frozen.map(JSONValue.int) ?? .null,
+                    "consume": usage.consume.map(JSONValue.int) ?? .null,
+                ])
+        }
+        summary["remote_job_id"] = .string(remote.jobId)
+        let credits = remote.usage.flatMap { usage in (usage.consume ?? 0) > 0 ? usage.consume : usage.frozen }
+        return RemoteUpdate(status: "completed", output: JSONValue.object(summary).jsonText, outputs: outputs, creditsUsed: credits)
+    }
+}

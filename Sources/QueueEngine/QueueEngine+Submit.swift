@@ -1,0 +1,149 @@
+import Foundation
+import LegnextAPI
+import Logging
+import QueueStore
+
+extension QueueEngine {
+    /// Sends one claimed job and records what came of it. The claim already took its token.
+    func submit(_ claimed: ClaimedJob) async {
+        let job = claimed.job
+        var log = logger
+        log[metadataKey: "lnq.job.id"] = "\(job.id)"
+        defer {
+            state.withLock { $0.submitting -= 1 }
+            workSignal.signal()
+        }
+        if isStopping {
+            await record(job.id, log) {
+                try await self.store.requeue(
+                    id: job.id, runAfter: nil, reason: "daemon stopped before sending it", countAttempt: false, requestSent: false,
+                    now: self.clock.now())
+            }
+            return
+        }
+        let request: LegnextRequest
+        do {
+            let params = JSONValue(parsing: job.params)?.objectValue ?? [:]
+            request = try LegnextRequest.build(kind: job.kind, prompt: job.prompt, params: params, parentRemoteJobId: claimed.parentRemoteJobId)
+        } catch {
+            log.warning("job \(job.id) failed before sending: \(error.message)")
+            await finishFailed(job.id, error: "invalid request: \(error.message)", detail: nil, requestSent: false, log)
+            return
+        }
+        let outcome = await legnext.submit(request)
+        let now = clock.now()
+        switch outcome {
+        case .success(let remote):
+            limiter.succeeded()
+            await accepted(job, remote: remote, now: now, log)
+        case .rejected(let failure):
+            limiter.succeeded()
+            log.warning("job \(job.id) refused by Legnext: \(failure)")
+            await finishFailed(job.id, error: "Legnext refused the job: \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
+        case .account(let failure):
+            limiter.succeeded()
+            pause(for: failure)
+            await record(job.id, log) {
+                try await self.store.requeue(
+                    id: job.id, runAfter: nil, reason: "waiting: submissions paused (\(failure))", countAttempt: false, requestSent: true,
+                    now: now)
+            }
+        case .rateLimited(let retryAfter, _):
+            let wait = retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 }
+            limiter.rateLimited(retryAfter: wait)
+            log.info("Legnext answered 429; slowing to \(String(format: "%.2f", limiter.currentRate)) requests/s")
+            await record(job.id, log) {
+                try await self.store.requeue(
+                    id: job.id, runAfter: wait.map { now.addingTimeInterval($0) }, reason: "rate limited by Legnext (429); will resend",
+                    countAttempt: false, requestSent: true, now: now)
+            }
+        case .transient(let failure):
+            await transientSubmitFailure(job, failure, now: now, log)
+        }
+    }
+
+    private func accepted(_ job: Job, remote: LegnextJob, now: Date, _ log: Logger) async {
+        var log = log
+        log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
+        let next = state.withLock { state -> Date in
+            state.planner.nextPoll(kind: job.kind, submittedAt: now, polls: 0, now: now)
+        }
+        let stored = await record(job.id, log) {
+            try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status.rawValue, nextPollAt: next, now: now)
+        }
+        guard stored else { return }
+        log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
+        state.withLock { state in
+            state.inFlight[job.id] = .init(
+                id: job.id, kind: job.kind, remoteJobId: remote.jobId, remoteStatus: remote.status.rawValue, submittedAt: now, progressAt: now,
+                polls: 0, nextPoll: next)
+            state.polls.push(job.id, at: next)
+        }
+        pollSignal.signal()
+        if remote.status.isFinal { await applyPolled(job.id, remote, now: now) }
+    }
+
+    private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, now: Date, _ log: Logger) async {
+        let serverAnswered = failure.httpStatus.map { $0 >= 500 } ?? false
+        let resend = !failure.mayHaveReachedServer || (serverAnswered && configuration.resendAfterServerError)
+        guard resend else {
+            let reason =
+                "no clear answer to the submission (\(failure)); Legnext may have created the job, so it is not resent: `legnext-queue retry \(job.id)` resends it, `cancel` settles it"
+            log.warning("job \(job.id) uncertain: \(failure)")
+            await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
+            return
+        }
+        if job.attempts >= configuration.maxAttempts {
+            log.warning("job \(job.id) failed after \(job.attempts) attempts: \(failure)")
+            await finishFailed(
+                job.id, error: "gave up after \(job.attempts) attempts (--max-attempts): \(failure)", detail: nil,
+                requestSent: failure.mayHaveReachedServer, log)
+            return
+        }
+        let delay = Backoff.transient.delay(attempt: job.attempts)
+        log.info("job \(job.id): \(failure); trying again in \(String(format: "%.1f", delay))s (attempt \(job.attempts) of \(configuration.maxAttempts))")
+        await record(job.id, log) {
+            try await self.store.requeue(
+                id: job.id, runAfter: now.addingTimeInterval(delay), reason: "attempt \(job.attempts) failed: \(failure)", countAttempt: true,
+                requestSent: failure.mayHaveReachedServer, now: now)
+        }
+    }
+
+    func finishFailed(_ id: Int64, error: String, detail: String?, requestSent: Bool, _ log: Logger) async {
+        let now = clock.now()
+        let done = await record(id, log) { try await self.store.fail(id: id, error: error, detail: detail, requestSent: requestSent, now: now) }
+        if done {
+            state.withLock { $0.failed += 1 }
+            publishStatus()
+        }
+    }
+
+    /// Runs a store write that must not be lost: shielded from cancellation, retried while the
+    /// database is locked by another process. Returns false if it could not be written.
+    @discardableResult
+    func record(_ id: Int64, _ log: Logger, _ write: @escaping @Sendable () async throws -> Void) async -> Bool {
+        let clock = self.clock
+        return await Task {
+            var delay = 0.2
+            for attempt in 1...20 {
+                do {
+                    try await write()
+                    return true
+                } catch let error as StoreError {
+                    if case .busy = error, attempt < 20 {
+                        log.warning("job \(id): database busy; retrying the write in \(delay)s")
+                        try? await clock.sleep(until: clock.now().addingTimeInterval(delay))
+                        delay = min(delay * 2, 5)
+                        continue
+                    }
+                    log.error("job \(id): cannot record its state: \(error)")
+                    return false
+                } catch {
+                    log.error("job \(id): cannot record its state: \(error)")
+                    return false
+                }
+            }
+            return false
+        }.value
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import LegnextAPI
+import Logging
+import QueueStore
+import QueueSupport
+import ServiceLifecycle
+import Synchronization
+
+/// The daemon: takes queued jobs, submits them to Legnext within the concurrency and rate
+/// limits, follows every accepted job to its end, and records each step before acting on it.
+///
+/// Run it as a `Service`. Graceful shutdown stops claiming at once, gives requests under way
+/// ``EngineConfiguration/gracePeriod`` to finish, records every outcome, and returns.
+public final class QueueEngine: Service, Sendable {
+    let store: QueueStore
+    let legnext: any LegnextService
+    let configuration: EngineConfiguration
+    let clock: any EngineClock
+    let logger: Logger
+    let limiter: RateLimiter
+    let state: Mutex<EngineState>
+    /// Wakes the dispatcher: a slot freed, the queue changed, a pause ended, shutdown began.
+    let workSignal = Wakeup()
+    /// Wakes the poll scheduler: a poll was added, shutdown began.
+    let pollSignal = Wakeup()
+    /// Wakes the balance prober: submissions were paused, shutdown began.
+    let pauseSignal = Wakeup()
+    /// Signalled once when shutdown begins.
+    let stopSignal = Wakeup()
+    /// Requests under way, so shutdown ends as soon as the last one does.
+    let active = Mutex(0)
+    let idleSignal = Wakeup()
+    private let statusObservers: Mutex<[@Sendable (EngineStatus) -> Void]> = Mutex([])
+
+    /// - Parameters:
+    ///   - store: the queue.
+    ///   - legnext: the API (the real client, pointed at Legnext or at the simulator).
+    ///   - baseURL: recorded in the `daemon` row for `status`.
+    public init(
+        store: QueueStore, legnext: any LegnextService, configuration: EngineConfiguration, clock: any EngineClock = SystemEngineClock(),
+        logger: Logger
+    ) {
+        self.store = store
+        self.legnext = legnext
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.limiter = RateLimiter(rate: configuration.rate, burst: configuration.burst, clock: clock)
+        self.state = Mutex(EngineState(planner: PollPlanner(budget: configuration.pollBudget)))
+    }
+
+    /// Calls `observer` with a fresh ``EngineStatus`` whenever the counts or the pause change
+    /// (for the systemd status line and the watch view).
+    public func observeStatus(_ observer: @escaping @Sendable (EngineStatus) -> Void) {
+        statusObservers.withLock { $0.append(observer) }
+    }
+
+    /// Begins an orderly stop (also what graceful shutdown does).
+    public func stop() {
+        let first = state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        guard first else { return }
+        logger.info("stopping: no new submissions; waiting up to \(Int(configuration.gracePeriod))s for requests under way")
+        stopSignal.signal()
+        workSignal.signal()
+        pollSignal.signal()
+        pauseSignal.signal()
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    public func run() async throws {
+        try await prepare()
+        let watcher = ChangeWatcher(databasePath: store.path)
+        if let watcher {
+            watcher.start()
+        } else {
+            logger.notice("cannot watch \(store.path) for changes; new rows are noticed within \(Int(configuration.idleCheckInterval))s")
+        }
+        defer { watcher?.stop() }
+        let (work, workQueue) = AsyncStream.makeStream(of: Work.self)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { helpers in
+                helpers.addTask { await self.limiter.run() }
+                helpers.addTask { await self.heartbeatLoop() }
+                helpers.addTask { await self.probeLoop() }
+                if let watcher {
+                    helpers.addTask { await self.forward(watcher.changes) }
+                }
+                await withDiscardingTaskGroup { requests in
+                    requests.addTask {
+                        await withDiscardingTaskGroup { loops in
+                            loops.addTask { await self.dispatchLoop(workQueue) }
+                            loops.addTask { await self.pollLoop(workQueue) }
+                        }
+                        workQueue.finish()
+                    }
+                    requests.addTask { await self.perform(work) }
+                }
+                helpers.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+        await shielded {
+            try? await self.store.markDaemonStopped(now: self.clock.now())
+        }
+        let (completed, failed) = state.withLock { ($0.completed, $0.failed) }
+        logger.info("stopped: \(completed) completed and \(failed) failed in this run")
+    }
+
+    /// Start-up: crash recovery, the daemon row, the in-flight jobs to follow, learned durations.
+    private func prepare() async throws {
+        let now = clock.now()
+        let interrupted = try await store.recoverInterruptedSubmissions(now: now)
+        if !interrupted.isEmpty {
+            logger.warning(
+                "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain and will not be resent without `legnext-queue retry`: \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
+            )
+        }
+        let inFlight = try await store.inFlightJobs()
+        var kinds = Set(inFlight.map(\.kind))
+        kinds.insert("diffusion")
+        var planner = PollPlanner(budget: configuration.pollBudget)
+        for kind in kinds {
+            for duration in try await store.recentDurations(kind: kind, limit: planner.window).reversed() {
+                planner.record(kind: kind, duration: duration)
+            }
+        }
+        state.withLock { state in
+            state.planner = planner
+            for job in inFlight {
+                let next = max(job.nextPollAt ?? now, now)
+                state.inFlight[job.id] = .init(
+                    id: job.id, kind: job.kind, remoteJobId: job.remoteJobId, remoteStatus: job.remoteStatus, submittedAt: job.submittedAt,
+                    progressAt: job.progressAt, polls: 0, nextPoll: next)
+                state.polls.push(job.id, at: next)
+            }
+        }
+        if !inFlight.isEmpty { logger.info("following \(inFlight.count) job(s) submitted before the restart") }
+        try await store.registerDaemon(
+            DaemonInfo(
+                pid: ProcessInfo.processInfo.processIdentifier, hostname: ProcessInfo.processInfo.hostName, version: EngineVersion.current,
+                baseURL: (legnext as? LegnextClient)?.configuration.baseURL ?? "custom", concurrency: configuration.concurrency,
+                rate: configuration.rate, startedAt: now, heartbeatAt: now, currentRate: limiter.currentRate))
+        publishStatus()
+    }
+
+    private func forward(_ signal: Wakeup) async {
+        while !Task.isCancelled {
+            await signal.wait()
+            workSignal.signal()
+        }
+    }
+
+    // MARK: Heartbeat and status
+
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            let (busy, paused) = state.withLock { ($0.busy, $0.paused) }
+            do {
+                try await store.heartbeat(
+                    now: clock.now(), inFlight: busy, currentRate: limiter.isUnlimited ? nil : limiter.currentRate, pausedReason: paused?.reason,
+                    pausedSince: paused?.since)
+            } catch {
+                logger.warning("cannot write the heartbeat: \(error)")
+            }
+            publishStatus()
+            try? await clock.sleep(until: clock.now().addingTimeInterval(configuration.heartbeatInterval))
+        }
+    }
+
+    func publishStatus() {
+        let observers = statusObservers.withLock { $0 }
+        guard !observers.isEmpty else { return }
+        let snapshot = state.withLock { state in
+            EngineStatus(inFlight: state.busy, completed: state.completed, failed: state.failed, pausedReason: state.paused?.reason)
+        }
+        for observer in observers { observer(snapshot) }
+    }
+
+    /// Runs `body` to completion even if the calling task is cancelled: the last state write of
+    /// a job must not be lost to shutdown.
+    func shielded(_ body: @escaping @Sendable () async -> Void) async {
+        await Task { await body() }.value
+    }
+}
+
+/// What the engine reports to observers.
+public struct EngineStatus: Sendable, Hashable {
+    public var inFlight: Int
+    /// Completed and failed in this run.
+    public var completed: Int
+    public var failed: Int
+    public var pausedReason: String?
+}
+
+/// The program's version as the engine records it.
+public enum EngineVersion {
+    public static let current = "0.1.0"
+}
+
+/// A request to make.
+enum Work: Sendable {
+    case submit(ClaimedJob)
+    case poll(Int64)
+}

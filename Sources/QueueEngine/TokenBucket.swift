@@ -1,0 +1,79 @@
+import Foundation
+
+/// The request budget to Legnext as a pure value: a token bucket whose rate adapts to 429s
+/// (halve on a 429 and honour Retry-After; grow back by a tenth of the configured rate per
+/// second without one). No I/O and no clock of its own: every call says what time it is.
+public struct TokenBucket: Sendable, Hashable {
+    /// The rate asked for, requests per second; 0 = unlimited.
+    public let configuredRate: Double
+    public let burst: Double
+    /// The rate in force now (lower than configured after 429s).
+    public private(set) var rate: Double
+    public private(set) var tokens: Double
+    private var last: Date
+    /// No request before this time (Retry-After).
+    public private(set) var blockedUntil: Date?
+    private var lastIncrease: Date
+    /// The rate never falls below this share of the configured one.
+    static let floorShare = 0.05
+
+    public init(rate: Double, burst: Int, now: Date) {
+        configuredRate = max(0, rate)
+        self.burst = Double(max(1, burst))
+        self.rate = configuredRate
+        tokens = Double(max(1, burst))
+        last = now
+        lastIncrease = now
+    }
+
+    public var isUnlimited: Bool { configuredRate == 0 }
+
+    /// Takes one token if there is one; otherwise returns the time one will be there.
+    public mutating func take(now: Date) -> Date? {
+        if isUnlimited { return nil }
+        if let blockedUntil, now < blockedUntil { return blockedUntil }
+        blockedUntil = nil
+        refill(now)
+        if tokens >= 1 {
+            tokens -= 1
+            return nil
+        }
+        return now.addingTimeInterval((1 - tokens) / rate)
+    }
+
+    /// Gives back a token taken but not used.
+    public mutating func giveBack(now: Date) {
+        guard !isUnlimited else { return }
+        refill(now)
+        tokens = min(burst, tokens + 1)
+    }
+
+    /// Legnext said 429: halve the rate, drop the tokens, and wait `retryAfter` (or one interval).
+    public mutating func rateLimited(now: Date, retryAfter: TimeInterval?) {
+        guard !isUnlimited else { return }
+        refill(now)
+        rate = max(configuredRate * Self.floorShare, rate / 2)
+        tokens = 0
+        let wait = retryAfter ?? (1 / rate)
+        blockedUntil = max(blockedUntil ?? now, now.addingTimeInterval(wait))
+        lastIncrease = now
+    }
+
+    /// A request went through without a 429: recover toward the configured rate.
+    public mutating func succeeded(now: Date) {
+        guard !isUnlimited, rate < configuredRate else { return }
+        let elapsed = now.timeIntervalSince(lastIncrease)
+        guard elapsed >= 1 else { return }
+        refill(now)
+        rate = min(configuredRate, rate + configuredRate * 0.1 * elapsed.rounded(.down))
+        lastIncrease = now
+    }
+
+    private mutating func refill(_ now: Date) {
+        let elapsed = now.timeIntervalSince(last)
+        if elapsed > 0 {
+            tokens = min(burst, tokens + elapsed * rate)
+            last = now
+        }
+    }
+}

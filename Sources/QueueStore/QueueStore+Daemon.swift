@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+
+extension QueueStore {
+    /// Records the starting daemon in the `daemon` row.
+    public func registerDaemon(_ info: DaemonInfo) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO daemon (id, pid, hostname, version, base_url, concurrency, rate, started_at, heartbeat_at,
+                        stopped_at, paused_reason, paused_since, in_flight, current_rate)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, ?)
+                    """,
+                arguments: [
+                    info.pid, info.hostname, info.version, info.baseURL, info.concurrency, info.rate,
+                    Timestamp.format(info.startedAt), Timestamp.format(info.heartbeatAt), info.currentRate,
+                ])
+        }
+    }
+
+    /// The daemon is alive: its in-flight count, current rate and pause reason.
+    public func heartbeat(now: Date, inFlight: Int, currentRate: Double?, pausedReason: String?, pausedSince: Date?) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE daemon SET heartbeat_at = ?, in_flight = ?, current_rate = ?, paused_reason = ?, paused_since = ?
+                    WHERE id = 1
+                    """,
+                arguments: [Timestamp.format(now), inFlight, currentRate, pausedReason, pausedSince.map(Timestamp.format)])
+        }
+    }
+
+    /// The daemon stopped cleanly.
+    public func markDaemonStopped(now: Date) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE daemon SET stopped_at = ?1, heartbeat_at = ?1, in_flight = 0, paused_reason = NULL, paused_since = NULL WHERE id = 1",
+                arguments: [Timestamp.format(now)])
+        }
+    }
+
+    /// The pid recorded by the last daemon, for messages.
+    public func daemonPid() -> Int32? {
+        try? read { db in try Int32.fetchOne(db, sql: "SELECT pid FROM daemon WHERE id = 1") }
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import GRDB
+
+/// The daemon's transitions. Each is one short IMMEDIATE transaction; the `jobs_state_event`
+/// trigger appends the matching `job_events` row in the same transaction.
+extension QueueStore {
+    /// Claims up to `limit` due jobs for submission, committing `submitting` durably (synchronous
+    /// FULL) before any request leaves: the write-ahead record that makes a crash safe.
+    /// Follow-ups whose parent ended without completing (or does not exist) fail here.
+    public func claim(limit: Int, now: Date) async throws(StoreError) -> [ClaimedJob] {
+        guard limit > 0 else { return [] }
+        let at = stamp(now)
+        return try await writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            var claimed: [ClaimedJob] = []
+            try db.inTransaction(.immediate) {
+                let candidates = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
+                        FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_id
+                        WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
+                          AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
+                        ORDER BY j.priority DESC, j.id
+                        LIMIT ?2
+                        """, arguments: [at, limit])
+                var ids: [Int64] = []
+                var parents: [Int64: String] = [:]
+                for row in candidates {
+                    let id: Int64 = row["id"]
+                    guard let parent: Int64 = row["parent_id"] else {
+                        ids.append(id)
+                        continue
+                    }
+                    let parentState: String? = row["parent_state"]
+                    let parentRemote: String? = row["parent_remote"]
+                    if parentState == "completed", let parentRemote {
+                        ids.append(id)
+                        parents[id] = parentRemote
+                    } else {
+                        let why = parentState.map { "parent job \(parent) ended \($0); retry it, then retry this job" } ?? "parent job \(parent) does not exist"
+                        try Self.fail(id: id, error: why, detail: nil, reason: why, at: at, db)
+                    }
+                }
+                if !ids.isEmpty {
+                    let jobs = try Job.fetchAll(
+                        db,
+                        sql: """
+                            UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
+                                reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1
+                            WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
+                            RETURNING *
+                            """, arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]"])
+                    claimed = jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
+                        .map { ClaimedJob(job: $0, parentRemoteJobId: parents[$0.id]) }
+                }
+                return .commit
+            }
+            return claimed
+        }
+    }
+
+    /// Legnext accepted the job: its id is committed the moment it arrives.
+    public func markSubmitted(id: Int64, remoteJobId: String, status: String, nextPollAt: Date, now: Date) async throws(StoreError) {
+        let at = stamp(now)
+        let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = ?1, remote_job_id = ?2, remote_status = ?1, submitted_at = ?3, progress_at = ?3,
+                        next_poll_at = ?4, requests = requests + 1, reason = 'accepted by Legnext as ' || ?2, updated_at = ?3
+                    WHERE id = ?5 AND state = 'submitting'
+                    """, arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id])
+        }
+    }
+
+    /// Applies a status Legnext reported. A status that would move the job backwards is ignored
+    /// (an older answer arriving late). Returns the state the job is in afterwards.
+    @discardableResult
+    public func applyRemote(id: Int64, update: RemoteUpdate, nextPollAt: Date?, now: Date) async throws(StoreError) -> JobState? {
+        let at = stamp(now)
+        return try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT state, remote_status FROM jobs WHERE id = ?", arguments: [id]),
+                let state = JobState(rawValue: row["state"])
+            else { return nil }
+            guard state.isInFlight, state != .submitting else { return state }
+            let current: String? = row["remote_status"]
+            let newRank = RemoteUpdate.rank(update.status)
+            guard newRank >= RemoteUpdate.rank(current) else {
+                try db.execute(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
+                return state
+            }
+            switch update.status {
+            case "completed":
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = 'completed', remote_status = 'completed', output = ?1, credits_used = ?2,
+                            requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
+                            reason = 'completed', error = NULL, error_detail = NULL
+                        WHERE id = ?4
+                        """, arguments: [update.output, update.creditsUsed, at, id])
+                let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+                for output in update.outputs {
+                    try insert.execute(arguments: [id, output.kind.rawValue, output.index, output.url, output.text, at])
+                }
+                return .completed
+            case "failed":
+                let message = update.error ?? "Legnext reported the job failed"
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = 'failed', remote_status = 'failed', error = ?1, error_detail = ?2,
+                            requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
+                            reason = 'failed at Legnext'
+                        WHERE id = ?4
+                        """, arguments: [message, update.errorDetail, at, id])
+                return .failed
+            default:
+                let progressed = newRank > RemoteUpdate.rank(current)
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + 1, next_poll_at = ?2,
+                            progress_at = CASE WHEN ?3 THEN ?4 ELSE progress_at END,
+                            updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END,
+                            reason = CASE WHEN ?3 THEN 'Legnext reports ' || ?1 ELSE reason END
+                        WHERE id = ?5
+                        """, arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id])
+                return JobState(rawValue: update.status) ?? state
+            }
+        }
+    }
+
+    /// A request for this job did not get a usable answer: counts it and, when `note` is given,
+    /// records it in the job's events without changing its state.
+    public func recordRequestProblem(id: Int64, note: String?, nextPollAt: Date?, now: Date) async throws(StoreError) {
+        let at = stamp(now)
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET requests = requests + 1, next_poll_at = coalesce(?1, next_poll_at) WHERE id = ?2",
+                arguments: [nextPollAt.map(Timestamp.format), id])
+            if let note {
+                try db.execute(sql: "INSERT INTO job_events (job_id, at, detail) VALUES (?, ?, ?)", arguments: [id, at, note])
+            }
+        }
+    }
+
+    /// A claimed job goes back to the queue: its request provably did not reach Legnext, or was
+    /// refused for reasons that are not the job's (rate limit, account). `countAttempt` false
+    /// gives back the attempt the claim took.
+    public func requeue(id: Int64, runAfter: Date?, reason: String, countAttempt: Bool, requestSent: Bool, now: Date) async throws(StoreError) {
+        let at = stamp(now)
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'queued', run_after = ?1, reason = ?2,
+                        attempts = attempts - CASE WHEN ?3 THEN 0 ELSE 1 END,
+                        requests = requests + CASE WHEN ?4 THEN 1 ELSE 0 END, updated_at = ?5
+                    WHERE id = ?6 AND state = 'submitting'
+                    """, arguments: [runAfter.map(Timestamp.format), reason, countAttempt, requestSent, at, id])
+        }
+    }
+
+    /// Fails a job that is not finished yet, keeping Legnext's error object when there is one.
+    public func fail(id: Int64, error: String, detail: String?, requestSent: Bool, now: Date) async throws(StoreError) {
+        let at = stamp(now)
+        try await write { db in
+            try Self.fail(id: id, error: error, detail: detail, reason: error, at: at, requestSent: requestSent, db)
+        }
+    }
+
+    /// The POST may have reached Legnext but no answer came: hold the job for a person (or a callback).
+    public func markUncertain(id: Int64, reason: String, now: Date) async throws(StoreError) {
+        let at = stamp(now)
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'uncertain', reason = ?1, error = ?1, requests = requests + 1, finished_at = ?2, updated_at = ?2
+                    WHERE id = ?3 AND state = 'submitting'
+                    """, arguments: [reason, at, id])
+        }
+    }
+
+    static func fail(id: Int64, error: String, detail: String?, reason: String, at: String, requestSent: Bool = false, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'failed', error = ?1, error_detail = ?2, reason = ?3, next_poll_at = NULL,
+                    requests = requests + CASE WHEN ?4 THEN 1 ELSE 0 END, finished_at = ?5, updated_at = ?5
+                WHERE id = ?6 AND state NOT IN ('completed', 'failed', 'cancelled', 'uncertain')
+                """, arguments: [error, detail, reason, requestSent, at, id])
+    }
+
+    /// Start-up recovery: a job left in `submitting` by a crash may or may not have reached
+    /// Legnext. It becomes `uncertain` and is never resent without `retry`. Returns the ids.
+    public func recoverInterruptedSubmissions(now: Date) async throws(StoreError) -> [Int64] {
+        let at = stamp(now)
+        return try await write { db in
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    UPDATE jobs SET state = 'uncertain',
+                        reason = 'the daemon stopped while submitting; Legnext may have the job: `legnext-queue retry` resends it, `cancel` settles it',
+                        error = 'submission interrupted; outcome unknown', finished_at = ?1, updated_at = ?1
+                    WHERE state = 'submitting'
+                    RETURNING id
+                    """, arguments: [at])
+        }
+    }
+
+    /// Accepted jobs still being followed (to resume polling after a restart).
+    public func inFlightJobs() async throws(StoreError) -> [InFlightJob] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, kind, remote_job_id, remote_status, submitted_at, progress_at, next_poll_at, requests FROM jobs
+                    WHERE state IN ('pending', 'staged', 'processing') AND remote_job_id IS NOT NULL
+                    """
+            ).map { row in
+                let submitted = (row["submitted_at"] as String?).flatMap(Timestamp.parse) ?? Date()
+                return InFlightJob(
+                    id: row["id"], kind: row["kind"], remoteJobId: row["remote_job_id"], remoteStatus: row["remote_status"] ?? "pending",
+                    submittedAt: submitted, progressAt: (row["progress_at"] as String?).flatMap(Timestamp.parse) ?? submitted,
+                    nextPollAt: (row["next_poll_at"] as String?).flatMap(Timestamp.parse), requests: row["requests"])
+            }
+        }
+    }
+
+    /// How many jobs are queued (delayed ones included).
+    public func queuedCount() async throws(StoreError) -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT jobs FROM state_counts WHERE state = 'queued'") ?? 0 }
+    }
+
+    /// The earliest `run_after` still in the future, to wake for it.
+    public func nextDueTime(after now: Date) async throws(StoreError) -> Date? {
+        let at = stamp(now)
+        return try await read { db in
+            try String.fetchOne(
+                db, sql: "SELECT min(run_after) FROM jobs WHERE state = 'queued' AND run_after IS NOT NULL AND run_after > ?",
+                arguments: [at]
+            ).flatMap(Timestamp.parse)
+        }
+    }
+
+    /// Recent true durations (Legnext's start to end as we saw it) of completed jobs of `kind`, newest first.
+    public func recentDurations(kind: String, limit: Int) async throws(StoreError) -> [Double] {
+        try await read { db in
+            try Double.fetchAll(
+                db,
+                sql: """
+                    SELECT (julianday(finished_at) - julianday(submitted_at)) * 86400 FROM jobs
+                    WHERE state = 'completed' AND kind = ? AND submitted_at IS NOT NULL AND finished_at IS NOT NULL
+                    ORDER BY id DESC LIMIT ?
+                    """, arguments: [kind, limit])
+        }
+    }
+}

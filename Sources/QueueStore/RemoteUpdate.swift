@@ -1,0 +1,54 @@
+import Foundation
+
+/// What Legnext said about a job, in the store's terms (no HTTP types here).
+public struct RemoteUpdate: Sendable {
+    /// Legnext's status: pending, staged, processing, completed or failed.
+    public var status: String
+    /// Summary of the output (JSON object text), on completion.
+    public var output: String?
+    public var outputs: [JobOutput]
+    public var creditsUsed: Int?
+    /// One line for people, on failure.
+    public var error: String?
+    /// Legnext's error object (JSON text), on failure.
+    public var errorDetail: String?
+
+    public init(status: String, output: String? = nil, outputs: [JobOutput] = [], creditsUsed: Int? = nil, error: String? = nil, errorDetail: String? = nil) {
+        self.status = status
+        self.output = output
+        self.outputs = outputs
+        self.creditsUsed = creditsUsed
+        self.error = error
+        self.errorDetail = errorDetail
+    }
+
+    /// Order of progress; a lower rank never replaces a higher one.
+    public static func rank(_ status: String?) -> Int {
+        switch status {
+        case "pending": 0
+        case "staged": 1
+        case "processing": 2
+        case "completed", "failed": 3
+        default: -1
+        }
+    }
+}
+
+/// A job the daemon has claimed for submission.
+public struct ClaimedJob: Sendable {
+    public var job: Job
+    /// Legnext id of the completed parent, for follow-up kinds.
+    public var parentRemoteJobId: String?
+}
+
+/// An accepted job being followed, as recovered at start-up.
+public struct InFlightJob: Sendable {
+    public var id: Int64
+    public var kind: String
+    public var remoteJobId: String
+    public var remoteStatus: String
+    public var submittedAt: Date
+    public var progressAt: Date
+    public var nextPollAt: Date?
+    public var requests: Int
+}
