@@ -103,6 +103,38 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "QueueTestSupport",
+            dependencies: [
+                "LegnextAPI", "LegnextSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/QueueTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "QueueStore", "QueueTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "QueueStoreTests",
+            dependencies: ["QueueStore", "QueueTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "LegnextAPITests", dependencies: ["LegnextAPI", "QueueTestSupport"], swiftSettings: strict),
+        .testTarget(name: "LegnextSimulatorTests", dependencies: ["LegnextSimulator", "LegnextAPI", "QueueTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "QueueEngineTests",
+            dependencies: ["QueueEngine", "QueueStore", "LegnextAPI", "LegnextSimulator", "QueueTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "QueueCLITests",
+            dependencies: ["QueueCLI", "QueueStore", "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim"],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -106,7 +106,7 @@ CREATE TABLE jobs (
     CONSTRAINT "priority must be an integer"
         CHECK (typeof(priority) = 'integer'),
     CONSTRAINT "run_after must be UTC like 2026-11-27T10:00:00.000Z; strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour') makes one"
-        CHECK (run_after IS NULL OR run_after = strftime('%Y-%m-%dT%H:%M:%fZ', run_after))
+        CHECK (run_after IS NULL OR run_after IS strftime('%Y-%m-%dT%H:%M:%fZ', run_after))
 );
 
 -- Claim order: highest priority first, then oldest.

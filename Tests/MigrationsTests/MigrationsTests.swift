@@ -1,0 +1,74 @@
+import Foundation
+import GRDB
+import Migrations
+import QueueStore
+import QueueTestSupport
+import Testing
+
+@Suite struct MigrationsTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("migrations")
+
+    @Test func everySQLFileIsRegisteredInOrder() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.map { String($0.dropLast(4)) } == Migration.all.map(\.name))
+        #expect(Migration.all.map(\.version) == Array(1...Migration.all.count))
+        for migration in Migration.all {
+            let text = try String(contentsOf: Self.folder.appendingPathComponent(migration.name + ".sql"), encoding: .utf8)
+            #expect(text == migration.sql, "the embedded copy of \(migration.name) differs from the file")
+            #expect(text.contains("INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), '\(migration.name)')"))
+        }
+    }
+
+    @Test func migratesAnEmptyFileOnceAndAgainIsANoOp() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try QueueStore.open(path: dir.file("q.db"), options: .init(create: true, checkSchema: false))
+        #expect(try store.migrate() == Migration.all.map(\.name))
+        #expect(try store.migrate() == [])
+        #expect(try store.schemaVersion() == Migration.latestVersion)
+        // Opening again needs no migration.
+        _ = try QueueStore.open(path: dir.file("q.db"))
+    }
+
+    @Test func refusesADatabaseFromANewerVersion() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("q.db")
+        _ = try QueueStore.open(path: path, options: .init(create: true, migrate: true))
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO schema_migrations (version, name) VALUES (?, 'from_the_future')", arguments: [Migration.latestVersion + 1])
+        }
+        #expect(throws: StoreError.newerSchema(path: path, found: Migration.latestVersion + 1, known: Migration.latestVersion)) {
+            try QueueStore.open(path: path, options: .init(migrate: true))
+        }
+        let message = "\(StoreError.newerSchema(path: path, found: 9, known: 1))"
+        #expect(message.contains("upgrade legnext-queue"))
+    }
+
+    @Test func anOldSchemaIsReportedWithWhatToRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("q.db")
+        _ = try QueueStore.open(path: path, options: .init(create: true, checkSchema: false))
+        #expect(throws: StoreError.outdatedSchema(path: path, found: 0, needed: Migration.latestVersion)) {
+            try QueueStore.open(path: path)
+        }
+    }
+
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func theFilesApplyByHandWithTheSQLiteShell() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("byhand.db")
+        for migration in Migration.all {
+            let result = try Subprocess.run(Subprocess.sqlite3!, ["-bail", path], input: "BEGIN IMMEDIATE;\n" + migration.sql + "\nCOMMIT;\n")
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        // The program sees the hand-applied schema as current and works with it.
+        let store = try QueueStore.open(path: path)
+        #expect(try store.schemaVersion() == Migration.latestVersion)
+        #expect(try store.enqueue([NewJob(prompt: "a red fox")]).ids.count == 1)
+    }
+}

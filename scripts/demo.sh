@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main job out of the box: a few sample prompts drained by the daemon against the built-in
+# Legnext simulator (no key, nothing leaves this machine), with progress and where the results are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+swift build --product legnext-queue
+bin="$(swift build --show-bin-path)/legnext-queue"
+db="${LEGNEXT_QUEUE_DB:-demo/queue.db}"
+mkdir -p "$(dirname "$db")"
+rm -f "$db" "$db-wal" "$db-shm"
+
+echo "== enqueue the sample prompts into $db"
+first=$("$bin" --db "$db" enqueue --file scripts/sample-prompts.jsonl --tag demo | head -n 1)
+# A follow-up: upscale image 2 of the first job once it has completed.
+"$bin" --db "$db" enqueue --kind upscale --parent "$first" --param imageNo=2 --param type=0 --tag demo >/dev/null
+"$bin" --db "$db" status
+
+echo
+echo "== run the daemon against the simulator until the queue is drained"
+"$bin" --db "$db" run --simulate --exit-when-idle --concurrency 3 --rate 5
+
+echo
+echo "== results"
+"$bin" --db "$db" list --limit 20
+echo
+sqlite3 -header -column "$db" "SELECT job_id, tag, kind, idx, url FROM outputs WHERE kind = 'image' LIMIT 8"
