@@ -123,7 +123,14 @@ let package = Package(
             dependencies: ["QueueStore", "QueueTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
-        .testTarget(name: "LegnextAPITests", dependencies: ["LegnextAPI", "QueueTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "LegnextAPITests",
+            dependencies: [
+                "LegnextAPI", "LegnextSimulator", "QueueTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "LegnextSimulatorTests", dependencies: ["LegnextSimulator", "LegnextAPI", "QueueTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "QueueEngineTests",

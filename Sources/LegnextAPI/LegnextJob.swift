@@ -70,6 +70,12 @@ public struct LegnextUsage: Sendable, Hashable {
     public var type: String?
     public var frozen: Int?
     public var consume: Int?
+
+    public init(type: String?, frozen: Int?, consume: Int?) {
+        self.type = type
+        self.frozen = frozen
+        self.consume = consume
+    }
 }
 
 /// What a finished job produced.

@@ -145,7 +145,7 @@ extension LegnextSimulator {
             guard let nameRange = headers.range(of: "name=\"") else { continue }
             let name = headers[nameRange.upperBound...].prefix { $0 != "\"" }
             var value = String(part[headerEnd.upperBound...])
-            if value.hasSuffix("\r\n") { value.removeLast(2) }
+            if value.hasSuffix("\r\n") { value.removeLast() }  // "\r\n" is one Character
             if headers.contains("filename=") {
                 fields[String(name)] = .string("<file of \(value.utf8.count) bytes>")
             } else if let number = Double(value) {
