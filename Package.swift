@@ -107,6 +107,7 @@ let package = Package(
             name: "QueueTestSupport",
             dependencies: [
                 "LegnextAPI", "LegnextSimulator",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,0 +1,145 @@
+import Foundation
+import LegnextAPI
+import LegnextSimulator
+import QueueTestSupport
+import Synchronization
+import Testing
+
+@Suite(.serialized) struct SimulatorTests {
+    @Test func theRateLimitHoldsInEverySlidingSecond() async throws {
+        var config = SimulatorConfiguration()
+        config.rateLimit = 20
+        try await withSimulator(config) { _, baseURL in
+            let client = simulatorClient(baseURL)
+            defer { Task { try? await client.shutdown() } }
+            let accepted = Recorder()
+            // 8 clients hammering for 2.5 s.
+            let end = Date().addingTimeInterval(2.5)
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        while Date() < end {
+                            if case .success = await client.balance() { accepted.times.withLock { $0.append(Date()) } }
+                        }
+                    }
+                }
+            }
+            let times = accepted.times.withLock { $0 }.sorted()
+            #expect(times.count >= 40, "the limit lets 20/s through: \(times.count) in 2.5 s")
+            // The client sees answers a little after the server counted them, so allow a small skew.
+            for (index, start) in times.enumerated() {
+                let inWindow = times[index...].prefix { $0.timeIntervalSince(start) < 0.95 }.count
+                #expect(inWindow <= 20, "\(inWindow) requests within one second from \(start)")
+            }
+            let stats = try await simulatorStats(baseURL)
+            #expect((stats.number("rate_limited") ?? 0) > 0)
+        }
+    }
+
+    @Test func creditsAreFrozenConsumedAndRefunded() async throws {
+        var config = SimulatorConfiguration()
+        config.credits = 1000
+        config.durationMedian = 0.1
+        config.durationSpread = 0
+        try await withSimulator(config) { _, baseURL in
+            let client = simulatorClient(baseURL)
+            defer { Task { try? await client.shutdown() } }
+            let ok = try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "fine"))).value)
+            let bad = try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "doomed sim:fail"))).value)
+            var stats = try await simulatorStats(baseURL)
+            #expect(stats.number("credits", "frozen") == 160)
+            #expect(stats.number("credits", "left") == 840)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(await client.job(id: ok.jobId).value?.status == .completed)
+            let failed = try #require(await client.job(id: bad.jobId).value)
+            #expect(failed.status == .failed)
+            #expect(failed.error?.code == 10001)
+            stats = try await simulatorStats(baseURL)
+            #expect(stats.number("credits", "frozen") == 0)
+            #expect(stats.number("credits", "consumed") == 80)
+            #expect(stats.number("credits", "left") == 920)
+            try await addSimulatorCredits(baseURL, points: 80)
+            stats = try await simulatorStats(baseURL)
+            #expect(stats.number("credits", "left") == 1000)
+        }
+    }
+
+    @Test func concurrencyKeepsTheRestPendingAndStatsCountEverything() async throws {
+        var config = SimulatorConfiguration()
+        config.concurrency = 2
+        config.durationMedian = 0.3
+        config.durationSpread = 0
+        try await withSimulator(config) { _, baseURL in
+            let client = simulatorClient(baseURL)
+            defer { Task { try? await client.shutdown() } }
+            var ids: [String] = []
+            for index in 0..<4 {
+                ids.append(try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "job \(index)"))).value).jobId)
+            }
+            _ = await client.submit(try LegnextRequest(DiffusionRequest(text: "job 0")))
+            try await Task.sleep(for: .milliseconds(150))
+            let statuses = await withTaskGroup(of: String.self) { group in
+                for id in ids { group.addTask { await client.job(id: id).value?.status.rawValue ?? "?" } }
+                return await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == "processing" }.count == 2)
+            #expect(statuses.filter { $0 == "pending" }.count == 2)
+            let stats = try await simulatorStats(baseURL)
+            #expect(stats.number("jobs_created") == 5)
+            #expect(stats.number("duplicate_submissions") == 1)
+            #expect(stats.number("peak_processing") == 2)
+            #expect(stats["requests"]?["POST /v1/diffusion"]?["200"]?.intValue == 5)
+            #expect(stats["requests"]?["GET /v1/job/{id}"]?["200"]?.intValue == 4)
+        }
+    }
+
+    @Test func theSameSeedGivesTheSameRun() async throws {
+        var seeded = SimulatorConfiguration()
+        seeded.seed = 42
+        seeded.failRate = 0.3
+        seeded.durationSpread = 0.5
+        let config = seeded
+        func run() async throws -> [String] {
+            try await withSimulator(config) { _, baseURL in
+                let client = simulatorClient(baseURL)
+                defer { Task { try? await client.shutdown() } }
+                var ids: [String] = []
+                for index in 0..<10 {
+                    ids.append(try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "p\(index)"))).value).jobId)
+                }
+                let stats = try await simulatorStats(baseURL)
+                return ids + [String(stats.number("duration_sum") ?? 0)]
+            }
+        }
+        let first = try await run()
+        let second = try await run()
+        #expect(first == second)
+    }
+
+    @Test func callbacksArePostedOnEachChange() async throws {
+        var quick = SimulatorConfiguration()
+        quick.durationMedian = 0.3
+        quick.durationSpread = 0
+        let config = quick
+        let receiver = HTTPReceiver()
+        try await receiver.run { receiverURL in
+            try await withSimulator(config) { _, baseURL in
+                let client = simulatorClient(baseURL)
+                defer { Task { try? await client.shutdown() } }
+                let request = try LegnextRequest(DiffusionRequest(text: "with callback")).withCallback(receiverURL + "/hooks/job-7")
+                let job = try #require(await client.submit(request).value)
+                #expect(eventually(timeout: 10) { receiver.requests.count >= 2 })
+                let bodies = try receiver.requests.map { try LegnextJob(data: $0.body) }
+                #expect(bodies.allSatisfy { $0.jobId == job.jobId })
+                #expect(bodies.map(\.status) == [.processing, .completed])
+                #expect(receiver.requests.allSatisfy { $0.path == "/hooks/job-7" })
+                let stats = try await simulatorStats(baseURL)
+                #expect(stats.number("callbacks", "delivered") == 2)
+            }
+        }
+    }
+}
+
+final class Recorder: Sendable {
+    let times = Mutex<[Date]>([])
+}
