@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "QueueTestSupport",
             dependencies: [
-                "LegnextAPI", "LegnextSimulator",
+                "LegnextAPI", "LegnextSimulator", "QueueEngine", "QueueStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,9 @@ import Foundation
 /// The request budget to Legnext as a pure value: a token bucket whose rate adapts to 429s
 /// (halve on a 429 and honour Retry-After; grow back by a tenth of the configured rate per
 /// second without one). No I/O and no clock of its own: every call says what time it is.
+///
+/// A bucket alone lets `burst + rate` requests through in one second; servers count a sliding
+/// second. So sends are also logged, and no ``window`` ever holds more than `rate` of them.
 public struct TokenBucket: Sendable, Hashable {
     /// The rate asked for, requests per second; 0 = unlimited.
     public let configuredRate: Double
@@ -14,6 +17,10 @@ public struct TokenBucket: Sendable, Hashable {
     /// No request before this time (Retry-After).
     public private(set) var blockedUntil: Date?
     private var lastIncrease: Date
+    /// Times of recent sends, oldest first.
+    private var recent: [Date] = []
+    /// A second, plus a margin for the network's jitter between our clock and the server's.
+    public static let window: TimeInterval = 1.05
     /// The rate never falls below this share of the configured one.
     static let floorShare = 0.05
 
@@ -33,12 +40,21 @@ public struct TokenBucket: Sendable, Hashable {
         if isUnlimited { return nil }
         if let blockedUntil, now < blockedUntil { return blockedUntil }
         blockedUntil = nil
+        let limit = max(1, Int(rate))
+        if let cut = recent.firstIndex(where: { $0 > now.addingTimeInterval(-Self.window) }) {
+            recent.removeFirst(cut)
+        } else {
+            recent.removeAll()
+        }
+        if recent.count >= limit { return recent[recent.count - limit].addingTimeInterval(Self.window) }
         refill(now)
-        if tokens >= 1 {
-            tokens -= 1
+        // The epsilon absorbs rounding: a wait computed to the token's arrival must find it there.
+        if tokens >= 1 - 1e-9 {
+            tokens = max(0, tokens - 1)
+            recent.append(now)
             return nil
         }
-        return now.addingTimeInterval((1 - tokens) / rate)
+        return now.addingTimeInterval(max((1 - tokens) / rate, 1e-6))
     }
 
     /// Gives back a token taken but not used.
@@ -46,6 +62,7 @@ public struct TokenBucket: Sendable, Hashable {
         guard !isUnlimited else { return }
         refill(now)
         tokens = min(burst, tokens + 1)
+        if !recent.isEmpty { recent.removeLast() }
     }
 
     /// Legnext said 429: halve the rate, drop the tokens, and wait `retryAfter` (or one interval).

@@ -4,9 +4,11 @@ import Glibc
 import Darwin
 #endif
 
-/// "One daemon per database": an exclusive `flock` on the database file itself, held for the
-/// daemon's life and dropped by the kernel when the process dies, even by kill -9. SQLite locks
-/// with `fcntl`, which on Linux is independent of `flock`, so the two never interfere.
+/// "One daemon per database": an exclusive `flock` on `<database>-lock`, held for the daemon's
+/// life and dropped by the kernel when the process dies, even by kill -9.
+///
+/// A file of its own, not the database: closing any descriptor of the database file would drop
+/// every POSIX lock SQLite holds on it in this process.
 public final class DaemonLock: Sendable {
     private let fd: Int32
     public let path: String
@@ -18,7 +20,7 @@ public final class DaemonLock: Sendable {
 
     /// Takes the lock, or throws ``StoreError/daemonRunning(path:pid:)`` at once if another process holds it.
     public static func acquire(path: String, holderPid: () -> Int32? = { nil }) throws(StoreError) -> DaemonLock {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(lockPath(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw .database(path: path, detail: "cannot open for locking: \(String(cString: strerror(errno)))")
         }
@@ -33,7 +35,7 @@ public final class DaemonLock: Sendable {
 
     /// Whether some process holds the daemon lock on `path` now.
     public static func isHeld(path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(lockPath(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         if flock(fd, LOCK_SH | LOCK_NB) == 0 {
@@ -42,6 +44,9 @@ public final class DaemonLock: Sendable {
         }
         return errno == EWOULDBLOCK
     }
+
+    /// The lock file of the database at `path`.
+    public static func lockPath(_ path: String) -> String { path + "-lock" }
 
     deinit {
         flock(fd, LOCK_UN)
