@@ -1,0 +1,113 @@
+import Foundation
+import LegnextAPI
+import QueueStore
+import QueueTestSupport
+import Testing
+
+/// Every command through the real binary: output shapes and exit statuses.
+@Suite struct CommandTests {
+    @Test func enqueueListShowStatusRoundTrip() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let added = try cli.run(["enqueue", "a red fox --ar 3:2", "a blue whale", "--tag", "crm-7", "--priority", "3"])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout == "1\n2\n")
+        let viaEnv = try Subprocess.run(
+            CLIFixture.binary, ["enqueue", "--kind", "upscale", "--parent", "1", "--param", "imageNo=2", "--param", "type=0", "--json"],
+            environment: ProcessInfo.processInfo.environment.merging(["LEGNEXT_QUEUE_DB": cli.db]) { $1 })
+        #expect(viaEnv.status == 0, "\(viaEnv.stderr)")
+        #expect(try JSONValue(data: Data(viaEnv.stdout.utf8))["ids"] == [3])
+
+        let list = try cli.json(["list"])
+        let jobs = try #require(list.arrayValue)
+        #expect(jobs.map { $0["id"]?.intValue } == [3, 2, 1])
+        for key in ["id", "kind", "prompt", "state", "remote_job_id", "error", "created_at"] {
+            #expect(jobs.allSatisfy { $0[key] != nil }, "every job has \(key)")
+        }
+        #expect(jobs[2]["tag"] == "crm-7")
+        #expect(jobs[0]["params"] == ["imageNo": 2, "type": 0], "params are JSON, not a string")
+        #expect(jobs[0]["parent_id"] == 1)
+
+        let status = try cli.json(["status"])
+        let counts = try #require(status["counts"]?.objectValue)
+        #expect(Set(counts.keys) == Set(JobState.allCases.map(\.rawValue)))
+        #expect(counts["queued"] == 3)
+        #expect(status["daemon"] == .null)
+        #expect(status["oldest_queued_age_seconds"]?.doubleValue != nil)
+
+        #expect(try cli.run(["cancel", "2"]).status == 0)
+        let shown = try cli.json(["show", "2"])
+        #expect(shown["state"] == "cancelled")
+        #expect(shown["events"]?.arrayValue?.count == 1)
+        #expect(shown["events"]?.arrayValue?.first?["to_state"] == "cancelled")
+        #expect(try cli.run(["show", "2"]).stdout.contains("queued → cancelled"))
+        #expect(try cli.run(["list", "--state", "cancelled"]).stdout.contains("a blue whale"))
+        let text = try cli.run(["status"]).stdout
+        #expect(text.contains("not running"))
+        #expect(text.contains("cancelled"))
+    }
+
+    @Test func exitStatusesFollowSysexits() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        #expect(try cli.run(["status"]).status == 66, "no database yet")
+        #expect(try cli.run(["status"]).stderr.contains("legnext-queue --db"), "says what to do")
+        #expect(try cli.run(["migrate"]).status == 0)
+        #expect(try cli.run(["migrate"]).stdout.contains("up to date"))
+        #expect(try cli.run(["show", "42"]).status == 66)
+        #expect(try cli.run(["enqueue", ""]).status == 65)
+        #expect(try cli.run(["enqueue", "--kind", "imagine", "x"]).status == 65)
+        #expect(try cli.run(["enqueue", "--kind", "upscale", "--parent", "9", "--param", "imageNo=1", "--param", "type=0"]).status == 66)
+        #expect(try cli.run(["enqueue", "x", "--after", "someday"]).status == 64)
+        #expect(try cli.run(["enqueue", "a", "b", "--key", "k"]).status == 64)
+        #expect(try cli.run(["list", "--state", "finished"]).status == 64)
+        #expect(try cli.run(["frobnicate"]).status == 64)
+        #expect(try cli.run(["cancel", "77"]).status == 66)
+        #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).status == 64, "no API key")
+        #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).stderr.contains("LEGNEXT_API_KEY"))
+    }
+
+    @Test func cancelAndRetrySayWhyNot() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        try cli.run(["enqueue", "one", "two"])
+        let retryQueued = try cli.run(["retry", "1"])
+        #expect(retryQueued.status == 65)
+        #expect(retryQueued.stderr.contains("already queued"))
+        #expect(try cli.run(["cancel", "1"]).status == 0)
+        let again = try cli.run(["cancel", "1"])
+        #expect(again.status == 65)
+        #expect(again.stderr.contains("already cancelled"))
+        #expect(try cli.run(["retry", "1"]).stdout.contains("requeued (was cancelled)"))
+        #expect(try cli.run(["retry", "--failed"]).stdout.contains("no failed jobs"))
+        #expect(try cli.run(["retry"]).status == 64)
+    }
+
+    @Test func idempotencyKeysAndDelaysFromTheCommandLine() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        #expect(try cli.run(["enqueue", "once", "--key", "order-1"]).stdout == "1\n")
+        let repeated = try cli.run(["enqueue", "once again", "--key", "order-1"])
+        #expect(repeated.status == 0)
+        #expect(repeated.stdout.isEmpty)
+        #expect(repeated.stderr.contains("skipped 1"))
+        let laterId = try cli.run(["enqueue", "later", "--after", "1h30m"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let later = try cli.json(["show", laterId])
+        let runAfter = try #require(later["run_after"]?.stringValue.flatMap(Timestamp.parse))
+        #expect(abs(runAfter.timeIntervalSinceNow - 5400) < 60)
+        let atId = try cli.run(["enqueue", "at a time", "--after", "2030-01-02T03:04:05Z"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.json(["show", atId])["run_after"] == "2030-01-02T03:04:05.000Z")
+    }
+
+    @Test func theKindsTableMatchesTheClient() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        try cli.run(["migrate"])
+        guard let sqlite3 = Subprocess.sqlite3 else { return }
+        let rows = try Subprocess.run(sqlite3, [cli.db, "SELECT name, coalesce(prompt_field, ''), prompt_required, follow_up FROM kinds ORDER BY name"])
+        let expected = LegnextKind.allCases.sorted { $0.rawValue < $1.rawValue }.map {
+            "\($0.rawValue)|\($0.promptField ?? "")|\($0.promptRequired ? 1 : 0)|\($0.isFollowUp ? 1 : 0)"
+        }
+        #expect(rows.stdout.split(separator: "\n").map(String.init) == expected)
+    }
+}

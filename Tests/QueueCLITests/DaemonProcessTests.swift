@@ -1,0 +1,104 @@
+import Foundation
+import LegnextAPI
+import QueueTestSupport
+import Testing
+
+/// The daemon as a process: signals, kill -9, a second daemon (issue tests 6, 7, 10).
+@Suite(.serialized) struct DaemonProcessTests {
+    static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["LEGNEXT_API_KEY"] = "sim-key"
+        env["LEGNEXT_QUEUE_DB"] = nil
+        env.merge(extra) { $1 }
+        return env
+    }
+
+    static func startDaemon(_ cli: CLIFixture, _ sim: SimulatorProcess, _ extra: [String] = []) throws -> RunningProcess {
+        try RunningProcess(
+            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--log-level", "warning"] + extra,
+            environment: environment())
+    }
+
+    @Test func aSecondDaemonOnTheSameFileRefuses() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess()
+        defer { sim.stop() }
+        try cli.run(["migrate"])
+        let first = try Self.startDaemon(cli, sim)
+        defer {
+            first.signal(SIGTERM)
+            first.wait()
+        }
+        #expect(eventually(timeout: 20) { (try? cli.json(["status"])["daemon"]?["running"]) == .bool(true) })
+        let second = try Subprocess.run(CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL], environment: Self.environment())
+        #expect(second.status == 75)
+        #expect(second.stderr.contains("already runs"))
+        #expect(second.stderr.contains("pid \(first.pid)"))
+        #expect(first.isRunning)
+    }
+
+    @Test func sigtermStopsCleanlyWithinTheGracePeriod() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "1", "--duration-spread", "0.2", "--latency", "50"])
+        defer { sim.stop() }
+        let prompts = (0..<60).map { "graceful \($0)" }.joined(separator: "\n")
+        #expect(try cli.run(["enqueue", "--file", "-"], input: prompts).status == 0)
+        let daemon = try Self.startDaemon(cli, sim, ["--concurrency", "8", "--grace-period", "5s"])
+        #expect(eventually(timeout: 30) { ((try? cli.count("completed")) ?? 0) >= 5 && ((try? cli.json(["status"])["in_flight"]?.intValue) ?? 0) > 0 })
+        let signalled = Date()
+        daemon.signal(SIGTERM)
+        let result = daemon.wait(timeout: 30)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Date().timeIntervalSince(signalled) < 7, "exits within the grace period")
+        #expect(try cli.count("submitting") == 0)
+        let status = try cli.json(["status"])
+        #expect(status["daemon"]?["running"] == false)
+        #expect(status["daemon"]?["stopped_at"]?.stringValue != nil)
+        // What was left is picked up again by the next run.
+        let resumed = try Subprocess.run(
+            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "20", "--exit-when-idle", "--log-level", "warning"],
+            environment: Self.environment(), timeout: 120)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try cli.count("completed") + cli.count("failed") == 60)
+        #expect(try await sim.stats().number("duplicate_submissions") == 0)
+    }
+
+    /// Test 6: kill -9 at random moments, restart each time; nothing lost, nothing charged twice.
+    @Test func killNineDuringADrainLosesNothingAndChargesNothingTwice() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.6", "--duration-spread", "0.4", "--latency", "5", "--seed", "11"])
+        defer { sim.stop() }
+        let total = 80
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<total).map { "chaos \($0)" }.joined(separator: "\n")).status == 0)
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<6 {
+            let daemon = try Self.startDaemon(cli, sim, ["--concurrency", "6"])
+            usleep(UInt32.random(in: 300_000...1_500_000, using: &generator))
+            kill(daemon.pid, SIGKILL)
+            let result = daemon.wait(timeout: 10)
+            #expect(result.status == 9 || result.status == SIGKILL, "round \(round): killed, not exited (\(result.status))")
+        }
+        let last = try Subprocess.run(
+            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "10", "--exit-when-idle", "--log-level", "warning"],
+            environment: Self.environment(), timeout: 180)
+        #expect(last.status == 0, "\(last.stderr)")
+        let status = try cli.json(["status"])
+        let counts = try #require(status["counts"]?.objectValue)
+        let finished = ["completed", "failed", "uncertain"].reduce(0) { $0 + (counts[$1]?.intValue ?? 0) }
+        #expect(finished == total, "every job ended: \(counts)")
+        #expect(status["total"] == .int(total), "no job lost")
+        let stats = try await sim.stats()
+        #expect(stats.number("duplicate_submissions") == 0, "nothing submitted twice")
+        #expect(stats.number("jobs_created")! <= Double(total))
+        if let sqlite3 = Subprocess.sqlite3 {
+            #expect(try Subprocess.run(sqlite3, [cli.db, "PRAGMA integrity_check;"]).stdout == "ok\n")
+        }
+        // Every completed job kept one remote id of its own.
+        let jobs = try #require(try cli.json(["list", "--limit", "1000"]).arrayValue)
+        let remoteIds = jobs.compactMap { $0["remote_job_id"]?.stringValue }
+        #expect(Set(remoteIds).count == remoteIds.count)
+    }
+}
