@@ -26,6 +26,8 @@ actor SimulatorState {
 
     private var requests: [String: [String: Int]] = [:]
     private var rateLimited = 0
+    /// Most requests admitted within one sliding second (with a rate limit on).
+    private var peakPerSecond = 0
     private var jobsCreated = 0
     private var duplicates = 0
     private var bodies: Set<String> = []
@@ -90,6 +92,7 @@ actor SimulatorState {
                 return .rateLimited(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
             }
             window.append(t)
+            peakPerSecond = max(peakPerSecond, window.count - windowHead)
         }
         if rng.chance(config.errorRate) {
             injectedErrors += 1
@@ -218,7 +221,12 @@ actor SimulatorState {
 
     private func finish(_ id: String, at end: Double) {
         guard var job = jobs[id] else { return }
-        if job.announcedProcessing {
+        if !job.announcedProcessing, let start = job.startAt {
+            // The timer woke after the whole job: it still went through processing.
+            job.announcedProcessing = true
+            peakProcessing = max(peakProcessing, processing + 1)
+            enqueueCallback(job, at: start)
+        } else {
             processing -= 1
         }
         job.finished = true
@@ -329,6 +337,7 @@ actor SimulatorState {
             "requests": .object(requestsJSON),
             "requests_total": .number(Double(total)),
             "rate_limited": .number(Double(rateLimited)),
+            "peak_requests_per_second": .number(Double(peakPerSecond)),
             "jobs_created": .number(Double(jobsCreated)),
             "duplicate_submissions": .number(Double(duplicates)),
             "in_flight": .number(Double(inFlight)),

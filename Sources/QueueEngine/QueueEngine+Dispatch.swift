@@ -23,31 +23,32 @@ extension QueueEngine {
                 workMayBeWaiting = true
                 continue
             }
+            let first: RateLimiter.Ticket
             do {
-                try await limiter.acquire(.submit)
+                first = try await limiter.acquire(.submit)
             } catch {
                 break
             }
             if isStopping {
-                limiter.giveBack()
+                limiter.giveBack(first)
                 break
             }
-            var tokens = 1
-            while tokens < min(free, configuration.claimBatch), limiter.tryAcquire() { tokens += 1 }
+            var tickets = [first]
+            while tickets.count < min(free, configuration.claimBatch), let ticket = limiter.tryAcquire() { tickets.append(ticket) }
             let claimed: [ClaimedJob]
             do {
-                claimed = try await store.claim(limit: tokens, now: clock.now())
+                claimed = try await store.claim(limit: tickets.count, now: clock.now())
             } catch {
-                for _ in 0..<tokens { limiter.giveBack() }
+                tickets.forEach(limiter.giveBack)
                 logger.error("cannot claim jobs: \(error); trying again shortly")
                 try? await clock.sleep(until: clock.now().addingTimeInterval(1))
                 continue
             }
-            for _ in claimed.count..<tokens { limiter.giveBack() }
-            if claimed.count < tokens { workMayBeWaiting = false }
+            tickets[claimed.count...].forEach(limiter.giveBack)
+            if claimed.count < tickets.count { workMayBeWaiting = false }
             guard !claimed.isEmpty else { continue }
             state.withLock { $0.submitting += claimed.count }
-            for job in claimed { queue.yield(.submit(job)) }
+            for (job, ticket) in zip(claimed, tickets) { queue.yield(.submit(job, ticket)) }
         }
     }
 
@@ -97,10 +98,25 @@ extension QueueEngine {
 
     private func handle(_ item: Work) async {
         switch item {
-        case .submit(let claimed): await submit(claimed)
+        case .submit(let claimed, let ticket): await submit(claimed, ticket: ticket)
         case .poll(let id): await poll(id)
         }
     }
 }
 
 struct GraceExpired: Error {}
+
+extension LegnextOutcome {
+    /// What the outcome means for the request budget.
+    var budgetResult: RateLimiter.Result {
+        switch self {
+        case .success, .rejected, .account: .answered
+        case .rateLimited(let retryAfter, _): .rateLimited(retryAfter: retryAfter?.seconds)
+        case .transient(let failure): failure.httpStatus == nil ? .noAnswer : .answered
+        }
+    }
+}
+
+extension Duration {
+    var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

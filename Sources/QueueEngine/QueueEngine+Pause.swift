@@ -37,14 +37,16 @@ extension QueueEngine {
             let wait = Backoff.accountProbe.delay(attempt: attempt)
             await clock.wait(for: stopSignal, until: clock.now().addingTimeInterval(wait))
             if isStopping { break }
+            let ticket: RateLimiter.Ticket
             do {
-                try await limiter.acquire(.poll)
+                ticket = try await limiter.acquire(.poll)
             } catch {
                 break
             }
-            switch await legnext.balance() {
+            let outcome = await legnext.balance()
+            limiter.finished(ticket, outcome.budgetResult)
+            switch outcome {
             case .success(let balance):
-                limiter.succeeded()
                 let credit = max(balance.availablePoints ?? 0, balance.availableCredits ?? 0)
                 if paused.accountStatus == 402, balance.availablePoints != nil || balance.availableCredits != nil, credit <= 0 {
                     logger.info("still out of credit (balance: \(credit)); next check in about \(Int(Backoff.accountProbe.delay(attempt: attempt + 1, random: 0.5)))s")
@@ -52,10 +54,9 @@ extension QueueEngine {
                 }
                 resume(note: "balance check passed (available: \(credit))")
             case .account(let failure):
-                limiter.succeeded()
                 logger.info("still paused: \(failure)")
-            case .rateLimited(let retryAfter, _):
-                limiter.rateLimited(retryAfter: retryAfter.map { Double($0.components.seconds) })
+            case .rateLimited:
+                break
             case .rejected(let failure):
                 logger.warning("balance check refused: \(failure)")
             case .transient(let failure):

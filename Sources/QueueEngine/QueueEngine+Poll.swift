@@ -31,31 +31,28 @@ extension QueueEngine {
         log[metadataKey: "lnq.job.id"] = "\(id)"
         log[metadataKey: "lnq.remote.id"] = "\(tracked.remoteJobId)"
         if isStopping { return }
+        let ticket: RateLimiter.Ticket
         do {
-            try await limiter.acquire(.poll)
+            ticket = try await limiter.acquire(.poll)
         } catch {
             return
         }
         let outcome = await legnext.job(id: tracked.remoteJobId)
+        limiter.finished(ticket, outcome.budgetResult)
         if Task.isCancelled { return }  // cut off by shutdown: the job is polled again after a restart
         let now = clock.now()
         switch outcome {
         case .success(let remote):
-            limiter.succeeded()
             await applyPolled(id, remote, now: now)
         case .rejected(let failure):
-            limiter.succeeded()
             log.warning("job \(id): Legnext no longer knows \(tracked.remoteJobId): \(failure)")
             untrack(id)
             await finishFailed(id, error: "Legnext cannot report job \(tracked.remoteJobId): \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
         case .account(let failure):
-            limiter.succeeded()
             pause(for: failure)
             await retryPoll(id, after: Backoff.accountProbe.delay(attempt: tracked.polls + 1), note: "poll refused: \(failure)", now: now, log)
         case .rateLimited(let retryAfter, _):
-            let wait = retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 }
-            limiter.rateLimited(retryAfter: wait)
-            await retryPoll(id, after: wait ?? 1, note: nil, now: now, log)
+            await retryPoll(id, after: retryAfter?.seconds ?? 1, note: nil, now: now, log)
         case .transient(let failure):
             log.info("job \(id): poll failed: \(failure)")
             await retryPoll(id, after: Backoff.transient.delay(attempt: min(tracked.polls + 1, 4)), note: "poll failed: \(failure)", now: now, log)

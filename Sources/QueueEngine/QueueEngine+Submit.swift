@@ -5,7 +5,7 @@ import QueueStore
 
 extension QueueEngine {
     /// Sends one claimed job and records what came of it. The claim already took its token.
-    func submit(_ claimed: ClaimedJob) async {
+    func submit(_ claimed: ClaimedJob, ticket: RateLimiter.Ticket) async {
         let job = claimed.job
         var log = logger
         log[metadataKey: "lnq.job.id"] = "\(job.id)"
@@ -14,6 +14,7 @@ extension QueueEngine {
             workSignal.signal()
         }
         if isStopping {
+            limiter.giveBack(ticket)
             await record(job.id, log) {
                 try await self.store.requeue(
                     id: job.id, runAfter: nil, reason: "daemon stopped before sending it", countAttempt: false, requestSent: false,
@@ -26,22 +27,21 @@ extension QueueEngine {
             let params = JSONValue(parsing: job.params)?.objectValue ?? [:]
             request = try LegnextRequest.build(kind: job.kind, prompt: job.prompt, params: params, parentRemoteJobId: claimed.parentRemoteJobId)
         } catch {
+            limiter.giveBack(ticket)
             log.warning("job \(job.id) failed before sending: \(error.message)")
             await finishFailed(job.id, error: "invalid request: \(error.message)", detail: nil, requestSent: false, log)
             return
         }
         let outcome = await legnext.submit(request)
+        limiter.finished(ticket, outcome.budgetResult)
         let now = clock.now()
         switch outcome {
         case .success(let remote):
-            limiter.succeeded()
             await accepted(job, remote: remote, now: now, log)
         case .rejected(let failure):
-            limiter.succeeded()
             log.warning("job \(job.id) refused by Legnext: \(failure)")
             await finishFailed(job.id, error: "Legnext refused the job: \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
         case .account(let failure):
-            limiter.succeeded()
             pause(for: failure)
             await record(job.id, log) {
                 try await self.store.requeue(
@@ -49,8 +49,7 @@ extension QueueEngine {
                     now: now)
             }
         case .rateLimited(let retryAfter, _):
-            let wait = retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 }
-            limiter.rateLimited(retryAfter: wait)
+            let wait = retryAfter?.seconds
             log.info("Legnext answered 429; slowing to \(String(format: "%.2f", limiter.currentRate)) requests/s")
             await record(job.id, log) {
                 try await self.store.requeue(

@@ -204,6 +204,6 @@ public enum EngineVersion {
 
 /// A request to make.
 enum Work: Sendable {
-    case submit(ClaimedJob)
+    case submit(ClaimedJob, RateLimiter.Ticket)
     case poll(Int64)
 }

@@ -8,9 +8,21 @@ public final class RateLimiter: Sendable {
     /// Who is asking.
     public enum Priority: Sendable { case poll, submit }
 
+    /// A granted request; hand it back with ``finished(_:_:)`` once the answer is in.
+    public struct Ticket: Sendable, Hashable {
+        public let sentAt: Date
+    }
+
+    /// How a request ended, as far as the budget is concerned.
+    public enum Result: Sendable {
+        case answered
+        case rateLimited(retryAfter: TimeInterval?)
+        case noAnswer
+    }
+
     private struct State {
         var bucket: TokenBucket
-        var waiters: [(priority: Priority, id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var waiters: [(priority: Priority, id: UInt64, continuation: CheckedContinuation<Ticket, any Error>)] = []
         var nextId: UInt64 = 0
         var granted = 0
         var limited = 0
@@ -30,7 +42,8 @@ public final class RateLimiter: Sendable {
     public var isUnlimited: Bool { state.withLock { $0.bucket.isUnlimited } }
 
     /// Waits for a token. Throws CancellationError if the task is cancelled first.
-    public func acquire(_ priority: Priority) async throws {
+    @discardableResult
+    public func acquire(_ priority: Priority) async throws -> Ticket {
         let now = clock.now()
         let immediate = state.withLock { state -> Bool in
             let ahead = state.waiters.contains { $0.priority == .poll || priority == .submit }
@@ -38,13 +51,13 @@ public final class RateLimiter: Sendable {
             state.granted += 1
             return true
         }
-        if immediate { return }
+        if immediate { return Ticket(sentAt: now) }
         let id = state.withLock { state -> UInt64 in
             state.nextId += 1
             return state.nextId
         }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Ticket, any Error>) in
                 let cancelled = state.withLock { state -> Bool in
                     if Task.isCancelled { return true }
                     state.waiters.append((priority, id, continuation))
@@ -57,7 +70,7 @@ public final class RateLimiter: Sendable {
                 }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            let waiter = state.withLock { state -> CheckedContinuation<Ticket, any Error>? in
                 guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.waiters.remove(at: index).continuation
             }
@@ -66,44 +79,47 @@ public final class RateLimiter: Sendable {
     }
 
     /// Takes a token only if one is there now (for filling several free slots at once).
-    public func tryAcquire() -> Bool {
+    public func tryAcquire() -> Ticket? {
         let now = clock.now()
         return state.withLock { state in
-            guard state.waiters.isEmpty, state.bucket.take(now: now) == nil else { return false }
+            guard state.waiters.isEmpty, state.bucket.take(now: now) == nil else { return nil }
             state.granted += 1
-            return true
+            return Ticket(sentAt: now)
         }
     }
 
     /// Returns a token taken but not spent.
-    public func giveBack() {
+    public func giveBack(_ ticket: Ticket) {
         let now = clock.now()
-        state.withLock { $0.bucket.giveBack(now: now) }
+        state.withLock { $0.bucket.giveBack(sentAt: ticket.sentAt, now: now) }
         changed.signal()
     }
 
-    /// Legnext answered 429.
-    public func rateLimited(retryAfter: TimeInterval?) {
+    /// Reports how the request of `ticket` ended.
+    public func finished(_ ticket: Ticket, _ result: Result) {
         let now = clock.now()
-        state.withLock {
-            $0.bucket.rateLimited(now: now, retryAfter: retryAfter)
-            $0.limited += 1
+        state.withLock { state in
+            switch result {
+            case .answered:
+                state.bucket.answered(sentAt: ticket.sentAt, now: now)
+                state.bucket.succeeded(now: now)
+            case .rateLimited(let retryAfter):
+                state.bucket.answered(sentAt: ticket.sentAt, now: now)
+                state.bucket.rateLimited(now: now, retryAfter: retryAfter)
+                state.limited += 1
+            case .noAnswer:
+                break
+            }
         }
-        changed.signal()
-    }
-
-    /// Legnext answered something other than 429.
-    public func succeeded() {
-        let now = clock.now()
-        state.withLock { $0.bucket.succeeded(now: now) }
+        if case .rateLimited = result { changed.signal() }
     }
 
     /// Hands tokens to waiters as they become available, polls first. Runs until cancelled.
     public func run() async {
         while !Task.isCancelled {
             let now = clock.now()
-            let (wake, next) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], Date?) in
-                var wake: [CheckedContinuation<Void, any Error>] = []
+            let (wake, next) = state.withLock { state -> ([CheckedContinuation<Ticket, any Error>], Date?) in
+                var wake: [CheckedContinuation<Ticket, any Error>] = []
                 while let index = state.waiters.firstIndex(where: { $0.priority == .poll }) ?? (state.waiters.isEmpty ? nil : 0) {
                     if let later = state.bucket.take(now: now) { return (wake, later) }
                     wake.append(state.waiters.remove(at: index).continuation)
@@ -111,7 +127,7 @@ public final class RateLimiter: Sendable {
                 }
                 return (wake, nil)
             }
-            for continuation in wake { continuation.resume() }
+            for continuation in wake { continuation.resume(returning: Ticket(sentAt: now)) }
             if let next {
                 await clock.wait(for: changed, until: next)
             } else {

@@ -19,8 +19,9 @@ public struct TokenBucket: Sendable, Hashable {
     private var lastIncrease: Date
     /// Times of recent sends, oldest first.
     private var recent: [Date] = []
-    /// A second, plus a margin for the network's jitter between our clock and the server's.
-    public static let window: TimeInterval = 1.05
+    /// A second, plus a small margin. Each send is logged at its answer's time once the answer
+    /// comes (the server saw it between the two), so the server's window never holds more.
+    public static let window: TimeInterval = 1.02
     /// The rate never falls below this share of the configured one.
     static let floorShare = 0.05
 
@@ -57,12 +58,21 @@ public struct TokenBucket: Sendable, Hashable {
         return now.addingTimeInterval(max((1 - tokens) / rate, 1e-6))
     }
 
-    /// Gives back a token taken but not used.
-    public mutating func giveBack(now: Date) {
+    /// Gives back a token taken at `sentAt` but not used.
+    public mutating func giveBack(sentAt: Date, now: Date) {
         guard !isUnlimited else { return }
         refill(now)
         tokens = min(burst, tokens + 1)
-        if !recent.isEmpty { recent.removeLast() }
+        if let index = recent.lastIndex(of: sentAt) { recent.remove(at: index) }
+    }
+
+    /// The request sent at `sentAt` was answered at `now`: from the server's side it arrived no
+    /// later than that, so it counts in the window from then.
+    public mutating func answered(sentAt: Date, now: Date) {
+        guard !isUnlimited, let index = recent.lastIndex(of: sentAt) else { return }
+        recent.remove(at: index)
+        let at = recent.firstIndex { $0 > now } ?? recent.endIndex
+        recent.insert(now, at: at)
     }
 
     /// Legnext said 429: halve the rate, drop the tokens, and wait `retryAfter` (or one interval).

@@ -207,7 +207,7 @@ import Testing
             let done = try await harness.run(Self.engine(concurrency: 4), timeout: 60) {
                 if shell.value == nil, try harness.store.status().inFlight > 0 {
                     let process = try RunningProcess(Subprocess.sqlite3!, [harness.store.path])
-                    process.write("BEGIN IMMEDIATE;\nUPDATE daemon SET version = version;\n.shell sleep 3\nCOMMIT;\n")
+                    process.write(".timeout 5000\nBEGIN IMMEDIATE;\nUPDATE daemon SET version = version;\n.shell sleep 3\nCOMMIT;\n")
                     process.closeInput()
                     shell.value = process
                 }

@@ -53,6 +53,16 @@ import Testing
         #expect(bucket.rate == 0.5, "never below 5 % of the configured rate")
     }
 
+    @Test func aSendCountsInTheWindowFromItsAnswer() throws {
+        var bucket = TokenBucket(rate: 1, burst: 1, now: t0)
+        #expect(bucket.take(now: t0) == nil)
+        bucket.answered(sentAt: t0, now: t0.addingTimeInterval(0.3))
+        // The server may have seen it as late as 0.3 s: the next send waits a window from then.
+        let next = try #require(bucket.take(now: t0.addingTimeInterval(1.1)))
+        #expect(abs(next.timeIntervalSince(t0) - (0.3 + TokenBucket.window)) < 1e-6)
+        #expect(bucket.take(now: next) == nil)
+    }
+
     @Test func zeroMeansUnlimited() {
         var bucket = TokenBucket(rate: 0, burst: 1, now: t0)
         for _ in 0..<10_000 { #expect(bucket.take(now: t0) == nil) }

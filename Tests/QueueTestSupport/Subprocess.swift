@@ -149,3 +149,13 @@ public func eventually(timeout: TimeInterval = 30, _ condition: () throws -> Boo
     }
     return try condition()
 }
+
+/// The same, for async tests: it suspends instead of blocking a thread the code under test needs.
+public func eventuallyAsync(timeout: TimeInterval = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
