@@ -42,15 +42,17 @@ import Testing
         try await withSimulator(config) { _, baseURL in
             let client = simulatorClient(baseURL)
             defer { Task { try? await client.shutdown() } }
-            let ok = try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "fine"))).value)
-            let bad = try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "doomed sim:fail"))).value)
+            let ok = try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "fine sim:duration=2"))).value)
+            let bad = try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "doomed sim:fail sim:duration=2"))).value)
             var stats = try await simulatorStats(baseURL)
             #expect(stats.number("credits", "frozen") == 160)
             #expect(stats.number("credits", "left") == 840)
-            try await Task.sleep(for: .milliseconds(400))
-            #expect(await client.job(id: ok.jobId).value?.status == .completed)
+            let finished = await eventuallyAsync(timeout: 20) {
+                let states = [await client.job(id: ok.jobId).value?.status, await client.job(id: bad.jobId).value?.status]
+                return states == [.completed, .failed]
+            }
+            #expect(finished)
             let failed = try #require(await client.job(id: bad.jobId).value)
-            #expect(failed.status == .failed)
             #expect(failed.error?.code == 10001)
             stats = try await simulatorStats(baseURL)
             #expect(stats.number("credits", "frozen") == 0)
