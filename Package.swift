@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "legnext-queue", targets: ["legnext-queue"]),
         .executable(name: "legnext-sim", targets: ["legnext-sim"]),
+        .executable(name: "legnext-bench", targets: ["legnext-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -101,6 +102,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "legnext-bench",
+            dependencies: [
+                "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/legnext-bench",
             swiftSettings: strict
         ),
         .target(

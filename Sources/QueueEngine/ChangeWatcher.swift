@@ -63,7 +63,12 @@ public final class ChangeWatcher: Sendable {
             if ready < 0 || fds[1].revents != 0 { break }
             let count = buffer.withUnsafeMutableBytes { read(inotifyFd, $0.baseAddress, $0.count) }
             guard count > 0 else { continue }
-            if eventsMention(buffer, count: count) { changes.signal() }
+            if eventsMention(buffer, count: count) {
+                changes.signal()
+                // A busy daemon writes the WAL thousands of times a second; one wake-up per
+                // 20 ms is plenty, and the events in between are read in one go.
+                usleep(20_000)
+            }
         }
         close(inotifyFd)
         close(stopPipe.read)

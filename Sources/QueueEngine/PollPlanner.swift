@@ -34,7 +34,7 @@ public struct PollPlanner: Sendable {
     /// job and a 60-second real one are both found without many wasted polls.
     public static let probePlan = Plan(first: 1, step: 1, growth: 1.4)
 
-    public init(budget: Double = 2, floor: Double = 0.2, ceiling: Double = 30) {
+    public init(budget: Double = 2, floor: Double = 0.05, ceiling: Double = 30) {
         self.budget = budget
         self.floor = floor
         self.ceiling = ceiling
@@ -48,7 +48,7 @@ public struct PollPlanner: Sendable {
         if list.count > window { list.removeFirst(list.count - window) }
         samples[kind] = list
         sinceReplan[kind, default: 0] += 1
-        if list.count >= minimumSamples, plans[kind] == nil || sinceReplan[kind]! >= 16 {
+        if list.count >= minimumSamples, plans[kind] == nil || sinceReplan[kind]! >= 32 {
             plans[kind] = Self.bestPlan(for: list, budget: budget, floor: floor, ceiling: ceiling)
             sinceReplan[kind] = 0
         }
@@ -111,8 +111,8 @@ public struct PollPlanner: Sendable {
         let median = max(sorted[sorted.count / 2], 0.01)
         var best: (plan: Plan, polls: Double, lag: Double)?
         for firstShare in stride(from: 0.5, through: 1.4, by: 0.05) {
-            for stepShare in [0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3] {
-                for growth in [1.0, 1.2, 1.4, 1.7, 2.0] {
+            for stepShare in [0.04, 0.07, 0.1, 0.15, 0.2, 0.3] {
+                for growth in [1.0, 1.3, 1.7] {
                     let plan = Plan(first: median * firstShare, step: median * stepShare, growth: growth)
                     let (polls, lag) = evaluate(plan, durations: sorted, floor: floor, ceiling: ceiling)
                     let fits = polls <= budget

@@ -113,6 +113,7 @@ public final class QueueEngine: Service, Sendable {
 
     /// Start-up: crash recovery, the daemon row, the in-flight jobs to follow, learned durations.
     private func prepare() async throws {
+        try await store.recount()
         let now = clock.now()
         let interrupted = try await store.recoverInterruptedSubmissions(now: now)
         if !interrupted.isEmpty {

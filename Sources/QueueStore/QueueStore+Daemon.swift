@@ -21,7 +21,8 @@ extension QueueStore {
     /// The daemon is alive: its in-flight count, current rate and pause reason.
     public func heartbeat(now: Date, inFlight: Int, currentRate: Double?, pausedReason: String?, pausedSince: Date?) async throws(StoreError) {
         try await write { db in
-            try db.execute(
+            try Self.foldCounts(db)
+            try db.executeCached(
                 sql: """
                     UPDATE daemon SET heartbeat_at = ?, in_flight = ?, current_rate = ?, paused_reason = ?, paused_since = ?
                     WHERE id = 1

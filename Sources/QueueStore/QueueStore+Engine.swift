@@ -16,15 +16,15 @@ extension QueueStore {
             var claimed: [ClaimedJob] = []
             try db.inTransaction(.immediate) {
                 let candidates = try Row.fetchAll(
-                    db,
-                    sql: """
+                    db.cachedStatement(
+                        sql: """
                         SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
                         FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_id
                         WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
                           AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
                         ORDER BY j.priority DESC, j.id
                         LIMIT ?2
-                        """, arguments: [at, limit])
+                        """), arguments: [at, limit])
                 var ids: [Int64] = []
                 var parents: [Int64: String] = [:]
                 for row in candidates {
@@ -45,13 +45,13 @@ extension QueueStore {
                 }
                 if !ids.isEmpty {
                     let jobs = try Job.fetchAll(
-                        db,
-                        sql: """
+                        db.cachedStatement(
+                            sql: """
                             UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
                                 reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1
                             WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
                             RETURNING *
-                            """, arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]"])
+                            """), arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]"])
                     claimed = jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
                         .map { ClaimedJob(job: $0, parentRemoteJobId: parents[$0.id]) }
                 }
@@ -66,7 +66,7 @@ extension QueueStore {
         let at = stamp(now)
         let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = ?1, remote_job_id = ?2, remote_status = ?1, submitted_at = ?3, progress_at = ?3,
                         next_poll_at = ?4, requests = requests + 1, reason = 'accepted by Legnext as ' || ?2, updated_at = ?3
@@ -81,19 +81,19 @@ extension QueueStore {
     public func applyRemote(id: Int64, update: RemoteUpdate, nextPollAt: Date?, now: Date) async throws(StoreError) -> JobState? {
         let at = stamp(now)
         return try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT state, remote_status FROM jobs WHERE id = ?", arguments: [id]),
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, remote_status FROM jobs WHERE id = ?"), arguments: [id]),
                 let state = JobState(rawValue: row["state"])
             else { return nil }
             guard state.isInFlight, state != .submitting else { return state }
             let current: String? = row["remote_status"]
             let newRank = RemoteUpdate.rank(update.status)
             guard newRank >= RemoteUpdate.rank(current) else {
-                try db.execute(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
+                try db.executeCached(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
                 return state
             }
             switch update.status {
             case "completed":
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         UPDATE jobs SET state = 'completed', remote_status = 'completed', output = ?1, credits_used = ?2,
                             requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
@@ -107,7 +107,7 @@ extension QueueStore {
                 return .completed
             case "failed":
                 let message = update.error ?? "Legnext reported the job failed"
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         UPDATE jobs SET state = 'failed', remote_status = 'failed', error = ?1, error_detail = ?2,
                             requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
@@ -117,7 +117,7 @@ extension QueueStore {
                 return .failed
             default:
                 let progressed = newRank > RemoteUpdate.rank(current)
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + 1, next_poll_at = ?2,
                             progress_at = CASE WHEN ?3 THEN ?4 ELSE progress_at END,
@@ -135,11 +135,11 @@ extension QueueStore {
     public func recordRequestProblem(id: Int64, note: String?, nextPollAt: Date?, now: Date) async throws(StoreError) {
         let at = stamp(now)
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE jobs SET requests = requests + 1, next_poll_at = coalesce(?1, next_poll_at) WHERE id = ?2",
                 arguments: [nextPollAt.map(Timestamp.format), id])
             if let note {
-                try db.execute(sql: "INSERT INTO job_events (job_id, at, detail) VALUES (?, ?, ?)", arguments: [id, at, note])
+                try db.executeCached(sql: "INSERT INTO job_events (job_id, at, detail) VALUES (?, ?, ?)", arguments: [id, at, note])
             }
         }
     }
@@ -150,7 +150,7 @@ extension QueueStore {
     public func requeue(id: Int64, runAfter: Date?, reason: String, countAttempt: Bool, requestSent: Bool, now: Date) async throws(StoreError) {
         let at = stamp(now)
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = 'queued', run_after = ?1, reason = ?2,
                         attempts = attempts - CASE WHEN ?3 THEN 0 ELSE 1 END,
@@ -172,7 +172,7 @@ extension QueueStore {
     public func markUncertain(id: Int64, reason: String, now: Date) async throws(StoreError) {
         let at = stamp(now)
         try await write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = 'uncertain', reason = ?1, error = ?1, requests = requests + 1, finished_at = ?2, updated_at = ?2
                     WHERE id = ?3 AND state = 'submitting'
@@ -181,7 +181,7 @@ extension QueueStore {
     }
 
     static func fail(id: Int64, error: String, detail: String?, reason: String, at: String, requestSent: Bool = false, _ db: Database) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE jobs SET state = 'failed', error = ?1, error_detail = ?2, reason = ?3, next_poll_at = NULL,
                     requests = requests + CASE WHEN ?4 THEN 1 ELSE 0 END, finished_at = ?5, updated_at = ?5
@@ -227,7 +227,7 @@ extension QueueStore {
 
     /// How many jobs are queued (delayed ones included).
     public func queuedCount() async throws(StoreError) -> Int {
-        try await read { db in try Int.fetchOne(db, sql: "SELECT jobs FROM state_counts WHERE state = 'queued'") ?? 0 }
+        try await read { db in try Self.stateCounts(db)[.queued] ?? 0 }
     }
 
     /// The earliest `run_after` still in the future, to wake for it.
@@ -252,5 +252,13 @@ extension QueueStore {
                     ORDER BY id DESC LIMIT ?
                     """, arguments: [kind, limit])
         }
+    }
+}
+
+extension Database {
+    /// Runs a statement prepared once per connection: compiling SQL (and GRDB's authorizer pass
+    /// over it) cost more than running it on the daemon's hot paths.
+    func executeCached(sql: String, arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

@@ -28,6 +28,7 @@ extension QueueStore {
                 }
                 start += count
             }
+            try Self.foldCounts(db)
             return Self.result(jobs, returned: returned)
         }
     }

@@ -6,10 +6,7 @@ extension QueueStore {
     public func status() throws(StoreError) -> QueueStatus {
         let at = now()
         var status = try read { db in
-            var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
-            for row in try Row.fetchAll(db, sql: "SELECT state, jobs FROM state_counts") {
-                if let state = JobState(rawValue: row["state"]) { counts[state] = row["jobs"] }
-            }
+            let counts = try Self.stateCounts(db)
             let oldest = try String.fetchOne(
                 db, sql: "SELECT created_at FROM jobs WHERE id = (SELECT min(id) FROM jobs WHERE state = 'queued')")
             let credits = try Int.fetchOne(db, sql: "SELECT credits_used FROM totals WHERE id = 1") ?? 0

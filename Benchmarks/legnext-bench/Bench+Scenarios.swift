@@ -1,0 +1,202 @@
+import Foundation
+import LegnextAPI
+import QueueTestSupport
+
+extension Bench {
+    /// 1. Drain N jobs at concurrency C: makespan against Σ durations ÷ C, requests per job.
+    func drain() async throws -> [Row] {
+        let jobs = quick ? 200 : 1000
+        let concurrency = 10
+        let median = quick ? 2.0 : 4.0
+        let (sim, url) = try startSimulator(["--duration-median", String(median), "--duration-spread", "0.3", "--rate-limit", "50"])
+        defer { stop(sim) }
+        let db = freshDatabase("drain.db")
+        try enqueue(db, count: jobs, prefix: "drain")
+        let makespan = try drainToIdle(db, url, ["--concurrency", String(concurrency), "--rate", "50"])
+        let stats = try await stats(url)
+        let ideal = (stats.number("duration_sum") ?? 0) / Double(concurrency)
+        let requests = (stats.number("requests_total") ?? 0) / Double(jobs)
+        let settings = "N=\(jobs) C=\(concurrency) log-normal median \(median)s σ=0.3, polling"
+        return [
+            Row(scenario: "1 drain", figure: "makespan ÷ (Σ durations ÷ C)", value: format(makespan / ideal, 3), target: "≤ 1.10", settings: settings),
+            Row(scenario: "1 drain", figure: "requests per job", value: format(requests), target: "≤ 3", settings: settings),
+            Row(scenario: "1 drain", figure: "429s", value: format(stats.number("rate_limited") ?? 0, 0), target: "0", settings: settings),
+            Row(
+                scenario: "1 drain", figure: "duplicate submissions", value: format(stats.number("duplicate_submissions") ?? 0, 0), target: "0",
+                settings: settings),
+        ]
+    }
+
+    /// 2. The daemon told twice the server's real rate.
+    func misconfiguredRate() async throws -> [Row] {
+        let jobs = quick ? 150 : 600
+        let (sim, url) = try startSimulator(["--duration-median", "1", "--duration-spread", "0.3", "--rate-limit", "10"])
+        defer { stop(sim) }
+        let db = freshDatabase("rate.db")
+        try enqueue(db, count: jobs, prefix: "rate")
+        let makespan = try drainToIdle(db, url, ["--concurrency", "20", "--rate", "20"])
+        let stats = try await stats(url)
+        let share = (stats.number("rate_limited") ?? 0) / max(1, stats.number("requests_total") ?? 1)
+        let settings = "N=\(jobs) C=20, server 10 req/s, daemon told 20 req/s"
+        return [
+            Row(scenario: "2 rate ×2", figure: "429 share of requests", value: format(share * 100, 1) + " %", target: "small", settings: settings),
+            Row(scenario: "2 rate ×2", figure: "makespan", value: format(makespan, 1) + " s", target: "-", settings: settings),
+        ]
+    }
+
+    /// 3. Engine throughput: zero-duration jobs, no limits.
+    func throughput() async throws -> [Row] {
+        let jobs = quick ? 5000 : 20000
+        let (sim, url) = try startSimulator(["--duration-median", "0", "--duration-spread", "0"])
+        defer { stop(sim) }
+        let db = freshDatabase("throughput.db")
+        try enqueue(db, count: jobs, prefix: "fast")
+        let makespan = try drainToIdle(db, url, ["--concurrency", "512", "--rate", "0"])
+        let settings = "N=\(jobs) C=512, zero-duration jobs, no rate limit, loopback"
+        return [
+            Row(scenario: "3 throughput", figure: "jobs/s end to end", value: format(Double(jobs) / makespan, 0), target: "≥ 2000", settings: settings)
+        ]
+    }
+
+    /// 4. `enqueue --file` of 100,000 prompts beside the sqlite3 shell's `.import`.
+    func enqueue() throws -> [Row] {
+        let count = 100_000
+        let file = dir.file("enqueue.txt")
+        try (0..<count).map { "prompt \($0): a watercolor fox in the snow --ar 3:2" }.joined(separator: "\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        var ours: [Double] = []
+        var shell: [Double] = []
+        for _ in 0..<3 {
+            let db = freshDatabase("enqueue.db")
+            let started = Date()
+            let result = try Subprocess.run(queue, ["--db", db, "enqueue", "--file", file], timeout: 600)
+            guard result.status == 0 else { throw BenchError("enqueue failed: \(result.stderr)") }
+            ours.append(Date().timeIntervalSince(started))
+            if let sqlite3 = Subprocess.sqlite3 {
+                let bare = freshDatabase("bare.db")
+                _ = try Subprocess.run(sqlite3, [bare, "CREATE TABLE t(prompt TEXT);"])
+                let begun = Date()
+                _ = try Subprocess.run(sqlite3, [bare, ".import \(file) t"])
+                shell.append(Date().timeIntervalSince(begun))
+            }
+        }
+        let best = ours.min()!
+        var rows = [
+            Row(
+                scenario: "4 enqueue", figure: "rows/s (best of 3)", value: format(Double(count) / best, 0), target: "≥ 100000",
+                settings: "100,000 plain prompts, one transaction, whole command")
+        ]
+        if let bestShell = shell.min() {
+            rows.append(
+                Row(
+                    scenario: "4 enqueue", figure: "time ÷ sqlite3 .import", value: format(best / bestShell, 2) + "× (\(format(best, 2)) s vs \(format(bestShell, 2)) s)",
+                    target: "≤ 3×", settings: ".import into a bare one-column table"))
+        }
+        return rows
+    }
+
+    /// 5. Pick-up of rows inserted with the sqlite3 shell by an idle daemon.
+    func pickup() async throws -> [Row] {
+        guard let sqlite3 = Subprocess.sqlite3 else { return [] }
+        let samples = quick ? 20 : 100
+        let (sim, url) = try startSimulator(["--duration-median", "0.1"])
+        defer { stop(sim) }
+        let db = freshDatabase("pickup.db")
+        _ = try Subprocess.run(queue, ["--db", db, "migrate"])
+        let daemon = try RunningProcess(queue, ["--db", db, "run", "--base-url", url, "--rate", "0", "--log-level", "warning"], environment: environment)
+        defer { stop(daemon) }
+        try await Task.sleep(for: .seconds(1))
+        for index in 0..<samples {
+            _ = try Subprocess.run(sqlite3, [db, ".timeout 5000", "INSERT INTO jobs(prompt) VALUES ('pickup \(index)');"])
+            try await Task.sleep(for: .milliseconds(Int.random(in: 100...400)))
+        }
+        try await Task.sleep(for: .seconds(1))
+        let query = """
+            SELECT (julianday(e.at) - julianday(j.created_at)) * 86400000 FROM jobs j
+            JOIN job_events e ON e.job_id = j.id AND e.to_state = 'submitting' ORDER BY 1
+            """
+        let latencies = try Subprocess.run(sqlite3, [db, query]).stdout.split(separator: "\n").compactMap { Double($0) }
+        guard latencies.count == samples else { throw BenchError("only \(latencies.count) of \(samples) rows were picked up") }
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let settings = "\(samples) rows inserted by sqlite3 into an idle daemon's queue"
+        return [
+            Row(scenario: "5 pick-up", figure: "p50", value: format(percentile(0.5), 0) + " ms", target: "-", settings: settings),
+            Row(scenario: "5 pick-up", figure: "p99", value: format(percentile(0.99), 0) + " ms", target: "≤ 250 ms", settings: settings),
+        ]
+    }
+
+    /// 6. CPU and memory of an idle daemon.
+    func idle() async throws -> [Row] {
+        let seconds = quick ? 10.0 : 30.0
+        let (sim, url) = try startSimulator([])
+        defer { stop(sim) }
+        let db = freshDatabase("idle.db")
+        _ = try Subprocess.run(queue, ["--db", db, "migrate"])
+        let daemon = try RunningProcess(queue, ["--db", db, "run", "--base-url", url, "--log-level", "warning"], environment: environment)
+        defer { stop(daemon) }
+        try await Task.sleep(for: .seconds(2))
+        let before = try ProcStat(pid: daemon.pid)
+        try await Task.sleep(for: .seconds(seconds))
+        let after = try ProcStat(pid: daemon.pid)
+        let cpu = Double(after.cpuTicks - before.cpuTicks) / ProcStat.ticksPerSecond / seconds * 100
+        let settings = "daemon with an empty queue, \(Int(seconds)) s from /proc"
+        return [
+            Row(scenario: "6 idle", figure: "CPU of one core", value: format(cpu, 2) + " %", target: "≤ 0.5 %", settings: settings),
+            Row(scenario: "6 idle", figure: "RSS", value: format(Double(after.rssKiB) / 1024, 1) + " MB", target: "-", settings: settings),
+        ]
+    }
+
+    /// 7. A million queued rows: daemon start-up, its memory, and `status`.
+    func million() async throws -> [Row] {
+        let count = quick ? 200_000 : 1_000_000
+        let db = freshDatabase("million.db")
+        let file = dir.file("million.txt")
+        try (0..<count).map { "queued prompt \($0)" }.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try Subprocess.run(queue, ["--db", db, "enqueue", "--file", file], timeout: 1200)
+        var statusTimes: [Double] = []
+        for _ in 0..<5 {
+            let started = Date()
+            _ = try Subprocess.run(queue, ["--db", db, "status"])
+            statusTimes.append(Date().timeIntervalSince(started))
+        }
+        // Start-up: until the daemon row says it is alive, against a simulator that refuses every
+        // key (so nothing is submitted and the queue stays a million deep).
+        let (sim, url) = try startSimulator(["--api-key", "another-key"])
+        defer { stop(sim) }
+        let started = Date()
+        let daemon = try RunningProcess(queue, ["--db", db, "run", "--base-url", url, "--log-level", "warning"], environment: environment)
+        defer { stop(daemon) }
+        var startup = 0.0
+        _ = eventually(timeout: 60) {
+            let out = (try? Subprocess.run(queue, ["--db", db, "status", "--json"]).stdout) ?? ""
+            if out.contains("\"running\" : true") {
+                startup = Date().timeIntervalSince(started)
+                return true
+            }
+            return false
+        }
+        try await Task.sleep(for: .seconds(2))
+        let rss = (try? ProcStat(pid: daemon.pid).rssKiB) ?? 0
+        let settings = "\(count) queued rows"
+        return [
+            Row(scenario: "7 million", figure: "daemon start-up", value: format(startup, 2) + " s", target: "≤ 1 s", settings: settings),
+            Row(scenario: "7 million", figure: "daemon RSS", value: format(Double(rss) / 1024, 1) + " MB", target: "≤ 64 MB", settings: settings),
+            Row(scenario: "7 million", figure: "status (best of 5)", value: format(statusTimes.min()! * 1000, 0) + " ms", target: "≤ 100 ms", settings: settings),
+        ]
+    }
+}
+
+/// CPU time and resident memory of a process, from /proc.
+struct ProcStat {
+    var cpuTicks: Int
+    var rssKiB: Int
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    init(pid: Int32) throws {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        cpuTicks = (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+    }
+}

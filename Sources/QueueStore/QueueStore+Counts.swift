@@ -1,0 +1,50 @@
+import GRDB
+
+/// Jobs per state in O(1)-ish: `state_counts` covers the rows up to `totals.counted_through`,
+/// and the few newer ones are counted through the `jobs_state` index (see the migration).
+extension QueueStore {
+    /// Exact counts of every state.
+    static func stateCounts(_ db: Database) throws -> [JobState: Int] {
+        let through = try Int64.fetchOne(db, sql: "SELECT counted_through FROM totals WHERE id = 1") ?? 0
+        var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+        for row in try Row.fetchAll(db, sql: "SELECT state, jobs FROM state_counts") {
+            if let state = JobState(rawValue: row["state"]) { counts[state] = row["jobs"] }
+        }
+        let newer = try db.cachedStatement(sql: "SELECT count(*) FROM jobs WHERE state = ? AND id > ?")
+        for state in JobState.allCases {
+            counts[state, default: 0] += try Int.fetchOne(newer, arguments: [state.rawValue, through]) ?? 0
+        }
+        return counts
+    }
+
+    /// Folds the rows newer than `counted_through` into `state_counts` (inside a write transaction).
+    static func foldCounts(_ db: Database) throws {
+        let through = try Int64.fetchOne(db, sql: "SELECT counted_through FROM totals WHERE id = 1") ?? 0
+        guard let newest = try Int64.fetchOne(db, sql: "SELECT max(id) FROM jobs"), newest > through else { return }
+        let newer = try db.cachedStatement(sql: "SELECT count(*) FROM jobs WHERE state = ? AND id > ? AND id <= ?")
+        let add = try db.cachedStatement(sql: "UPDATE state_counts SET jobs = jobs + ? WHERE state = ?")
+        for state in JobState.allCases {
+            let count = try Int.fetchOne(newer, arguments: [state.rawValue, through, newest]) ?? 0
+            if count > 0 { try add.execute(arguments: [count, state.rawValue]) }
+        }
+        try db.execute(sql: "UPDATE totals SET counted_through = ? WHERE id = 1", arguments: [newest])
+    }
+
+    /// Folds newer rows into the counters (the daemon does this on its heartbeat).
+    public func foldCounts() async throws(StoreError) {
+        try await write { db in try Self.foldCounts(db) }
+    }
+
+    /// Counts every row again, from scratch: heals counters a person may have upset by hand
+    /// (say, an id inserted below the newest). O(rows); the daemon does it once at start-up.
+    public func recount() async throws(StoreError) {
+        try await write { db in
+            try db.execute(sql: "UPDATE state_counts SET jobs = 0")
+            try db.execute(
+                sql: """
+                    UPDATE state_counts SET jobs = (SELECT count(*) FROM jobs WHERE jobs.state = state_counts.state)
+                    """)
+            try db.execute(sql: "UPDATE totals SET counted_through = coalesce((SELECT max(id) FROM jobs), 0) WHERE id = 1")
+        }
+    }
+}
