@@ -112,7 +112,9 @@ public struct PollPlanner: Sendable {
         var best: (plan: Plan, polls: Double, lag: Double)?
         for firstShare in stride(from: 0.5, through: 1.4, by: 0.05) {
             for stepShare in [0.04, 0.07, 0.1, 0.15, 0.2, 0.3] {
-                for growth in [1.0, 1.3, 1.7] {
+                // Widening gaps only: the durations learned first are the short ones (the long
+                // ones have not finished yet), and a fixed gap would spend many polls on the tail.
+                for growth in [1.25, 1.5, 1.8] {
                     let plan = Plan(first: median * firstShare, step: median * stepShare, growth: growth)
                     let (polls, lag) = evaluate(plan, durations: sorted, floor: floor, ceiling: ceiling)
                     let fits = polls <= budget
