@@ -118,3 +118,16 @@ struct JobObject: Encodable {
     var meta: Meta
     var error: ErrorObject
 }
+
+/// A scheduled change of one job. Ordered by time, starts before ends, then by id, so equal
+/// times resolve the same way on every run.
+struct TimelineEvent: Comparable, Sendable {
+    enum Change: Int, Sendable { case start = 0, end = 1 }
+    let at: Double
+    let change: Change
+    let id: String
+
+    static func < (a: Self, b: Self) -> Bool {
+        (a.at, a.change.rawValue, a.id) < (b.at, b.change.rawValue, b.id)
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import HeapModule
 import QueueSupport
 
 /// Everything the simulator knows: jobs, the credit ledger, the rate window and the stats.
@@ -13,6 +14,9 @@ actor SimulatorState {
     private var jobs: [String: SimulatorJob] = [:]
     /// Jobs holding a concurrency slot (started, or about to start) and not yet finished.
     private var running: Set<String> = []
+    /// Starts and ends still to happen, soonest first: a request costs O(log n), not a scan of
+    /// every running job.
+    private var timeline = Heap<TimelineEvent>()
     /// Jobs waiting for a slot, oldest first.
     private var waiting: [String] = []
     private var waitingHead = 0
@@ -148,7 +152,7 @@ actor SimulatorState {
         let id = makeId()
         var callback: String?
         if case .string(let url) = body["callback"], !url.isEmpty { callback = url }
-        var job = SimulatorJob(
+        let job = SimulatorJob(
             id: id, kind: kind, input: body, cost: cost, callback: callback, createdAt: t, duration: duration, willFail: willFail,
             seed: UInt32(truncatingIfNeeded: rng.next()))
         jobsCreated += 1
@@ -156,15 +160,14 @@ actor SimulatorState {
         durationSum += duration
         inFlight += 1
         peakInFlight = max(peakInFlight, inFlight)
+        jobs[id] = job
         if config.concurrency == 0 || running.count < config.concurrency {
-            job.startAt = t + min(duration * 0.05, 0.5)
-            running.insert(id)
+            occupySlot(id, from: t)
         } else {
             waiting.append(id)
         }
-        jobs[id] = job
         timerSignal.signal()
-        return object(job, at: t)
+        return object(jobs[id]!, at: t)
     }
 
     func job(id: String) -> JobObject? {
@@ -191,44 +194,38 @@ actor SimulatorState {
     /// Returns the time of the next change, if any.
     @discardableResult
     func advance(to t: Double) -> Double? {
-        while true {
-            var next: (id: String, at: Double)?
-            for id in running {
-                guard let end = jobs[id]?.endAt, end <= t else { continue }
-                if next == nil || end < next!.at || (end == next!.at && id < next!.id) { next = (id, end) }
-            }
-            guard let (id, end) = next else { break }
-            finish(id, at: end)
-        }
-        var nextChange: Double?
-        for id in running {
-            guard var job = jobs[id], let start = job.startAt else { continue }
-            if start <= t {
-                if !job.announcedProcessing {
-                    job.announcedProcessing = true
-                    processing += 1
-                    peakProcessing = max(peakProcessing, processing)
-                    jobs[id] = job
-                    enqueueCallback(job, at: t)
-                }
-                nextChange = min(nextChange ?? .infinity, job.endAt!)
-            } else {
-                nextChange = min(nextChange ?? .infinity, start)
+        while let event = timeline.min, event.at <= t {
+            timeline.removeMin()
+            switch event.change {
+            case .start: start(event.id, at: event.at)
+            case .end: finish(event.id, at: event.at)
             }
         }
-        return nextChange
+        return timeline.min?.at
+    }
+
+    /// Gives `id` a concurrency slot from `t` and schedules its start and end.
+    private func occupySlot(_ id: String, from t: Double) {
+        guard var job = jobs[id] else { return }
+        job.startAt = t + min(job.duration * 0.05, 0.5)
+        jobs[id] = job
+        running.insert(id)
+        timeline.insert(TimelineEvent(at: job.startAt!, change: .start, id: id))
+        timeline.insert(TimelineEvent(at: job.endAt!, change: .end, id: id))
+    }
+
+    private func start(_ id: String, at t: Double) {
+        guard var job = jobs[id], !job.announcedProcessing else { return }
+        job.announcedProcessing = true
+        jobs[id] = job
+        processing += 1
+        peakProcessing = max(peakProcessing, processing)
+        enqueueCallback(job, at: t)
     }
 
     private func finish(_ id: String, at end: Double) {
         guard var job = jobs[id] else { return }
-        if !job.announcedProcessing, let start = job.startAt {
-            // The timer woke after the whole job: it still went through processing.
-            job.announcedProcessing = true
-            peakProcessing = max(peakProcessing, processing + 1)
-            enqueueCallback(job, at: start)
-        } else {
-            processing -= 1
-        }
+        processing -= 1
         job.finished = true
         jobs[id] = job
         running.remove(id)
@@ -249,8 +246,7 @@ actor SimulatorState {
                 waiting.removeFirst(waitingHead)
                 waitingHead = 0
             }
-            jobs[nextId]?.startAt = end
-            running.insert(nextId)
+            occupySlot(nextId, from: end)
         }
     }
 
