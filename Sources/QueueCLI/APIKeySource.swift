@@ -12,16 +12,16 @@ enum APIKeySource {
             return try read(file, what: "--api-key-file")
         }
         if let value = environment["LEGNEXT_API_KEY"] {
-            guard let key = APIKey(value) else { throw CLIError.usage("LEGNEXT_API_KEY is empty or spans several lines") }
+            guard let key = APIKey(value) else { throw CLIError("LEGNEXT_API_KEY is empty or spans several lines", exitCode: CLIError.config) }
             return key
         }
         if let directory = environment["CREDENTIALS_DIRECTORY"] {
             let path = (directory as NSString).appendingPathComponent(credentialName)
             if FileManager.default.fileExists(atPath: path) { return try read(path, what: "the systemd credential") }
         }
-        throw CLIError.usage(
-            "no Legnext API key: set LEGNEXT_API_KEY, pass --api-key-file FILE, or (under systemd) LoadCredential=\(credentialName):FILE; to try it without a key, use --simulate"
-        )
+        throw CLIError(
+            "no Legnext API key: set LEGNEXT_API_KEY, pass --api-key-file FILE, or (under systemd) LoadCredential=\(credentialName):FILE; to try it without a key, use --simulate",
+            exitCode: CLIError.config)
     }
 
     private static func read(_ path: String, what: String) throws -> APIKey {

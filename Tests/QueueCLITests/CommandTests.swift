@@ -63,7 +63,7 @@ import Testing
         #expect(try cli.run(["list", "--state", "finished"]).status == 64)
         #expect(try cli.run(["frobnicate"]).status == 64)
         #expect(try cli.run(["cancel", "77"]).status == 66)
-        #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).status == 64, "no API key")
+        #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).status == 78, "no API key")
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).stderr.contains("LEGNEXT_API_KEY"))
     }
 
