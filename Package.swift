@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "QueueCLI",
             dependencies: [
-                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator",
+                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -5,6 +5,7 @@ import LegnextSimulator
 import Logging
 import QueueEngine
 import QueueStore
+import QueueSupport
 import ServiceLifecycle
 
 /// `legnext-queue run`: the daemon.
@@ -78,6 +79,9 @@ public struct RunCommand: AsyncParsableCommand {
             engine.exitWhenIdle = exitWhenIdle
             engine.resendAfterServerError = resendAfterServerError
 
+            let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+            // Children (the --on-finish commands to come) must not talk to systemd as us.
+            unsetenv("NOTIFY_SOCKET")
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             let key: APIKey
             let base: @Sendable () async -> String
@@ -94,7 +98,8 @@ public struct RunCommand: AsyncParsableCommand {
                 base = { url }
             }
             let daemon = DaemonService(
-                store: store, key: key, baseURL: base, engineConfiguration: engine, logger: logger, progressInterval: 3, onStatus: nil)
+                store: store, key: key, baseURL: base, engineConfiguration: engine, logger: logger, progressInterval: 3, onStatus: nil,
+                notifier: notifier)
             // Shut down in reverse order: the daemon stops before the simulator it talks to.
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
             let group = ServiceGroup(
@@ -122,8 +127,8 @@ public struct RunCommand: AsyncParsableCommand {
         guard let status = try? store.status() else { return }
         let path = store.path
         var text = "\nqueue \(path): "
-        text += JobState.allCases.compactMap { state in (status.counts[state] ?? 0) > 0 ? "\(status.counts[state]!) \(state.rawValue)" : nil }
-            .joined(separator: ", ")
+        let counts = JobState.allCases.compactMap { state in (status.counts[state] ?? 0) > 0 ? "\(status.counts[state]!) \(state.rawValue)" : nil }
+        text += counts.isEmpty ? "empty" : counts.joined(separator: ", ")
         text += "\nresults:  legnext-queue --db \(path) list --state completed"
         text += "\n          legnext-queue --db \(path) show ID"
         text += "\n          sqlite3 \(path) 'SELECT job_id, tag, kind, idx, url FROM outputs'\n"

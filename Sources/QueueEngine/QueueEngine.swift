@@ -31,6 +31,7 @@ public final class QueueEngine: Service, Sendable {
     let active = Mutex(0)
     let idleSignal = Wakeup()
     private let statusObservers: Mutex<[@Sendable (EngineStatus) -> Void]> = Mutex([])
+    private let lifecycleObservers: Mutex<[@Sendable (EngineLifecycleEvent) -> Void]> = Mutex([])
 
     /// - Parameters:
     ///   - store: the queue.
@@ -55,6 +56,16 @@ public final class QueueEngine: Service, Sendable {
         statusObservers.withLock { $0.append(observer) }
     }
 
+    /// Calls `observer` when the engine is ready (recovery done), at every heartbeat round (the
+    /// liveness a service manager's watchdog wants), and when it begins to stop.
+    public func observeLifecycle(_ observer: @escaping @Sendable (EngineLifecycleEvent) -> Void) {
+        lifecycleObservers.withLock { $0.append(observer) }
+    }
+
+    private func announce(_ event: EngineLifecycleEvent) {
+        for observer in lifecycleObservers.withLock({ $0 }) { observer(event) }
+    }
+
     /// Begins an orderly stop (also what graceful shutdown does).
     public func stop() {
         let first = state.withLock { state -> Bool in
@@ -62,6 +73,7 @@ public final class QueueEngine: Service, Sendable {
             return !state.stopping
         }
         guard first else { return }
+        announce(.stopping)
         logger.info("stopping: no new submissions; waiting up to \(Int(configuration.gracePeriod))s for requests under way")
         stopSignal.signal()
         workSignal.signal()
@@ -80,6 +92,7 @@ public final class QueueEngine: Service, Sendable {
             logger.notice("cannot watch \(store.path) for changes; new rows are noticed within \(Int(configuration.idleCheckInterval))s")
         }
         defer { watcher?.stop() }
+        announce(.ready)
         let (work, workQueue) = AsyncStream.makeStream(of: Work.self)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { helpers in
@@ -158,6 +171,9 @@ public final class QueueEngine: Service, Sendable {
 
     // MARK: Heartbeat and status
 
+    /// Refreshes the `daemon` row and tells observers the engine is alive. A round that hangs
+    /// (a wedged database writer, a stuck task group) stops the liveness signal with it; a
+    /// round that fails with an error still counts, because the engine answered.
     private func heartbeatLoop() async {
         while !Task.isCancelled {
             let (busy, paused) = state.withLock { ($0.busy, $0.paused) }
@@ -168,6 +184,7 @@ public final class QueueEngine: Service, Sendable {
             } catch {
                 logger.warning("cannot write the heartbeat: \(error)")
             }
+            announce(.alive)
             publishStatus()
             try? await clock.sleep(until: clock.now().addingTimeInterval(configuration.heartbeatInterval))
         }
@@ -187,6 +204,16 @@ public final class QueueEngine: Service, Sendable {
     func shielded(_ body: @escaping @Sendable () async -> Void) async {
         await Task { await body() }.value
     }
+}
+
+/// Milestones of the engine's life, for a service manager.
+public enum EngineLifecycleEvent: Sendable, Hashable {
+    /// Migrations and crash recovery are done; jobs are being taken.
+    case ready
+    /// A heartbeat round completed.
+    case alive
+    /// Shutdown began.
+    case stopping
 }
 
 /// What the engine reports to observers.
