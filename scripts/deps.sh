@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need, if any is missing.
+# Installs the Debian packages the build (and with `test`, the tests) need, if any is missing.
 set -euo pipefail
 need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+if [ "${1:-}" = test ]; then
+    # The unit-file tests (systemd-analyze) and `make install`.
+    command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+    command -v make >/dev/null 2>&1 || need+=(make)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
