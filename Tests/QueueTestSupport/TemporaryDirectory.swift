@@ -10,6 +10,12 @@ public struct TemporaryDirectory: Sendable {
         path = base.path
     }
 
+    /// A folder at `path` (created if missing), for a run whose files should be kept.
+    public init(at path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        self.path = path
+    }
+
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
