@@ -37,14 +37,26 @@ extension Bench {
         return [
             Row(scenario: "8 chaos", figure: "lost jobs", value: String(jobs - min(rows, ended)), target: "0", settings: settings),
             Row(
-                scenario: "8 chaos", figure: "duplicate submissions", value: format(stats.number("duplicate_submissions") ?? -1, 0), target: "0",
-                settings: settings),
+                scenario: "8 chaos",
+                figure: "duplicate submissions",
+                value: format(stats.number("duplicate_submissions") ?? -1, 0),
+                target: "0",
+                settings: settings
+            ),
             Row(
-                scenario: "8 chaos", figure: "uncertain jobs (killed mid-POST)", value: String(uncertain), target: "few",
-                settings: "left for `retry`; each may or may not exist remotely"),
+                scenario: "8 chaos",
+                figure: "uncertain jobs (killed mid-POST)",
+                value: String(uncertain),
+                target: "few",
+                settings: "left for `retry`; each may or may not exist remotely"
+            ),
             Row(
-                scenario: "8 chaos", figure: "remote jobs not in our rows", value: String(created - tracked), target: "≤ uncertain",
-                settings: "jobs_created \(created) − distinct remote ids \(tracked)"),
+                scenario: "8 chaos",
+                figure: "remote jobs not in our rows",
+                value: String(created - tracked),
+                target: "≤ uncertain",
+                settings: "jobs_created \(created) − distinct remote ids \(tracked)"
+            ),
             Row(scenario: "8 chaos", figure: "PRAGMA integrity_check", value: integrity, target: "ok", settings: settings),
         ]
     }

@@ -18,12 +18,22 @@ extension Bench {
         let requests = (stats.number("requests_total") ?? 0) / Double(jobs)
         let settings = "N=\(jobs) C=\(concurrency) log-normal median \(median)s σ=0.3, polling"
         return [
-            Row(scenario: "1 drain", figure: "makespan ÷ (Σ durations ÷ C)", value: format(makespan / ideal, 3), target: "≤ 1.10", settings: settings),
+            Row(
+                scenario: "1 drain",
+                figure: "makespan ÷ (Σ durations ÷ C)",
+                value: format(makespan / ideal, 3),
+                target: "≤ 1.10",
+                settings: settings
+            ),
             Row(scenario: "1 drain", figure: "requests per job", value: format(requests), target: "≤ 3", settings: settings),
             Row(scenario: "1 drain", figure: "429s", value: format(stats.number("rate_limited") ?? 0, 0), target: "0", settings: settings),
             Row(
-                scenario: "1 drain", figure: "duplicate submissions", value: format(stats.number("duplicate_submissions") ?? 0, 0), target: "0",
-                settings: settings),
+                scenario: "1 drain",
+                figure: "duplicate submissions",
+                value: format(stats.number("duplicate_submissions") ?? 0, 0),
+                target: "0",
+                settings: settings
+            ),
         ]
     }
 
@@ -54,7 +64,13 @@ extension Bench {
         let makespan = try drainToIdle(db, url, ["--concurrency", "512", "--rate", "0"])
         let settings = "N=\(jobs) C=512, zero-duration jobs, no rate limit, loopback"
         return [
-            Row(scenario: "3 throughput", figure: "jobs/s end to end", value: format(Double(jobs) / makespan, 0), target: "≥ 2000", settings: settings)
+            Row(
+                scenario: "3 throughput",
+                figure: "jobs/s end to end",
+                value: format(Double(jobs) / makespan, 0),
+                target: "≥ 2000",
+                settings: settings
+            )
         ]
     }
 
@@ -83,14 +99,23 @@ extension Bench {
         let best = ours.min()!
         var rows = [
             Row(
-                scenario: "4 enqueue", figure: "rows/s (best of 3)", value: format(Double(count) / best, 0), target: "≥ 100000",
-                settings: "100,000 plain prompts, one transaction, whole command")
+                scenario: "4 enqueue",
+                figure: "rows/s (best of 3)",
+                value: format(Double(count) / best, 0),
+                target: "≥ 100000",
+                settings: "100,000 plain prompts, one transaction, whole command"
+            )
         ]
         if let bestShell = shell.min() {
             rows.append(
                 Row(
-                    scenario: "4 enqueue", figure: "time ÷ sqlite3 .import", value: format(best / bestShell, 2) + "× (\(format(best, 2)) s vs \(format(bestShell, 2)) s)",
-                    target: "≤ 3×", settings: ".import into a bare one-column table"))
+                    scenario: "4 enqueue",
+                    figure: "time ÷ sqlite3 .import",
+                    value: format(best / bestShell, 2) + "× (\(format(best, 2)) s vs \(format(bestShell, 2)) s)",
+                    target: "≤ 3×",
+                    settings: ".import into a bare one-column table"
+                )
+            )
         }
         return rows
     }
@@ -103,7 +128,11 @@ extension Bench {
         defer { stop(sim) }
         let db = freshDatabase("pickup.db")
         _ = try Subprocess.run(queue, ["--db", db, "migrate"])
-        let daemon = try RunningProcess(queue, ["--db", db, "run", "--base-url", url, "--rate", "0", "--log-level", "warning"], environment: environment)
+        let daemon = try RunningProcess(
+            queue,
+            ["--db", db, "run", "--base-url", url, "--rate", "0", "--log-level", "warning"],
+            environment: environment
+        )
         defer { stop(daemon) }
         try await Task.sleep(for: .seconds(1))
         for index in 0..<samples {
@@ -181,7 +210,13 @@ extension Bench {
         return [
             Row(scenario: "7 million", figure: "daemon start-up", value: format(startup, 2) + " s", target: "≤ 1 s", settings: settings),
             Row(scenario: "7 million", figure: "daemon RSS", value: format(Double(rss) / 1024, 1) + " MB", target: "≤ 64 MB", settings: settings),
-            Row(scenario: "7 million", figure: "status (best of 5)", value: format(statusTimes.min()! * 1000, 0) + " ms", target: "≤ 100 ms", settings: settings),
+            Row(
+                scenario: "7 million",
+                figure: "status (best of 5)",
+                value: format(statusTimes.min()! * 1000, 0) + " ms",
+                target: "≤ 100 ms",
+                settings: settings
+            ),
         ]
     }
 }

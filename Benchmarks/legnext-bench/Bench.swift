@@ -19,7 +19,8 @@ struct Bench {
     }
 
     func machineLine() -> String {
-        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+        let cpu =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
             .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
         return "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu); seed \(seed); \(quick ? "quick" : "full") run"
     }
@@ -76,8 +77,11 @@ struct Bench {
     func drainToIdle(_ db: String, _ baseURL: String, _ arguments: [String]) throws -> TimeInterval {
         let started = Date()
         let result = try Subprocess.run(
-            queue, ["--db", db, "run", "--base-url", baseURL, "--exit-when-idle", "--log-level", "warning"] + arguments,
-            environment: environment, timeout: 3600)
+            queue,
+            ["--db", db, "run", "--base-url", baseURL, "--exit-when-idle", "--log-level", "warning"] + arguments,
+            environment: environment,
+            timeout: 3600
+        )
         guard result.status == 0 else { throw BenchError("the daemon failed: \(result.stderr.suffix(2000))") }
         return Date().timeIntervalSince(started)
     }

@@ -9,7 +9,8 @@ import QueueTestSupport
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "legnext-bench",
-        abstract: "Benchmarks of legnext-queue against legnext-sim (run from a release build).")
+        abstract: "Benchmarks of legnext-queue against legnext-sim (run from a release build)."
+    )
 
     @Flag(help: "Small sizes, a couple of minutes in all.") var quick = false
     @Option(help: "Only these scenarios (comma-separated): drain, rate, throughput, enqueue, pickup, idle, million, chaos.") var only: String?

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The Legnext API key. Prints as `<redacted>` everywhere, so it cannot leak into a log line
 /// or an error message by accident.
 public struct APIKey: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -16,5 +18,3 @@ public struct APIKey: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
     /// Whether `text` contains the key (for tests that check nothing leaks).
     public func appears(in text: String) -> Bool { text.contains(value) }
 }
-
-import Foundation

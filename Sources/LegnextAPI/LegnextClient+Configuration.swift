@@ -16,8 +16,12 @@ public struct LegnextClientConfiguration: Sendable {
     public var maxConnections: Int
 
     public init(
-        baseURL: String = defaultBaseURL, apiKey: APIKey, connectTimeout: Duration = .seconds(5),
-        requestTimeout: Duration = .seconds(30), maxResponseBytes: Int = 4 << 20, maxConnections: Int = 16
+        baseURL: String = defaultBaseURL,
+        apiKey: APIKey,
+        connectTimeout: Duration = .seconds(5),
+        requestTimeout: Duration = .seconds(30),
+        maxResponseBytes: Int = 4 << 20,
+        maxConnections: Int = 16
     ) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }

@@ -19,7 +19,8 @@ public final class LegnextClient: LegnextService {
         var http = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .init(configuration.connectTimeout), read: .init(configuration.requestTimeout)),
-            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections))
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections)
+        )
         http.httpVersion = .automatic
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http)
     }
@@ -50,7 +51,10 @@ public final class LegnextClient: LegnextService {
     }
 
     private func call<Value: Sendable>(
-        method: HTTPMethod, path: String, body: ByteBuffer?, contentType: String?,
+        method: HTTPMethod,
+        path: String,
+        body: ByteBuffer?,
+        contentType: String?,
         decode: (JSONValue) throws(LegnextDecodingError) -> Value
     ) async -> LegnextOutcome<Value> {
         var request = HTTPClientRequest(url: configuration.baseURL + path)

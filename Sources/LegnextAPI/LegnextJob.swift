@@ -137,7 +137,10 @@ public struct LegnextJob: Sendable, Hashable {
         endedAt = Self.date(meta["ended_at"])
         if let usage = meta["usage"]?.objectValue {
             self.usage = LegnextUsage(
-                type: usage["type"]?.stringValue, frozen: usage["frozen"]?.intValue, consume: usage["consume"]?.intValue)
+                type: usage["type"]?.stringValue,
+                frozen: usage["frozen"]?.intValue,
+                consume: usage["consume"]?.intValue
+            )
         }
         error = LegnextErrorInfo(object["error"])
         logs = object["logs"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -188,8 +191,14 @@ public struct LegnextJob: Sendable, Hashable {
             default: nil
             }
         return LegnextOutput(
-            imageURL: nonEmpty(object["image_url"]?.stringValue), imageURLs: urls("image_urls"), videoURLs: urls("video_urls"),
-            seed: seed, availableActions: object["available_actions"]?.objectValue ?? [:], texts: texts, raw: value)
+            imageURL: nonEmpty(object["image_url"]?.stringValue),
+            imageURLs: urls("image_urls"),
+            videoURLs: urls("video_urls"),
+            seed: seed,
+            availableActions: object["available_actions"]?.objectValue ?? [:],
+            texts: texts,
+            raw: value
+        )
     }
 }
 

@@ -24,7 +24,8 @@ extension LegnextRequest {
         if let remix = request.remixPrompt { field("remixPrompt", remix) }
         if let callback = request.callback { field("callback", callback) }
         buffer.writeString(
-            "--\(boundary)\r\nContent-Disposition: form-data; name=\"mask\"; filename=\"mask.png\"\r\nContent-Type: image/png\r\n\r\n")
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"mask\"; filename=\"mask.png\"\r\nContent-Type: image/png\r\n\r\n"
+        )
         buffer.writeBytes(request.mask)
         buffer.writeString("\r\n--\(boundary)--\r\n")
         return (buffer, "multipart/form-data; boundary=\(boundary)")

@@ -24,7 +24,10 @@ public struct LegnextRequest: Sendable {
     /// field), its `params` object, and for follow-ups the Legnext id of the parent job.
     /// Every mistake is reported in words a person can act on.
     public static func build(
-        kind kindName: String, prompt: String?, params: [String: JSONValue], parentRemoteJobId: String? = nil
+        kind kindName: String,
+        prompt: String?,
+        params: [String: JSONValue],
+        parentRemoteJobId: String? = nil
     ) throws(RequestValidationError) -> LegnextRequest {
         guard let kind = LegnextKind(rawValue: kindName) else {
             throw RequestValidationError("unknown kind \"\(kindName)\": use one of \(LegnextKind.namesList)")
@@ -69,7 +72,10 @@ public struct LegnextRequest: Sendable {
         return try decode(kind.bodyType, from: fields)
     }
 
-    private static func decode<B: LegnextRequestBody>(_ type: B.Type, from fields: [String: JSONValue])
+    private static func decode<B: LegnextRequestBody>(
+        _ type: B.Type,
+        from fields: [String: JSONValue]
+    )
         throws(RequestValidationError) -> LegnextRequest
     {
         let body: B

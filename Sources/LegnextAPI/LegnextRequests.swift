@@ -248,7 +248,12 @@ public struct EditRequest: LegnextRequestBody {
     public var mask: JSONValue?
     public var callback: String?
     public init(
-        jobId: String, imageNo: Int, canvas: Canvas, imgPos: ImagePosition, remixPrompt: String, mask: JSONValue? = nil,
+        jobId: String,
+        imageNo: Int,
+        canvas: Canvas,
+        imgPos: ImagePosition,
+        remixPrompt: String,
+        mask: JSONValue? = nil,
         callback: String? = nil
     ) {
         self.jobId = jobId

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A request that breaks a documented rule of the endpoint; caught before anything is sent.
 public struct RequestValidationError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
@@ -23,7 +25,12 @@ extension RequestValidationError {
         }
     }
 
-    static func range<T: Comparable>(_ value: T?, _ name: String, _ range: ClosedRange<T>, required: Bool = true)
+    static func range<T: Comparable>(
+        _ value: T?,
+        _ name: String,
+        _ range: ClosedRange<T>,
+        required: Bool = true
+    )
         throws(RequestValidationError)
     {
         guard let value else {
@@ -41,11 +48,11 @@ extension RequestValidationError {
         let lower = value.lowercased()
         try check(
             (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && value.count > 8 && !value.contains(" "),
-            "\(name) must be an http(s) URL (got \"\(value.prefix(80))\")")
+            "\(name) must be an http(s) URL (got \"\(value.prefix(80))\")"
+        )
     }
 }
 
-import Foundation
 typealias Rule = RequestValidationError
 
 extension String {

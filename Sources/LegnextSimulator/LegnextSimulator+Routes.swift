@@ -57,8 +57,10 @@ extension LegnextSimulator {
             let file = context.parameters.get("file") ?? ""
             let isVideo = file.hasSuffix(".mp4")
             return Response(
-                status: .ok, headers: [.contentType: isVideo ? "video/mp4" : "image/png"],
-                body: .init(byteBuffer: ByteBuffer(bytes: isVideo ? Self.tinyVideo : Self.tinyPNG)))
+                status: .ok,
+                headers: [.contentType: isVideo ? "video/mp4" : "image/png"],
+                body: .init(byteBuffer: ByteBuffer(bytes: isVideo ? Self.tinyVideo : Self.tinyPNG))
+            )
         }
         return router
     }
@@ -66,7 +68,10 @@ extension LegnextSimulator {
     /// The common path of every API request: latency, key, rate limit, injected 500,
     /// then the handler, then a dropped connection or a malformed body if drawn.
     private func api(
-        _ request: Request, _ context: SimulatorRequestContext, route: String, handle: () async -> Response
+        _ request: Request,
+        _ context: SimulatorRequestContext,
+        route: String,
+        handle: () async -> Response
     ) async throws -> Response {
         if configuration.latencyMilliseconds > 0 {
             try await Task.sleep(for: .milliseconds(configuration.latencyMilliseconds))
@@ -87,8 +92,10 @@ extension LegnextSimulator {
             drop = dropIt
             if malformed, handled.status == .ok {
                 response = Response(
-                    status: .ok, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(string: "{\"job_id\": \"truncated")))
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: "{\"job_id\": \"truncated"))
+                )
             } else {
                 response = handled
             }
@@ -175,6 +182,8 @@ extension LegnextSimulator {
     /// A valid 1×1 PNG.
     static let tinyPNG: [UInt8] = Array(
         Data(
-            base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")!)
+            base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+        )!
+    )
     static let tinyVideo: [UInt8] = Array("simulated video".utf8)
 }

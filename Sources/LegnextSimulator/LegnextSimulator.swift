@@ -4,9 +4,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import QueueSupport
 import ServiceLifecycle
 import Synchronization
-import QueueSupport
 
 /// A local stand-in for Legnext: same paths, bodies, Job objects and error bodies, plus knobs
 /// for every way the real service misbehaves and a ledger at `GET /_sim/stats`.
@@ -56,7 +56,8 @@ public final class LegnextSimulator: Service, Sendable {
                 }
                 for waiter in waiters { waiter.resume(returning: port) }
             },
-            logger: logger)
+            logger: logger
+        )
         let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }

@@ -18,7 +18,9 @@ enum SimulatorRules {
 
     static let kinds: [String: [String: Field]] = [
         "diffusion": ["text": .text(required: true)],
-        "variation": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "type": .int(0...1, required: true), "remixPrompt": .text(required: false)],
+        "variation": [
+            "jobId": .jobId, "imageNo": .int(0...3, required: true), "type": .int(0...1, required: true), "remixPrompt": .text(required: false),
+        ],
         "upscale": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "type": .int(0...1, required: true)],
         "reroll": ["jobId": .jobId],
         "blend": ["imgUrls": .urls(2...5), "aspect_ratio": .choice(["2:3", "1:1", "3:2"])],
@@ -30,7 +32,9 @@ enum SimulatorRules {
         ],
         "outpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "scale": .number(1.1...2.0), "remixPrompt": .text(required: false)],
         "inpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "mask": .present, "remixPrompt": .text(required: false)],
-        "remix": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "remixPrompt": .text(required: true), "mode": .int(0...1, required: false)],
+        "remix": [
+            "jobId": .jobId, "imageNo": .int(0...3, required: true), "remixPrompt": .text(required: true), "mode": .int(0...1, required: false),
+        ],
         "edit": [
             "jobId": .jobId, "imageNo": .int(0...3, required: true), "canvas": .object(["width", "height"]),
             "imgPos": .object(["width", "height", "x", "y"]), "remixPrompt": .text(required: true), "mask": .optionalAny,
@@ -76,10 +80,14 @@ enum SimulatorRules {
                 guard let number = value.number, let int = Int(exactly: number) else {
                     throw Violation(status: 400, message: "\(name) must be an integer")
                 }
-                if !range.contains(int) { throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
+                if !range.contains(int) {
+                    throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
+                }
             case .number(let range):
                 guard let number = value?.number else { throw Violation(status: 400, message: "\(name) is required and must be a number") }
-                if !range.contains(number) { throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
+                if !range.contains(number) {
+                    throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
+                }
             case .jobId:
                 guard let id = value?.string, !id.isEmpty else { throw Violation(status: 400, message: "jobId is required") }
                 parent = id
@@ -89,7 +97,9 @@ enum SimulatorRules {
                 guard case .array(let urls) = value, urls.allSatisfy({ $0.string?.hasPrefix("http") == true }) else {
                     throw Violation(status: 400, message: "\(name) must be an array of URLs")
                 }
-                if !count.contains(urls.count) { throw Violation(status: 422, message: "\(name) must hold \(count.lowerBound) to \(count.upperBound) URLs") }
+                if !count.contains(urls.count) {
+                    throw Violation(status: 422, message: "\(name) must hold \(count.lowerBound) to \(count.upperBound) URLs")
+                }
             case .choice(let options):
                 guard let text = value?.string, options.contains(text) else {
                     throw Violation(status: 422, message: "\(name) must be one of \(options.joined(separator: ", "))")

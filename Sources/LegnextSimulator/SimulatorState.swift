@@ -153,8 +153,16 @@ actor SimulatorState {
         var callback: String?
         if case .string(let url) = body["callback"], !url.isEmpty { callback = url }
         let job = SimulatorJob(
-            id: id, kind: kind, input: body, cost: cost, callback: callback, createdAt: t, duration: duration, willFail: willFail,
-            seed: UInt32(truncatingIfNeeded: rng.next()))
+            id: id,
+            kind: kind,
+            input: body,
+            cost: cost,
+            callback: callback,
+            createdAt: t,
+            duration: duration,
+            willFail: willFail,
+            seed: UInt32(truncatingIfNeeded: rng.next())
+        )
         jobsCreated += 1
         if !bodies.insert(bodyKey).inserted { duplicates += 1 }
         durationSum += duration
@@ -310,17 +318,24 @@ actor SimulatorState {
         let started = job.startAt.map { $0 <= t ? Self.stamp(date($0)) : Self.zeroTime } ?? Self.zeroTime
         let ended = (status == "completed" || failedNow) ? Self.stamp(date(job.endAt!)) : Self.zeroTime
         return JobObject(
-            job_id: job.id, task_type: job.kind.replacingOccurrences(of: "-", with: "_"), status: status,
+            job_id: job.id,
+            task_type: job.kind.replacingOccurrences(of: "-", with: "_"),
+            status: status,
             config: .init(webhook_config: .init(endpoint: job.callback ?? "", secret: "")),
-            input: job.input.filter { $0.key != "callback" }, detail: nil,
+            input: job.input.filter { $0.key != "callback" },
+            detail: nil,
             logs: failedNow ? ["job failed at the simulated Midjourney"] : [],
             output: output,
             meta: .init(
-                created_at: Self.stamp(date(job.createdAt)), started_at: started, ended_at: ended,
-                usage: .init(frozen: job.cost, consume: done ? job.cost : 0)),
+                created_at: Self.stamp(date(job.createdAt)),
+                started_at: started,
+                ended_at: ended,
+                usage: .init(frozen: job.cost, consume: done ? job.cost : 0)
+            ),
             error: failedNow
                 ? .init(code: 10001, message: "generation failed", raw_message: "simulated Midjourney failure", detail: nil)
-                : .init(code: 0, message: "", raw_message: "", detail: nil))
+                : .init(code: 0, message: "", raw_message: "", detail: nil)
+        )
     }
 
     // MARK: Stats

@@ -21,7 +21,8 @@ enum APIKeySource {
         }
         throw CLIError(
             "no Legnext API key: set LEGNEXT_API_KEY, pass --api-key-file FILE, or (under systemd) LoadCredential=\(credentialName):FILE; to try it without a key, use --simulate",
-            exitCode: CLIError.config)
+            exitCode: CLIError.config
+        )
     }
 
     private static func read(_ path: String, what: String) throws -> APIKey {

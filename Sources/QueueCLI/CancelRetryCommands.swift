@@ -5,7 +5,9 @@ import QueueStore
 /// `legnext-queue cancel ID…`.
 public struct CancelCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "cancel", abstract: "Cancel queued jobs (and settle uncertain ones without resending).")
+        commandName: "cancel",
+        abstract: "Cancel queued jobs (and settle uncertain ones without resending)."
+    )
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }
@@ -30,7 +32,9 @@ public struct RetryCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Put failed, uncertain or cancelled jobs back in the queue.",
-        discussion: "Attempts start again from zero; the old error stays in the job's events. An uncertain job may already have been charged by Legnext: retrying it sends it again.")
+        discussion:
+            "Attempts start again from zero; the old error stays in the job's events. An uncertain job may already have been charged by Legnext: retrying it sends it again."
+    )
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }

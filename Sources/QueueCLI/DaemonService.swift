@@ -26,8 +26,12 @@ struct DaemonService: Service {
         }
         let client = LegnextClient(
             configuration: LegnextClientConfiguration(
-                baseURL: await baseURL(), apiKey: key, maxConnections: max(4, engineConfiguration.concurrency * 2)),
-            logger: logger)
+                baseURL: await baseURL(),
+                apiKey: key,
+                maxConnections: max(4, engineConfiguration.concurrency * 2)
+            ),
+            logger: logger
+        )
         let engine = QueueEngine(store: store, legnext: client, configuration: engineConfiguration, logger: logger)
         if let onStatus { engine.observeStatus(onStatus) }
         if let notifier {

@@ -16,14 +16,18 @@ public struct EnqueueCommand: AsyncParsableCommand {
               legnext-queue enqueue "a red fox --ar 3:2" "a blue whale --v 7"
               legnext-queue enqueue --kind upscale --parent 17 --param imageNo=2 --param type=0
               legnext-queue enqueue --file prompts.txt --tag batch-7
-            """)
+            """
+    )
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }
 
     @Argument(help: "Prompts, one job each.") var prompts: [String] = []
     @Option(help: "Endpoint: diffusion (default), upscale, variation, … (see legnext-api.md).") var kind = "diffusion"
-    @Option(name: .customLong("param"), help: ArgumentHelp("A request parameter, key=value; the value is JSON when it parses as JSON.", valueName: "key=value"))
+    @Option(
+        name: .customLong("param"),
+        help: ArgumentHelp("A request parameter, key=value; the value is JSON when it parses as JSON.", valueName: "key=value")
+    )
     var params: [String] = []
     @Option(help: "Higher runs first.") var priority = 0
     @Option(help: ArgumentHelp("Not before: \(TimeSpec.afterHelp).", valueName: "duration|time")) var after: String?

@@ -24,7 +24,9 @@ struct JobDraft {
             throw RequestValidationError("unknown kind \"\(self.kind)\": use one of \(LegnextKind.namesList)")
         }
         if parent != nil, !kind.isFollowUp {
-            throw RequestValidationError("a parent job is only for follow-up kinds (\(LegnextKind.allCases.filter(\.isFollowUp).map(\.rawValue).joined(separator: ", ")))")
+            throw RequestValidationError(
+                "a parent job is only for follow-up kinds (\(LegnextKind.allCases.filter(\.isFollowUp).map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         if let prompt, prompt.isBlank {
             throw RequestValidationError("the prompt is empty")
@@ -35,8 +37,15 @@ struct JobDraft {
 
     var newJob: NewJob {
         NewJob(
-            kind: kind, prompt: prompt, params: params.isEmpty ? "{}" : JSONValue.object(params).jsonText, tag: tag,
-            priority: priority, runAfter: after, idempotencyKey: key, parentId: parent)
+            kind: kind,
+            prompt: prompt,
+            params: params.isEmpty ? "{}" : JSONValue.object(params).jsonText,
+            tag: tag,
+            priority: priority,
+            runAfter: after,
+            idempotencyKey: key,
+            parentId: parent
+        )
     }
 }
 
@@ -102,7 +111,9 @@ struct JobFileReader {
         }
         let known: Set<String> = ["prompt", "kind", "params", "priority", "key", "after", "parent", "tag"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            return .failure(LineError(line: number, message: "unknown field \"\(unknown)\" (fields: prompt, kind, params, priority, key, after, parent, tag)"))
+            return .failure(
+                LineError(line: number, message: "unknown field \"\(unknown)\" (fields: prompt, kind, params, priority, key, after, parent, tag)")
+            )
         }
         func fail(_ message: String) -> Result<JobDraft, LineError> { .failure(LineError(line: number, message: message)) }
         draft.prompt = nil

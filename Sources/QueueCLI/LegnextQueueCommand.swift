@@ -11,7 +11,8 @@ public struct LegnextQueueCommand: AsyncParsableCommand {
         subcommands: [
             EnqueueCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self, CancelCommand.self,
             RetryCommand.self, RunCommand.self, MigrateCommand.self,
-        ])
+        ]
+    )
 
     @OptionGroup var global: GlobalOptions
 

@@ -43,7 +43,8 @@ public struct ListCommand: AsyncParsableCommand {
                         + job.kind.truncated(11).padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
                         + TimeSpec.age(now.timeIntervalSince(job.createdAt)).padding(toLength: 8, withPad: " ", startingAt: 0) + "  "
                         + (job.tag ?? "-").truncated(12).padding(toLength: 12, withPad: " ", startingAt: 0) + "  "
-                        + detail.truncated(60))
+                        + detail.truncated(60)
+                )
             }
             print(lines.joined(separator: "\n"))
         }

@@ -5,7 +5,9 @@ import QueueStore
 /// `legnext-queue migrate`: create or upgrade the schema.
 public struct MigrateCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "migrate", abstract: "Create the queue database, or upgrade its schema.")
+        commandName: "migrate",
+        abstract: "Create the queue database, or upgrade its schema."
+    )
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }

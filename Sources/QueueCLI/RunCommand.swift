@@ -18,7 +18,8 @@ public struct RunCommand: AsyncParsableCommand {
             (systemd LoadCredential=) — never from the command line. --simulate needs no key: it starts the
             built-in Legnext simulator on loopback and drains the queue against it.
             SIGTERM or SIGINT stops it cleanly: no new submissions, requests under way finish, outcomes recorded.
-            """)
+            """
+    )
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }
@@ -34,10 +35,16 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("poll-budget"), help: "Average status requests per job to aim at.") var pollBudget = 2.0
     @Option(name: .customLong("grace-period"), help: "On SIGTERM, time for requests under way to finish.") var gracePeriod = "20s"
     @Flag(name: .customLong("exit-when-idle"), help: "Exit once nothing is queued or in flight.") var exitWhenIdle = false
-    @Flag(name: .customLong("resend-after-server-error"), help: "Resend a submission answered with a 5xx (Legnext may have created it: risks paying twice).")
+    @Flag(
+        name: .customLong("resend-after-server-error"),
+        help: "Resend a submission answered with a 5xx (Legnext may have created it: risks paying twice)."
+    )
     var resendAfterServerError = false
     @Option(name: .customLong("api-key-file"), help: "File holding the Legnext API key.") var apiKeyFile: String?
-    @Option(name: .customLong("base-url"), help: "Legnext API base URL (default: $LEGNEXT_BASE_URL, else \(LegnextClientConfiguration.defaultBaseURL)).")
+    @Option(
+        name: .customLong("base-url"),
+        help: "Legnext API base URL (default: $LEGNEXT_BASE_URL, else \(LegnextClientConfiguration.defaultBaseURL))."
+    )
     var baseURL: String?
     @Flag(help: "Run against the built-in Legnext simulator on loopback; no key needed.") var simulate = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
@@ -90,20 +97,32 @@ public struct RunCommand: AsyncParsableCommand {
                 services.append(.init(service: simulator))
                 key = APIKey(Self.demoSimulator.apiKey)!
                 base = { await simulator.baseURL() }
-                logger.info("--simulate: using the built-in Legnext simulator (jobs take about \(Int(Self.demoSimulator.durationMedian))s; nothing reaches Legnext)")
+                logger.info(
+                    "--simulate: using the built-in Legnext simulator (jobs take about \(Int(Self.demoSimulator.durationMedian))s; nothing reaches Legnext)"
+                )
             } else {
                 key = try APIKeySource.load(file: apiKeyFile)
                 let url = baseURL ?? ProcessInfo.processInfo.environment["LEGNEXT_BASE_URL"] ?? LegnextClientConfiguration.defaultBaseURL
-                guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw CLIError.usage("--base-url must start with http:// or https://") }
+                guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                    throw CLIError.usage("--base-url must start with http:// or https://")
+                }
                 base = { url }
             }
             let daemon = DaemonService(
-                store: store, key: key, baseURL: base, engineConfiguration: engine, logger: logger, progressInterval: 3, onStatus: nil,
-                notifier: notifier)
+                store: store,
+                key: key,
+                baseURL: base,
+                engineConfiguration: engine,
+                logger: logger,
+                progressInterval: 3,
+                onStatus: nil,
+                notifier: notifier
+            )
             // Shut down in reverse order: the daemon stops before the simulator it talks to.
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
             let group = ServiceGroup(
-                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+            )
             try await group.run()
             if exitWhenIdle || simulate {
                 Self.printSummary(store)

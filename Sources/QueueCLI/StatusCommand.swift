@@ -5,7 +5,9 @@ import QueueStore
 /// `legnext-queue status`: counts, age of the oldest queued job, credits, and the daemon.
 public struct StatusCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show counts per state, in-flight jobs, credits used and the daemon's health.")
+        commandName: "status",
+        abstract: "Show counts per state, in-flight jobs, credits used and the daemon's health."
+    )
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }

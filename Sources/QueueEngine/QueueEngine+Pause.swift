@@ -20,7 +20,13 @@ extension QueueEngine {
         publishStatus()
         pauseSignal.signal()
         Task { [store, clock] in
-            try? await store.heartbeat(now: clock.now(), inFlight: state.withLock { $0.busy }, currentRate: nil, pausedReason: reason, pausedSince: now)
+            try? await store.heartbeat(
+                now: clock.now(),
+                inFlight: state.withLock { $0.busy },
+                currentRate: nil,
+                pausedReason: reason,
+                pausedSince: now
+            )
         }
     }
 
@@ -49,7 +55,9 @@ extension QueueEngine {
             case .success(let balance):
                 let credit = max(balance.availablePoints ?? 0, balance.availableCredits ?? 0)
                 if paused.accountStatus == 402, balance.availablePoints != nil || balance.availableCredits != nil, credit <= 0 {
-                    logger.info("still out of credit (balance: \(credit)); next check in about \(Int(Backoff.accountProbe.delay(attempt: attempt + 1, random: 0.5)))s")
+                    logger.info(
+                        "still out of credit (balance: \(credit)); next check in about \(Int(Backoff.accountProbe.delay(attempt: attempt + 1, random: 0.5)))s"
+                    )
                     continue
                 }
                 resume(note: "balance check passed (available: \(credit))")

@@ -47,7 +47,13 @@ extension QueueEngine {
         case .rejected(let failure):
             log.warning("job \(id): Legnext no longer knows \(tracked.remoteJobId): \(failure)")
             untrack(id)
-            await finishFailed(id, error: "Legnext cannot report job \(tracked.remoteJobId): \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
+            await finishFailed(
+                id,
+                error: "Legnext cannot report job \(tracked.remoteJobId): \(failure)",
+                detail: failure.error.json.jsonText,
+                requestSent: true,
+                log
+            )
         case .account(let failure):
             pause(for: failure)
             await retryPoll(id, after: Backoff.accountProbe.delay(attempt: tracked.polls + 1), note: "poll refused: \(failure)", now: now, log)
@@ -68,7 +74,8 @@ extension QueueEngine {
         switch remote.status {
         case .completed:
             untrack(id)
-            let duration = remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } } ?? now.timeIntervalSince(tracked.submittedAt)
+            let duration =
+                remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } } ?? now.timeIntervalSince(tracked.submittedAt)
             state.withLock { $0.planner.record(kind: tracked.kind, duration: duration) }
             let update = Self.completion(remote)
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
@@ -94,16 +101,24 @@ extension QueueEngine {
                 untrack(id)
                 await finishFailed(
                     id,
-                    error: "gave up: not finished \(Self.minutes(configuration.giveUpAfter)) after submission (--give-up-after); Legnext may still finish and charge it",
-                    detail: nil, requestSent: true, log)
+                    error:
+                        "gave up: not finished \(Self.minutes(configuration.giveUpAfter)) after submission (--give-up-after); Legnext may still finish and charge it",
+                    detail: nil,
+                    requestSent: true,
+                    log
+                )
                 return
             }
             if now.timeIntervalSince(progressAt) > configuration.noProgressTimeout {
                 untrack(id)
                 await finishFailed(
                     id,
-                    error: "no progress: \(remote.status.rawValue) for \(Self.minutes(configuration.noProgressTimeout)) (--no-progress-timeout); Legnext may still finish and charge it",
-                    detail: nil, requestSent: true, log)
+                    error:
+                        "no progress: \(remote.status.rawValue) for \(Self.minutes(configuration.noProgressTimeout)) (--no-progress-timeout); Legnext may still finish and charge it",
+                    detail: nil,
+                    requestSent: true,
+                    log
+                )
                 return
             }
             let next = state.withLock { state -> Date in
@@ -140,8 +155,12 @@ extension QueueEngine {
         if giveUp {
             untrack(id)
             await finishFailed(
-                id, error: "gave up: no answer about it for \(Self.minutes(configuration.giveUpAfter)) (--give-up-after)", detail: nil,
-                requestSent: true, log)
+                id,
+                error: "gave up: no answer about it for \(Self.minutes(configuration.giveUpAfter)) (--give-up-after)",
+                detail: nil,
+                requestSent: true,
+                log
+            )
             return
         }
         pollSignal.signal()

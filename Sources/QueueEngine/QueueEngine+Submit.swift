@@ -17,8 +17,13 @@ extension QueueEngine {
             limiter.giveBack(ticket)
             await record(job.id, log) {
                 try await self.store.requeue(
-                    id: job.id, runAfter: nil, reason: "daemon stopped before sending it", countAttempt: false, requestSent: false,
-                    now: self.clock.now())
+                    id: job.id,
+                    runAfter: nil,
+                    reason: "daemon stopped before sending it",
+                    countAttempt: false,
+                    requestSent: false,
+                    now: self.clock.now()
+                )
             }
             return
         }
@@ -45,16 +50,26 @@ extension QueueEngine {
             pause(for: failure)
             await record(job.id, log) {
                 try await self.store.requeue(
-                    id: job.id, runAfter: nil, reason: "waiting: submissions paused (\(failure))", countAttempt: false, requestSent: true,
-                    now: now)
+                    id: job.id,
+                    runAfter: nil,
+                    reason: "waiting: submissions paused (\(failure))",
+                    countAttempt: false,
+                    requestSent: true,
+                    now: now
+                )
             }
         case .rateLimited(let retryAfter, _):
             let wait = retryAfter?.seconds
             log.info("Legnext answered 429; slowing to \(String(format: "%.2f", limiter.currentRate)) requests/s")
             await record(job.id, log) {
                 try await self.store.requeue(
-                    id: job.id, runAfter: wait.map { now.addingTimeInterval($0) }, reason: "rate limited by Legnext (429); will resend",
-                    countAttempt: false, requestSent: true, now: now)
+                    id: job.id,
+                    runAfter: wait.map { now.addingTimeInterval($0) },
+                    reason: "rate limited by Legnext (429); will resend",
+                    countAttempt: false,
+                    requestSent: true,
+                    now: now
+                )
             }
         case .transient(let failure):
             await transientSubmitFailure(job, failure, now: now, log)
@@ -74,8 +89,15 @@ extension QueueEngine {
         log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
         state.withLock { state in
             state.inFlight[job.id] = .init(
-                id: job.id, kind: job.kind, remoteJobId: remote.jobId, remoteStatus: remote.status.rawValue, submittedAt: now, progressAt: now,
-                polls: 0, nextPoll: next)
+                id: job.id,
+                kind: job.kind,
+                remoteJobId: remote.jobId,
+                remoteStatus: remote.status.rawValue,
+                submittedAt: now,
+                progressAt: now,
+                polls: 0,
+                nextPoll: next
+            )
             state.polls.push(job.id, at: next)
         }
         pollSignal.signal()
@@ -95,16 +117,27 @@ extension QueueEngine {
         if job.attempts >= configuration.maxAttempts {
             log.warning("job \(job.id) failed after \(job.attempts) attempts: \(failure)")
             await finishFailed(
-                job.id, error: "gave up after \(job.attempts) attempts (--max-attempts): \(failure)", detail: nil,
-                requestSent: failure.mayHaveReachedServer, log)
+                job.id,
+                error: "gave up after \(job.attempts) attempts (--max-attempts): \(failure)",
+                detail: nil,
+                requestSent: failure.mayHaveReachedServer,
+                log
+            )
             return
         }
         let delay = Backoff.transient.delay(attempt: job.attempts)
-        log.info("job \(job.id): \(failure); trying again in \(String(format: "%.1f", delay))s (attempt \(job.attempts) of \(configuration.maxAttempts))")
+        log.info(
+            "job \(job.id): \(failure); trying again in \(String(format: "%.1f", delay))s (attempt \(job.attempts) of \(configuration.maxAttempts))"
+        )
         await record(job.id, log) {
             try await self.store.requeue(
-                id: job.id, runAfter: now.addingTimeInterval(delay), reason: "attempt \(job.attempts) failed: \(failure)", countAttempt: true,
-                requestSent: failure.mayHaveReachedServer, now: now)
+                id: job.id,
+                runAfter: now.addingTimeInterval(delay),
+                reason: "attempt \(job.attempts) failed: \(failure)",
+                countAttempt: true,
+                requestSent: failure.mayHaveReachedServer,
+                now: now
+            )
         }
     }
 

@@ -38,7 +38,10 @@ public final class QueueEngine: Service, Sendable {
     ///   - legnext: the API (the real client, pointed at Legnext or at the simulator).
     ///   - baseURL: recorded in the `daemon` row for `status`.
     public init(
-        store: QueueStore, legnext: any LegnextService, configuration: EngineConfiguration, clock: any EngineClock = SystemEngineClock(),
+        store: QueueStore,
+        legnext: any LegnextService,
+        configuration: EngineConfiguration,
+        clock: any EngineClock = SystemEngineClock(),
         logger: Logger
     ) {
         self.store = store
@@ -148,17 +151,32 @@ public final class QueueEngine: Service, Sendable {
             for job in inFlight {
                 let next = max(job.nextPollAt ?? now, now)
                 state.inFlight[job.id] = .init(
-                    id: job.id, kind: job.kind, remoteJobId: job.remoteJobId, remoteStatus: job.remoteStatus, submittedAt: job.submittedAt,
-                    progressAt: job.progressAt, polls: 0, nextPoll: next)
+                    id: job.id,
+                    kind: job.kind,
+                    remoteJobId: job.remoteJobId,
+                    remoteStatus: job.remoteStatus,
+                    submittedAt: job.submittedAt,
+                    progressAt: job.progressAt,
+                    polls: 0,
+                    nextPoll: next
+                )
                 state.polls.push(job.id, at: next)
             }
         }
         if !inFlight.isEmpty { logger.info("following \(inFlight.count) job(s) submitted before the restart") }
         try await store.registerDaemon(
             DaemonInfo(
-                pid: ProcessInfo.processInfo.processIdentifier, hostname: ProcessInfo.processInfo.hostName, version: EngineVersion.current,
-                baseURL: (legnext as? LegnextClient)?.configuration.baseURL ?? "custom", concurrency: configuration.concurrency,
-                rate: configuration.rate, startedAt: now, heartbeatAt: now, currentRate: limiter.currentRate))
+                pid: ProcessInfo.processInfo.processIdentifier,
+                hostname: ProcessInfo.processInfo.hostName,
+                version: EngineVersion.current,
+                baseURL: (legnext as? LegnextClient)?.configuration.baseURL ?? "custom",
+                concurrency: configuration.concurrency,
+                rate: configuration.rate,
+                startedAt: now,
+                heartbeatAt: now,
+                currentRate: limiter.currentRate
+            )
+        )
         publishStatus()
     }
 
@@ -179,8 +197,12 @@ public final class QueueEngine: Service, Sendable {
             let (busy, paused) = state.withLock { ($0.busy, $0.paused) }
             do {
                 try await store.heartbeat(
-                    now: clock.now(), inFlight: busy, currentRate: limiter.isUnlimited ? nil : limiter.currentRate, pausedReason: paused?.reason,
-                    pausedSince: paused?.since)
+                    now: clock.now(),
+                    inFlight: busy,
+                    currentRate: limiter.isUnlimited ? nil : limiter.currentRate,
+                    pausedReason: paused?.reason,
+                    pausedSince: paused?.since
+                )
             } catch {
                 logger.warning("cannot write the heartbeat: \(error)")
             }

@@ -14,8 +14,14 @@ public struct NewJob: Sendable, Hashable {
     public var parentId: Int64?
 
     public init(
-        kind: String = "diffusion", prompt: String?, params: String = "{}", tag: String? = nil, priority: Int = 0,
-        runAfter: Date? = nil, idempotencyKey: String? = nil, parentId: Int64? = nil
+        kind: String = "diffusion",
+        prompt: String?,
+        params: String = "{}",
+        tag: String? = nil,
+        priority: Int = 0,
+        runAfter: Date? = nil,
+        idempotencyKey: String? = nil,
+        parentId: Int64? = nil
     ) {
         self.kind = kind
         self.prompt = prompt

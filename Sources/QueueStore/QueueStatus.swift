@@ -18,9 +18,19 @@ public struct DaemonInfo: Sendable, Hashable, FetchableRecord {
     public var currentRate: Double?
 
     public init(
-        pid: Int32, hostname: String, version: String, baseURL: String, concurrency: Int, rate: Double,
-        startedAt: Date, heartbeatAt: Date, stoppedAt: Date? = nil, pausedReason: String? = nil,
-        pausedSince: Date? = nil, inFlight: Int = 0, currentRate: Double? = nil
+        pid: Int32,
+        hostname: String,
+        version: String,
+        baseURL: String,
+        concurrency: Int,
+        rate: Double,
+        startedAt: Date,
+        heartbeatAt: Date,
+        stoppedAt: Date? = nil,
+        pausedReason: String? = nil,
+        pausedSince: Date? = nil,
+        inFlight: Int = 0,
+        currentRate: Double? = nil
     ) {
         self.pid = pid
         self.hostname = hostname
@@ -40,12 +50,20 @@ public struct DaemonInfo: Sendable, Hashable, FetchableRecord {
     public init(row: Row) {
         func date(_ column: String) -> Date? { (row[column] as String?).flatMap(Timestamp.parse) }
         self.init(
-            pid: row["pid"], hostname: row["hostname"], version: row["version"], baseURL: row["base_url"],
-            concurrency: row["concurrency"], rate: row["rate"],
+            pid: row["pid"],
+            hostname: row["hostname"],
+            version: row["version"],
+            baseURL: row["base_url"],
+            concurrency: row["concurrency"],
+            rate: row["rate"],
             startedAt: date("started_at") ?? Date(timeIntervalSince1970: 0),
             heartbeatAt: date("heartbeat_at") ?? Date(timeIntervalSince1970: 0),
-            stoppedAt: date("stopped_at"), pausedReason: row["paused_reason"], pausedSince: date("paused_since"),
-            inFlight: row["in_flight"], currentRate: row["current_rate"])
+            stoppedAt: date("stopped_at"),
+            pausedReason: row["paused_reason"],
+            pausedSince: date("paused_since"),
+            inFlight: row["in_flight"],
+            currentRate: row["current_rate"]
+        )
     }
 }
 

@@ -24,7 +24,9 @@ extension QueueStore {
                         sql: """
                             UPDATE jobs SET state = 'cancelled', reason = 'cancelled by a person', finished_at = ?, updated_at = ?
                             WHERE id = ?
-                            """, arguments: [at, at, id])
+                            """,
+                        arguments: [at, at, id]
+                    )
                     return (id, .done(from: state))
                 case .cancelled:
                     return (id, .refused("job \(id) is already cancelled"))
@@ -83,6 +85,8 @@ extension QueueStore {
                     progress_at = NULL, error = NULL, error_detail = NULL, output = NULL, submitted_at = NULL,
                     finished_at = NULL, updated_at = ?
                 WHERE id = ?
-                """, arguments: [at, id])
+                """,
+            arguments: [at, id]
+        )
     }
 }

@@ -43,7 +43,8 @@ extension QueueStore {
             try db.execute(
                 sql: """
                     UPDATE state_counts SET jobs = (SELECT count(*) FROM jobs WHERE jobs.state = state_counts.state)
-                    """)
+                    """
+            )
             try db.execute(sql: "UPDATE totals SET counted_through = coalesce((SELECT max(id) FROM jobs), 0) WHERE id = 1")
         }
     }

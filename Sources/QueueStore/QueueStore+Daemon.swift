@@ -14,7 +14,8 @@ extension QueueStore {
                 arguments: [
                     info.pid, info.hostname, info.version, info.baseURL, info.concurrency, info.rate,
                     Timestamp.format(info.startedAt), Timestamp.format(info.heartbeatAt), info.currentRate,
-                ])
+                ]
+            )
         }
     }
 
@@ -27,7 +28,8 @@ extension QueueStore {
                     UPDATE daemon SET heartbeat_at = ?, in_flight = ?, current_rate = ?, paused_reason = ?, paused_since = ?
                     WHERE id = 1
                     """,
-                arguments: [Timestamp.format(now), inFlight, currentRate, pausedReason, pausedSince.map(Timestamp.format)])
+                arguments: [Timestamp.format(now), inFlight, currentRate, pausedReason, pausedSince.map(Timestamp.format)]
+            )
         }
     }
 
@@ -36,7 +38,8 @@ extension QueueStore {
         try await write { db in
             try db.execute(
                 sql: "UPDATE daemon SET stopped_at = ?1, heartbeat_at = ?1, in_flight = 0, paused_reason = NULL, paused_since = NULL WHERE id = 1",
-                arguments: [Timestamp.format(now)])
+                arguments: [Timestamp.format(now)]
+            )
         }
     }
 

@@ -18,13 +18,16 @@ extension QueueStore {
                 let candidates = try Row.fetchAll(
                     db.cachedStatement(
                         sql: """
-                        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
-                        FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_id
-                        WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
-                          AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
-                        ORDER BY j.priority DESC, j.id
-                        LIMIT ?2
-                        """), arguments: [at, limit])
+                            SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
+                            FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_id
+                            WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
+                              AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
+                            ORDER BY j.priority DESC, j.id
+                            LIMIT ?2
+                            """
+                    ),
+                    arguments: [at, limit]
+                )
                 var ids: [Int64] = []
                 var parents: [Int64: String] = [:]
                 for row in candidates {
@@ -39,7 +42,9 @@ extension QueueStore {
                         ids.append(id)
                         parents[id] = parentRemote
                     } else {
-                        let why = parentState.map { "parent job \(parent) ended \($0); retry it, then retry this job" } ?? "parent job \(parent) does not exist"
+                        let why =
+                            parentState.map { "parent job \(parent) ended \($0); retry it, then retry this job" }
+                            ?? "parent job \(parent) does not exist"
                         try Self.fail(id: id, error: why, detail: nil, reason: why, at: at, db)
                     }
                 }
@@ -47,11 +52,14 @@ extension QueueStore {
                     let jobs = try Job.fetchAll(
                         db.cachedStatement(
                             sql: """
-                            UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
-                                reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1
-                            WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
-                            RETURNING *
-                            """), arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]"])
+                                UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
+                                    reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1
+                                WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
+                                RETURNING *
+                                """
+                        ),
+                        arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]"]
+                    )
                     claimed = jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
                         .map { ClaimedJob(job: $0, parentRemoteJobId: parents[$0.id]) }
                 }
@@ -71,7 +79,9 @@ extension QueueStore {
                     UPDATE jobs SET state = ?1, remote_job_id = ?2, remote_status = ?1, submitted_at = ?3, progress_at = ?3,
                         next_poll_at = ?4, requests = requests + 1, reason = 'accepted by Legnext as ' || ?2, updated_at = ?3
                     WHERE id = ?5 AND state = 'submitting'
-                    """, arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id])
+                    """,
+                arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id]
+            )
         }
     }
 
@@ -99,8 +109,12 @@ extension QueueStore {
                             requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
                             reason = 'completed', error = NULL, error_detail = NULL
                         WHERE id = ?4
-                        """, arguments: [update.output, update.creditsUsed, at, id])
-                let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+                        """,
+                    arguments: [update.output, update.creditsUsed, at, id]
+                )
+                let insert = try db.cachedStatement(
+                    sql: "INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                )
                 for output in update.outputs {
                     try insert.execute(arguments: [id, output.kind.rawValue, output.index, output.url, output.text, at])
                 }
@@ -113,7 +127,9 @@ extension QueueStore {
                             requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
                             reason = 'failed at Legnext'
                         WHERE id = ?4
-                        """, arguments: [message, update.errorDetail, at, id])
+                        """,
+                    arguments: [message, update.errorDetail, at, id]
+                )
                 return .failed
             default:
                 let progressed = newRank > RemoteUpdate.rank(current)
@@ -124,7 +140,9 @@ extension QueueStore {
                             updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END,
                             reason = CASE WHEN ?3 THEN 'Legnext reports ' || ?1 ELSE reason END
                         WHERE id = ?5
-                        """, arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id])
+                        """,
+                    arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id]
+                )
                 return JobState(rawValue: update.status) ?? state
             }
         }
@@ -137,7 +155,8 @@ extension QueueStore {
         try await write { db in
             try db.executeCached(
                 sql: "UPDATE jobs SET requests = requests + 1, next_poll_at = coalesce(?1, next_poll_at) WHERE id = ?2",
-                arguments: [nextPollAt.map(Timestamp.format), id])
+                arguments: [nextPollAt.map(Timestamp.format), id]
+            )
             if let note {
                 try db.executeCached(sql: "INSERT INTO job_events (job_id, at, detail) VALUES (?, ?, ?)", arguments: [id, at, note])
             }
@@ -156,7 +175,9 @@ extension QueueStore {
                         attempts = attempts - CASE WHEN ?3 THEN 0 ELSE 1 END,
                         requests = requests + CASE WHEN ?4 THEN 1 ELSE 0 END, updated_at = ?5
                     WHERE id = ?6 AND state = 'submitting'
-                    """, arguments: [runAfter.map(Timestamp.format), reason, countAttempt, requestSent, at, id])
+                    """,
+                arguments: [runAfter.map(Timestamp.format), reason, countAttempt, requestSent, at, id]
+            )
         }
     }
 
@@ -176,7 +197,9 @@ extension QueueStore {
                 sql: """
                     UPDATE jobs SET state = 'uncertain', reason = ?1, error = ?1, requests = requests + 1, finished_at = ?2, updated_at = ?2
                     WHERE id = ?3 AND state = 'submitting'
-                    """, arguments: [reason, at, id])
+                    """,
+                arguments: [reason, at, id]
+            )
         }
     }
 
@@ -186,7 +209,9 @@ extension QueueStore {
                 UPDATE jobs SET state = 'failed', error = ?1, error_detail = ?2, reason = ?3, next_poll_at = NULL,
                     requests = requests + CASE WHEN ?4 THEN 1 ELSE 0 END, finished_at = ?5, updated_at = ?5
                 WHERE id = ?6 AND state NOT IN ('completed', 'failed', 'cancelled', 'uncertain')
-                """, arguments: [error, detail, reason, requestSent, at, id])
+                """,
+            arguments: [error, detail, reason, requestSent, at, id]
+        )
     }
 
     /// Start-up recovery: a job left in `submitting` by a crash may or may not have reached
@@ -202,7 +227,9 @@ extension QueueStore {
                         error = 'submission interrupted; outcome unknown', finished_at = ?1, updated_at = ?1
                     WHERE state = 'submitting'
                     RETURNING id
-                    """, arguments: [at])
+                    """,
+                arguments: [at]
+            )
         }
     }
 
@@ -218,9 +245,15 @@ extension QueueStore {
             ).map { row in
                 let submitted = (row["submitted_at"] as String?).flatMap(Timestamp.parse) ?? Date()
                 return InFlightJob(
-                    id: row["id"], kind: row["kind"], remoteJobId: row["remote_job_id"], remoteStatus: row["remote_status"] ?? "pending",
-                    submittedAt: submitted, progressAt: (row["progress_at"] as String?).flatMap(Timestamp.parse) ?? submitted,
-                    nextPollAt: (row["next_poll_at"] as String?).flatMap(Timestamp.parse), requests: row["requests"])
+                    id: row["id"],
+                    kind: row["kind"],
+                    remoteJobId: row["remote_job_id"],
+                    remoteStatus: row["remote_status"] ?? "pending",
+                    submittedAt: submitted,
+                    progressAt: (row["progress_at"] as String?).flatMap(Timestamp.parse) ?? submitted,
+                    nextPollAt: (row["next_poll_at"] as String?).flatMap(Timestamp.parse),
+                    requests: row["requests"]
+                )
             }
         }
     }
@@ -235,7 +268,8 @@ extension QueueStore {
         let at = stamp(now)
         return try await read { db in
             try String.fetchOne(
-                db, sql: "SELECT min(run_after) FROM jobs WHERE state = 'queued' AND run_after IS NOT NULL AND run_after > ?",
+                db,
+                sql: "SELECT min(run_after) FROM jobs WHERE state = 'queued' AND run_after IS NOT NULL AND run_after > ?",
                 arguments: [at]
             ).flatMap(Timestamp.parse)
         }
@@ -250,7 +284,9 @@ extension QueueStore {
                     SELECT (julianday(finished_at) - julianday(submitted_at)) * 86400 FROM jobs
                     WHERE state = 'completed' AND kind = ? AND submitted_at IS NOT NULL AND finished_at IS NOT NULL
                     ORDER BY id DESC LIMIT ?
-                    """, arguments: [kind, limit])
+                    """,
+                arguments: [kind, limit]
+            )
         }
     }
 }

@@ -46,7 +46,10 @@ extension QueueStore {
     }
 
     private static func insert(
-        _ jobs: ArraySlice<NewJob>, createdAt: String, with statement: Statement, into returned: inout [(id: Int64, key: String?)]
+        _ jobs: ArraySlice<NewJob>,
+        createdAt: String,
+        with statement: Statement,
+        into returned: inout [(id: Int64, key: String?)]
     ) throws {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
@@ -124,7 +127,8 @@ extension QueueStore {
                         INSERT INTO jobs (kind, prompt, params, tag, priority, run_after, idempotency_key, parent_id, created_at, updated_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                        """)
+                        """
+                )
             else { return .rollback }
             for (index, job) in jobs.enumerated() {
                 insert.setUncheckedArguments([

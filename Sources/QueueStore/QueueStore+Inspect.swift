@@ -8,12 +8,19 @@ extension QueueStore {
         var status = try read { db in
             let counts = try Self.stateCounts(db)
             let oldest = try String.fetchOne(
-                db, sql: "SELECT created_at FROM jobs WHERE id = (SELECT min(id) FROM jobs WHERE state = 'queued')")
+                db,
+                sql: "SELECT created_at FROM jobs WHERE id = (SELECT min(id) FROM jobs WHERE state = 'queued')"
+            )
             let credits = try Int.fetchOne(db, sql: "SELECT credits_used FROM totals WHERE id = 1") ?? 0
             let daemon = try DaemonInfo.fetchOne(db, sql: "SELECT * FROM daemon WHERE id = 1")
             return QueueStatus(
-                counts: counts, oldestQueuedAt: oldest.flatMap(Timestamp.parse), creditsUsed: credits,
-                daemon: daemon, daemonRunning: false, at: at)
+                counts: counts,
+                oldestQueuedAt: oldest.flatMap(Timestamp.parse),
+                creditsUsed: credits,
+                daemon: daemon,
+                daemonRunning: false,
+                at: at
+            )
         }
         status.daemonRunning = DaemonLock.isHeld(path: path)
         return status
@@ -49,8 +56,10 @@ extension QueueStore {
             guard let job = try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else { return nil }
             let events = try JobEvent.fetchAll(db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", arguments: [id])
             let outputs = try JobOutput.fetchAll(
-                db, sql: "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
-                arguments: [id])
+                db,
+                sql: "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
+                arguments: [id]
+            )
             return JobDetail(job: job, events: events, outputs: outputs)
         }
         guard let detail else { throw .noSuchJob(id) }
@@ -61,9 +70,15 @@ extension QueueStore {
     public func existingIds(_ ids: [Int64]) throws(StoreError) -> Set<Int64> {
         guard !ids.isEmpty else { return [] }
         return try read { db in
-            Set(try Int64.fetchAll(db, sql: "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))", arguments: [
-                "[" + ids.map(String.init).joined(separator: ",") + "]"
-            ]))
+            Set(
+                try Int64.fetchAll(
+                    db,
+                    sql: "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                    arguments: [
+                        "[" + ids.map(String.init).joined(separator: ",") + "]"
+                    ]
+                )
+            )
         }
     }
 }

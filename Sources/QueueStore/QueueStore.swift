@@ -32,7 +32,9 @@ public struct QueueStore: Sendable {
 
     /// Opens the database at `path`, checks its schema version, and migrates it when asked.
     public static func open(
-        path: String, options: Options = .init(), now: @escaping @Sendable () -> Date = { Date() }
+        path: String,
+        options: Options = .init(),
+        now: @escaping @Sendable () -> Date = { Date() }
     ) throws(StoreError) -> QueueStore {
         if !options.create, !FileManager.default.fileExists(atPath: path) {
             throw .noDatabase(path: path)

@@ -13,7 +13,14 @@ public struct RemoteUpdate: Sendable {
     /// Legnext's error object (JSON text), on failure.
     public var errorDetail: String?
 
-    public init(status: String, output: String? = nil, outputs: [JobOutput] = [], creditsUsed: Int? = nil, error: String? = nil, errorDetail: String? = nil) {
+    public init(
+        status: String,
+        output: String? = nil,
+        outputs: [JobOutput] = [],
+        creditsUsed: Int? = nil,
+        error: String? = nil,
+        errorDetail: String? = nil
+    ) {
         self.status = status
         self.output = output
         self.outputs = outputs

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LegnextSimulator
 import Logging
 import ServiceLifecycle
@@ -13,7 +14,8 @@ struct LegnextSimCommand: AsyncParsableCommand {
             Serves the Legnext API under http://HOST:PORT/api, plus GET /_sim/stats (a ledger of what it saw)
             and POST /_sim/credits {"points": N}. A prompt may carry test hooks: sim:fail, sim:reject=403,
             sim:duration=SECONDS.
-            """)
+            """
+    )
 
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port to listen on; 0 picks a free one (printed on start).") var port = 0
@@ -39,7 +41,9 @@ struct LegnextSimCommand: AsyncParsableCommand {
         guard durationMedian >= 0, durationSpread >= 0, rateLimit >= 0, concurrency >= 0, latency >= 0 else {
             throw ValidationError("durations, rates, concurrency and latency must not be negative")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
     }
 
     func run() async throws {
@@ -62,7 +66,8 @@ struct LegnextSimCommand: AsyncParsableCommand {
         config.malformedRate = malformedRate
         let simulator = LegnextSimulator(configuration: config, logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [simulator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [simulator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             tasks.addTask {
@@ -73,5 +78,3 @@ struct LegnextSimCommand: AsyncParsableCommand {
         }
     }
 }
-
-import Foundation

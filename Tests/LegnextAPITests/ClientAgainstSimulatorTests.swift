@@ -51,12 +51,22 @@ import Testing
                 try LegnextRequest(RemixRequest(jobId: p, imageNo: 0, remixPrompt: "as a sketch", mode: 0)),
                 try LegnextRequest(
                     EditRequest(
-                        jobId: p, imageNo: 0, canvas: Canvas(width: 1024, height: 1024), imgPos: ImagePosition(width: 512, height: 512, x: 10, y: 10),
-                        remixPrompt: "a boat")),
+                        jobId: p,
+                        imageNo: 0,
+                        canvas: Canvas(width: 1024, height: 1024),
+                        imgPos: ImagePosition(width: 512, height: 512, x: 10, y: 10),
+                        remixPrompt: "a boat"
+                    )
+                ),
                 try LegnextRequest(
                     UploadPaintRequest(
-                        imgUrl: "https://a/1.png", canvas: Canvas(width: 1024, height: 1024), imgPos: ImagePosition(width: 512, height: 512, x: 0, y: 0),
-                        remixPrompt: "a boat", mask: "mask-data")),
+                        imgUrl: "https://a/1.png",
+                        canvas: Canvas(width: 1024, height: 1024),
+                        imgPos: ImagePosition(width: 512, height: 512, x: 0, y: 0),
+                        remixPrompt: "a boat",
+                        mask: "mask-data"
+                    )
+                ),
                 try LegnextRequest(RetextureRequest(imgUrl: "https://a/1.png", remixPrompt: "velvet")),
                 try LegnextRequest(RemoveBackgroundRequest(imgUrl: "https://a/1.png")),
                 try LegnextRequest(EnhanceRequest(jobId: p, imageNo: 1)),
@@ -200,8 +210,13 @@ import Testing
         let port = try await withSimulator(Self.quickJobs()) { simulator, _ in await simulator.port() }
         let client = LegnextClient(
             configuration: LegnextClientConfiguration(
-                baseURL: "http://127.0.0.1:\(port)/api", apiKey: APIKey("k")!, connectTimeout: .milliseconds(500), requestTimeout: .seconds(2)),
-            logger: Logger(label: "test"))
+                baseURL: "http://127.0.0.1:\(port)/api",
+                apiKey: APIKey("k")!,
+                connectTimeout: .milliseconds(500),
+                requestTimeout: .seconds(2)
+            ),
+            logger: Logger(label: "test")
+        )
         defer { Task { try? await client.shutdown() } }
         guard case .transient(let failure) = await client.submit(try LegnextRequest(DiffusionRequest(text: "x"))) else {
             Issue.record("expected a connection failure")
@@ -215,23 +230,29 @@ import Testing
         router.get("/api/v1/job/:id") { _, _ -> Response in
             let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 1 << 20)
             return Response(
-                status: .ok, headers: [.contentType: "application/json"],
+                status: .ok,
+                headers: [.contentType: "application/json"],
                 body: .init { writer in
                     for _ in 0..<50 { try await writer.write(chunk) }
                     try await writer.finish(nil)
-                })
+                }
+            )
         }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: Logger(label: "big"))
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "big")
+        )
         let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "big")))
         let running = Task { try await group.run() }
         var iterator = portStream.makeAsyncIterator()
         let port = await iterator.next() ?? 0
         let client = LegnextClient(
             configuration: LegnextClientConfiguration(baseURL: "http://127.0.0.1:\(port)/api", apiKey: APIKey("k")!, maxResponseBytes: 4 << 20),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test")
+        )
         let outcome = await client.job(id: "big")
         guard case .transient(let failure) = outcome else {
             Issue.record("expected a too-large answer, got \(outcome)")

@@ -49,7 +49,8 @@ import Testing
 
     @Test func textOutputsOfDescribeAndShorten() throws {
         let describe = try LegnextJob(
-            data: Data(#"{"job_id":"d","status":"completed","output":{"description":"a fox in snow","prompts":["fox, snow","winter fox"]}}"#.utf8))
+            data: Data(#"{"job_id":"d","status":"completed","output":{"description":"a fox in snow","prompts":["fox, snow","winter fox"]}}"#.utf8)
+        )
         #expect(describe.output.texts == ["a fox in snow", "fox, snow", "winter fox"])
         let shorten = try LegnextJob(data: Data(#"{"job_id":"s","status":"completed","output":{"promptEn":"short","finalPrompt":"shorter"}}"#.utf8))
         #expect(shorten.output.texts == ["short", "shorter"])
@@ -60,7 +61,11 @@ import Testing
 
     @Test func failedJobKeepsItsErrorObject() throws {
         let job = try LegnextJob(
-            data: Data(#"{"job_id":"f","status":"failed","error":{"code":10001,"message":"banned prompt","raw_message":"Midjourney: banned","detail":{"word":"x"}}}"#.utf8))
+            data: Data(
+                #"{"job_id":"f","status":"failed","error":{"code":10001,"message":"banned prompt","raw_message":"Midjourney: banned","detail":{"word":"x"}}}"#
+                    .utf8
+            )
+        )
         #expect(job.status == .failed)
         #expect(job.error?.code == 10001)
         #expect(job.error?.summary == "banned prompt (code 10001): Midjourney: banned")

@@ -4,52 +4,65 @@ import Testing
 
 /// The documented ranges, checked before anything is sent.
 @Suite struct RequestValidationTests {
-    @Test(arguments: [
-        ("diffusion", "a fox", [:], nil),
-        ("variation", nil, ["imageNo": 1, "type": 0] as [String: JSONValue], "R"),
-        ("upscale", nil, ["imageNo": 3, "type": 1], "R"),
-        ("reroll", nil, [:], "R"),
-        ("blend", nil, ["imgUrls": ["https://a/1.png", "https://a/2.png"], "aspect_ratio": "1:1"], nil),
-        ("describe", nil, ["imgUrl": "https://a/1.png"], nil),
-        ("shorten", "a long prompt", [:], nil),
-        ("pan", "more sky", ["imageNo": 0, "direction": 2, "scale": 1.5], "R"),
-        ("outpaint", nil, ["imageNo": 0, "scale": 2.0], "R"),
-        ("inpaint", "a hat", ["imageNo": 0, "mask": "iVBORw0KGgo="], "R"),
-        ("remix", "as a sketch", ["imageNo": 1, "mode": 1], "R"),
-        ("edit", "a boat", ["imageNo": 0, "canvas": ["width": 1024, "height": 1024], "imgPos": ["width": 512, "height": 512, "x": 0, "y": 0]], "R"),
-        ("upload-paint", "a boat", ["imgUrl": "https://a/1.png", "canvas": ["width": 1, "height": 1], "imgPos": ["width": 1, "height": 1, "x": 0, "y": 0], "mask": "m"], nil),
-        ("retexture", "velvet", ["imgUrl": "https://a/1.png"], nil),
-        ("remove-background", nil, ["imgUrl": "https://a/1.png"], nil),
-        ("enhance", nil, ["imageNo": 2], "R"),
-        ("video-diffusion", "https://a/1.png a fox running", ["videoType": 1], nil),
-        ("extend-video", nil, ["videoNo": 0], "R"),
-        ("video-upscale", nil, ["videoNo": 3], "R"),
-    ] as [(String, String?, [String: JSONValue], String?)])
+    @Test(
+        arguments: [
+            ("diffusion", "a fox", [:], nil),
+            ("variation", nil, ["imageNo": 1, "type": 0] as [String: JSONValue], "R"),
+            ("upscale", nil, ["imageNo": 3, "type": 1], "R"),
+            ("reroll", nil, [:], "R"),
+            ("blend", nil, ["imgUrls": ["https://a/1.png", "https://a/2.png"], "aspect_ratio": "1:1"], nil),
+            ("describe", nil, ["imgUrl": "https://a/1.png"], nil),
+            ("shorten", "a long prompt", [:], nil),
+            ("pan", "more sky", ["imageNo": 0, "direction": 2, "scale": 1.5], "R"),
+            ("outpaint", nil, ["imageNo": 0, "scale": 2.0], "R"),
+            ("inpaint", "a hat", ["imageNo": 0, "mask": "iVBORw0KGgo="], "R"),
+            ("remix", "as a sketch", ["imageNo": 1, "mode": 1], "R"),
+            (
+                "edit", "a boat",
+                ["imageNo": 0, "canvas": ["width": 1024, "height": 1024], "imgPos": ["width": 512, "height": 512, "x": 0, "y": 0]], "R"
+            ),
+            (
+                "upload-paint", "a boat",
+                [
+                    "imgUrl": "https://a/1.png", "canvas": ["width": 1, "height": 1], "imgPos": ["width": 1, "height": 1, "x": 0, "y": 0],
+                    "mask": "m",
+                ], nil
+            ),
+            ("retexture", "velvet", ["imgUrl": "https://a/1.png"], nil),
+            ("remove-background", nil, ["imgUrl": "https://a/1.png"], nil),
+            ("enhance", nil, ["imageNo": 2], "R"),
+            ("video-diffusion", "https://a/1.png a fox running", ["videoType": 1], nil),
+            ("extend-video", nil, ["videoNo": 0], "R"),
+            ("video-upscale", nil, ["videoNo": 3], "R"),
+        ] as [(String, String?, [String: JSONValue], String?)]
+    )
     func everyEndpointBuildsFromQueueData(kind: String, prompt: String?, params: [String: JSONValue], parent: String?) throws {
         let request = try LegnextRequest.build(kind: kind, prompt: prompt, params: params, parentRemoteJobId: parent)
         #expect(request.kind.rawValue == kind)
     }
 
-    @Test(arguments: [
-        ("diffusion", nil, [:], nil, "needs a prompt"),
-        ("diffusion", "   ", [:], nil, "must not be empty"),
-        ("diffusion", String(repeating: "é", count: 8193), [:], nil, "8193 characters"),
-        ("imagine", "x", [:], nil, "unknown kind"),
-        ("upscale", nil, ["imageNo": 4, "type": 0] as [String: JSONValue], "R", "imageNo must be 0–3 (got 4)"),
-        ("upscale", nil, ["imageNo": 1, "type": 0], nil, "acts on an earlier job"),
-        ("upscale", nil, ["imageNo": "two", "type": 0], "R", "imageNo: expected a number"),
-        ("upscale", nil, ["imageNo": 1], "R", "type is required"),
-        ("upscale", nil, ["imageNo": 1, "type": 0, "imgNo": 1], "R", "no parameter \"imgNo\""),
-        ("upscale", "x", ["imageNo": 1, "type": 0], "R", "takes no prompt"),
-        ("pan", nil, ["imageNo": 0, "direction": 2, "scale": 3.5], "R", "scale must be 1.1–3.0"),
-        ("outpaint", nil, ["imageNo": 0, "scale": 1.0], "R", "scale must be 1.1–2.0"),
-        ("blend", nil, ["imgUrls": ["https://a/1.png"], "aspect_ratio": "1:1"], nil, "2–5 URLs"),
-        ("blend", nil, ["imgUrls": ["https://a/1.png", "https://a/2.png"], "aspect_ratio": "16:9"], nil, "aspect_ratio must be one of"),
-        ("describe", nil, ["imgUrl": "file:///etc/passwd"], nil, "must be an http(s) URL"),
-        ("inpaint", nil, ["imageNo": 0], "R", "needs a mask"),
-        ("video-upscale", nil, ["videoNo": 4], "R", "videoNo must be 0–3"),
-        ("diffusion", "x", ["callback": "https://evil"], nil, "set by legnext-queue"),
-    ] as [(String, String?, [String: JSONValue], String?, String)])
+    @Test(
+        arguments: [
+            ("diffusion", nil, [:], nil, "needs a prompt"),
+            ("diffusion", "   ", [:], nil, "must not be empty"),
+            ("diffusion", String(repeating: "é", count: 8193), [:], nil, "8193 characters"),
+            ("imagine", "x", [:], nil, "unknown kind"),
+            ("upscale", nil, ["imageNo": 4, "type": 0] as [String: JSONValue], "R", "imageNo must be 0–3 (got 4)"),
+            ("upscale", nil, ["imageNo": 1, "type": 0], nil, "acts on an earlier job"),
+            ("upscale", nil, ["imageNo": "two", "type": 0], "R", "imageNo: expected a number"),
+            ("upscale", nil, ["imageNo": 1], "R", "type is required"),
+            ("upscale", nil, ["imageNo": 1, "type": 0, "imgNo": 1], "R", "no parameter \"imgNo\""),
+            ("upscale", "x", ["imageNo": 1, "type": 0], "R", "takes no prompt"),
+            ("pan", nil, ["imageNo": 0, "direction": 2, "scale": 3.5], "R", "scale must be 1.1–3.0"),
+            ("outpaint", nil, ["imageNo": 0, "scale": 1.0], "R", "scale must be 1.1–2.0"),
+            ("blend", nil, ["imgUrls": ["https://a/1.png"], "aspect_ratio": "1:1"], nil, "2–5 URLs"),
+            ("blend", nil, ["imgUrls": ["https://a/1.png", "https://a/2.png"], "aspect_ratio": "16:9"], nil, "aspect_ratio must be one of"),
+            ("describe", nil, ["imgUrl": "file:///etc/passwd"], nil, "must be an http(s) URL"),
+            ("inpaint", nil, ["imageNo": 0], "R", "needs a mask"),
+            ("video-upscale", nil, ["videoNo": 4], "R", "videoNo must be 0–3"),
+            ("diffusion", "x", ["callback": "https://evil"], nil, "set by legnext-queue"),
+        ] as [(String, String?, [String: JSONValue], String?, String)]
+    )
     func mistakesAreCaughtWithAMessage(kind: String, prompt: String?, params: [String: JSONValue], parent: String?, message: String) {
         #expect {
             try LegnextRequest.build(kind: kind, prompt: prompt, params: params, parentRemoteJobId: parent)

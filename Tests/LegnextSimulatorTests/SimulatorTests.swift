@@ -72,7 +72,9 @@ import Testing
             defer { Task { try? await client.shutdown() } }
             var submitted: [String] = []
             for index in 0..<4 {
-                submitted.append(try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "job \(index) sim:duration=30"))).value).jobId)
+                submitted.append(
+                    try #require(await client.submit(try LegnextRequest(DiffusionRequest(text: "job \(index) sim:duration=30"))).value).jobId
+                )
             }
             _ = await client.submit(try LegnextRequest(DiffusionRequest(text: "job 0 sim:duration=30")))
             let ids = submitted
@@ -157,4 +159,3 @@ final class Box<T>: @unchecked Sendable {
         set { lock.withLock { stored = newValue } }
     }
 }
-

@@ -38,7 +38,10 @@ import Testing
         _ = try QueueStore.open(path: path, options: .init(create: true, migrate: true))
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO schema_migrations (version, name) VALUES (?, 'from_the_future')", arguments: [Migration.latestVersion + 1])
+            try db.execute(
+                sql: "INSERT INTO schema_migrations (version, name) VALUES (?, 'from_the_future')",
+                arguments: [Migration.latestVersion + 1]
+            )
         }
         #expect(throws: StoreError.newerSchema(path: path, found: Migration.latestVersion + 1, known: Migration.latestVersion)) {
             try QueueStore.open(path: path, options: .init(migrate: true))

@@ -13,8 +13,10 @@ import Testing
         #expect(added.status == 0, "\(added.stderr)")
         #expect(added.stdout == "1\n2\n")
         let viaEnv = try Subprocess.run(
-            CLIFixture.binary, ["enqueue", "--kind", "upscale", "--parent", "1", "--param", "imageNo=2", "--param", "type=0", "--json"],
-            environment: ProcessInfo.processInfo.environment.merging(["LEGNEXT_QUEUE_DB": cli.db]) { $1 })
+            CLIFixture.binary,
+            ["enqueue", "--kind", "upscale", "--parent", "1", "--param", "imageNo=2", "--param", "type=0", "--json"],
+            environment: ProcessInfo.processInfo.environment.merging(["LEGNEXT_QUEUE_DB": cli.db]) { $1 }
+        )
         #expect(viaEnv.status == 0, "\(viaEnv.stderr)")
         #expect(try JSONValue(data: Data(viaEnv.stdout.utf8))["ids"] == [3])
 
@@ -104,7 +106,10 @@ import Testing
         defer { cli.dir.remove() }
         try cli.run(["migrate"])
         guard let sqlite3 = Subprocess.sqlite3 else { return }
-        let rows = try Subprocess.run(sqlite3, [cli.db, "SELECT name, coalesce(prompt_field, ''), prompt_required, follow_up FROM kinds ORDER BY name"])
+        let rows = try Subprocess.run(
+            sqlite3,
+            [cli.db, "SELECT name, coalesce(prompt_field, ''), prompt_required, follow_up FROM kinds ORDER BY name"]
+        )
         let expected = LegnextKind.allCases.sorted { $0.rawValue < $1.rawValue }.map {
             "\($0.rawValue)|\($0.promptField ?? "")|\($0.promptRequired ? 1 : 0)|\($0.isFollowUp ? 1 : 0)"
         }

@@ -15,8 +15,10 @@ import Testing
 
     static func startDaemon(_ cli: CLIFixture, _ sim: SimulatorProcess, _ extra: [String] = []) throws -> RunningProcess {
         try RunningProcess(
-            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--log-level", "warning"] + extra,
-            environment: environment())
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--log-level", "warning"] + extra,
+            environment: environment()
+        )
     }
 
     @Test func aSecondDaemonOnTheSameFileRefuses() throws {
@@ -46,7 +48,9 @@ import Testing
         let prompts = (0..<60).map { "graceful \($0)" }.joined(separator: "\n")
         #expect(try cli.run(["enqueue", "--file", "-"], input: prompts).status == 0)
         let daemon = try Self.startDaemon(cli, sim, ["--concurrency", "8", "--grace-period", "5s"])
-        #expect(eventually(timeout: 30) { ((try? cli.count("completed")) ?? 0) >= 5 && ((try? cli.json(["status"])["in_flight"]?.intValue) ?? 0) > 0 })
+        #expect(
+            eventually(timeout: 30) { ((try? cli.count("completed")) ?? 0) >= 5 && ((try? cli.json(["status"])["in_flight"]?.intValue) ?? 0) > 0 }
+        )
         let signalled = Date()
         daemon.signal(SIGTERM)
         let result = daemon.wait(timeout: 30)
@@ -58,8 +62,11 @@ import Testing
         #expect(status["daemon"]?["stopped_at"]?.stringValue != nil)
         // What was left is picked up again by the next run.
         let resumed = try Subprocess.run(
-            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "20", "--exit-when-idle", "--log-level", "warning"],
-            environment: Self.environment(), timeout: 120)
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "20", "--exit-when-idle", "--log-level", "warning"],
+            environment: Self.environment(),
+            timeout: 120
+        )
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try cli.count("completed") + cli.count("failed") == 60)
         #expect(try await sim.stats().number("duplicate_submissions") == 0)
@@ -82,8 +89,11 @@ import Testing
             #expect(result.status == 9 || result.status == SIGKILL, "round \(round): killed, not exited (\(result.status))")
         }
         let last = try Subprocess.run(
-            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "10", "--exit-when-idle", "--log-level", "warning"],
-            environment: Self.environment(), timeout: 180)
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "10", "--exit-when-idle", "--log-level", "warning"],
+            environment: Self.environment(),
+            timeout: 180
+        )
         #expect(last.status == 0, "\(last.stderr)")
         let status = try cli.json(["status"])
         let counts = try #require(status["counts"]?.objectValue)

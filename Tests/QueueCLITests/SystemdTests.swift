@@ -127,7 +127,10 @@ import Testing
         environment["NOTIFY_SOCKET"] = listener.path
         environment["WATCHDOG_USEC"] = "1000000"
         let daemon = try RunningProcess(
-            CLIFixture.binary, ["--db", cli.db, "run", "--base-url", sim.baseURL, "--log-level", "error"], environment: environment)
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--log-level", "error"],
+            environment: environment
+        )
         defer {
             daemon.signal(SIGTERM)
             daemon.wait()
@@ -159,7 +162,10 @@ import Testing
         #expect(verify.status == 0 && (verify.stdout + verify.stderr).isEmpty, "\(verify.stdout)\(verify.stderr)")
 
         let security = try Subprocess.run(Self.systemdAnalyze!, ["security", "--offline=yes", "--no-pager", copy])
-        let summary = try #require(security.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(security.stdout)\(security.stderr)")
+        let summary = try #require(
+            security.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") },
+            "\(security.stdout)\(security.stderr)"
+        )
         let score = try #require(summary.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, "\(summary)")
         #expect(score <= 2.0, "\(summary)")
     }

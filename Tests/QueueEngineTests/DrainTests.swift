@@ -185,7 +185,11 @@ import Testing
                     insertedAt.set()
                     // Let the engine settle into its idle wait first.
                     Thread.sleep(forTimeInterval: 0.5)
-                    let result = try Subprocess.run(Subprocess.sqlite3!, [harness.store.path], input: "INSERT INTO jobs(prompt) VALUES ('from the shell');")
+                    let result = try Subprocess.run(
+                        Subprocess.sqlite3!,
+                        [harness.store.path],
+                        input: "INSERT INTO jobs(prompt) VALUES ('from the shell');"
+                    )
                     #expect(result.status == 0, "\(result.stderr)")
                     insertedAt.stamp()
                 }

@@ -87,7 +87,11 @@ import Testing
         let offsets = (0..<6).map { planner.offset(kind: "diffusion", poll: $0) }
         #expect(offsets.first == 1)
         #expect(zip(offsets, offsets.dropFirst()).allSatisfy { $0 < $1 })
-        #expect(zip(zip(offsets, offsets.dropFirst()).map { $1 - $0 }, zip(offsets.dropFirst(), offsets.dropFirst(2)).map { $1 - $0 }).allSatisfy { $0 <= $1 })
+        #expect(
+            zip(zip(offsets, offsets.dropFirst()).map { $1 - $0 }, zip(offsets.dropFirst(), offsets.dropFirst(2)).map { $1 - $0 }).allSatisfy {
+                $0 <= $1
+            }
+        )
     }
 
     @Test func aLearnedPlanFitsTheBudgetAndCutsLag() {
@@ -95,7 +99,8 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         var durations: [Double] = []
         for _ in 0..<200 {
-            let z = (-2 * log(Double.random(in: 1e-9..<1, using: &generator))).squareRoot() * cos(2 * .pi * Double.random(in: 0..<1, using: &generator))
+            let z =
+                (-2 * log(Double.random(in: 1e-9..<1, using: &generator))).squareRoot() * cos(2 * .pi * Double.random(in: 0..<1, using: &generator))
             durations.append(40 * exp(0.15 * z))
         }
         for d in durations { planner.record(kind: "diffusion", duration: d) }

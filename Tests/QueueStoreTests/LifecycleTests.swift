@@ -62,7 +62,8 @@ import Testing
         #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: "pending"), nextPollAt: t0, now: t0) == .processing)
         #expect(try fixture.store.job(id)?.state == .processing)
         let outputs = [
-            JobOutput(jobId: id, kind: .grid, index: 0, url: "https://cdn/x/grid.png"), JobOutput(jobId: id, kind: .image, index: 0, url: "https://cdn/x/0.png"),
+            JobOutput(jobId: id, kind: .grid, index: 0, url: "https://cdn/x/grid.png"),
+            JobOutput(jobId: id, kind: .image, index: 0, url: "https://cdn/x/0.png"),
         ]
         let done = RemoteUpdate(status: "completed", output: #"{"seed":"7"}"#, outputs: outputs, creditsUsed: 80)
         #expect(try await fixture.store.applyRemote(id: id, update: done, nextPollAt: nil, now: t0) == .completed)
@@ -116,7 +117,11 @@ import Testing
         #expect(cancelled[1].outcome == .done(from: .queued))
         #expect(cancelled[2].outcome == .notFound)
         try await fixture.store.applyRemote(
-            id: ids[0], update: RemoteUpdate(status: "failed", error: "Legnext: moderation", errorDetail: #"{"code":403}"#), nextPollAt: nil, now: t0)
+            id: ids[0],
+            update: RemoteUpdate(status: "failed", error: "Legnext: moderation", errorDetail: #"{"code":403}"#),
+            nextPollAt: nil,
+            now: t0
+        )
         #expect(try fixture.store.retry([ids[0]])[0].outcome == .done(from: .failed))
         let job = try #require(try fixture.store.job(ids[0]))
         #expect(job.state == .queued && job.attempts == 0 && job.error == nil && job.remoteJobId == nil)

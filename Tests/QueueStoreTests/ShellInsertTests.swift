@@ -53,7 +53,8 @@ struct ShellInsertTests {
             INSERT INTO jobs(kind, params) VALUES ('upscale', '{"jobId": "remote-1", "imageNo": 2, "type": 0}');
             INSERT INTO jobs(kind, parent_id, params) VALUES ('variation', 1, '{"imageNo": 0, "type": 1}');
             INSERT INTO jobs(prompt, tag, run_after) VALUES ('later', 'crm-42', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour'));
-            """)
+            """
+        )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try fixture.store.status().counts[.queued] == 4)
         #expect(try fixture.store.list(tag: "crm-42").count == 1)
@@ -79,6 +80,8 @@ struct ShellInsertTests {
         _ = try fixture.store.enqueue([NewJob(prompt: "a"), NewJob(prompt: "b")])
         let summary = try fixture.shell(".mode list\nSELECT state, jobs FROM queue_summary;").stdout
         #expect(summary.split(separator: "\n").first == "queued|2")
-        #expect(try fixture.shell("SELECT count(*) FROM jobs_in_flight; SELECT count(*) FROM recent_failures; SELECT count(*) FROM outputs;").status == 0)
+        #expect(
+            try fixture.shell("SELECT count(*) FROM jobs_in_flight; SELECT count(*) FROM recent_failures; SELECT count(*) FROM outputs;").status == 0
+        )
     }
 }

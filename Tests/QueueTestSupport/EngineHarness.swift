@@ -14,7 +14,8 @@ public struct EngineHarness: Sendable {
 
     /// Runs `body` with a fresh queue and a simulator; the engine is started by ``run(_:until:)``.
     public static func with<T: Sendable>(
-        simulator: SimulatorConfiguration, _ body: @Sendable (EngineHarness) async throws -> T
+        simulator: SimulatorConfiguration,
+        _ body: @Sendable (EngineHarness) async throws -> T
     ) async throws -> T {
         let dir = try TemporaryDirectory("engine")
         defer { dir.remove() }
@@ -28,7 +29,9 @@ public struct EngineHarness: Sendable {
     /// gracefully. Returns whether the condition held.
     @discardableResult
     public func run(
-        _ configuration: EngineConfiguration, key: String = "sim-key", timeout: TimeInterval = 60,
+        _ configuration: EngineConfiguration,
+        key: String = "sim-key",
+        timeout: TimeInterval = 60,
         until condition: @escaping @Sendable () throws -> Bool
     ) async throws -> Bool {
         var logger = Logger(label: "engine")

@@ -33,7 +33,8 @@ public func simulatorClient(_ baseURL: String, key: String = "sim-key", requestT
     logger.logLevel = .warning
     return LegnextClient(
         configuration: LegnextClientConfiguration(baseURL: baseURL, apiKey: APIKey(key)!, requestTimeout: requestTimeout, maxConnections: 32),
-        logger: logger)
+        logger: logger
+    )
 }
 
 /// `GET /_sim/stats` as JSON.

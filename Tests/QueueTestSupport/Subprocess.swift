@@ -11,7 +11,11 @@ public enum Subprocess {
     /// Runs `executable` with `arguments` to completion (stdin from `input`).
     @discardableResult
     public static func run(
-        _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil, timeout: TimeInterval = 120
+        _ executable: String,
+        _ arguments: [String],
+        input: String? = nil,
+        environment: [String: String]? = nil,
+        timeout: TimeInterval = 120
     ) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
