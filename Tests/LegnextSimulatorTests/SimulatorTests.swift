@@ -13,24 +13,34 @@ import Testing
             let client = simulatorClient(baseURL)
             defer { Task { try? await client.shutdown() } }
             let accepted = Recorder()
-            // 8 clients hammering for 2.5 s.
-            let end = Date().addingTimeInterval(2.5)
+            // 8 clients hammer until the limit has bitten and 50 requests got through: how long
+            // that takes depends on the machine, what is checked does not.
+            let deadline = Date().addingTimeInterval(60)
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 {
                     group.addTask {
-                        while Date() < end {
-                            if case .success = await client.balance() { accepted.times.withLock { $0.append(Date()) } }
+                        while !accepted.enough.withLock({ $0 }), Date() < deadline {
+                            switch await client.balance() {
+                            case .success:
+                                accepted.times.withLock { $0.append(Date()) }
+                            case .rateLimited:
+                                if accepted.times.withLock({ $0.count }) >= 50 { accepted.enough.withLock { $0 = true } }
+                            default:
+                                break
+                            }
                         }
                     }
                 }
             }
             let times = accepted.times.withLock { $0 }
-            #expect(times.count >= 10, "some requests get through: \(times.count) in 2.5 s")
-            #expect(times.count <= 20 * 4, "no more than the limit over the run: \(times.count)")
+            #expect(times.count >= 50, "requests get through: \(times.count)")
             let stats = try await simulatorStats(baseURL)
             #expect((stats.number("rate_limited") ?? 0) > 0)
             // Measured where it is enforced: answers reach the client with jitter, arrivals do not.
+            // A 429 is only sent with the window full, so the peak is exactly the limit.
             #expect(stats.number("peak_requests_per_second") == 20)
+            let elapsed = times.last!.timeIntervalSince(times.first!)
+            #expect(Double(times.count) <= 20 * (elapsed + 1) + 1, "no more than the limit over the run: \(times.count) in \(elapsed) s")
         }
     }
 
@@ -148,6 +158,7 @@ import Testing
 
 final class Recorder: Sendable {
     let times = Mutex<[Date]>([])
+    let enough = Mutex(false)
 }
 
 final class Box<T>: @unchecked Sendable {
