@@ -30,7 +30,7 @@ let package = Package(
             path: "migrations",
             exclude: [],
             sources: ["Migrations.swift"],
-            resources: [.embedInCode("0001_initial.sql")],
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql")],
             swiftSettings: strict
         ),
         .target(
@@ -82,9 +82,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "QueueHTTP",
+            dependencies: [
+                "QueueStore", "QueueEngine", "LegnextAPI", "QueueSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "QueueCLI",
             dependencies: [
-                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport",
+                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport", "QueueHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

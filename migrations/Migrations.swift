@@ -18,7 +18,8 @@ extension Migration {
     /// Every migration, in order. SwiftPM names embedded files oddly (`0001_x.sql` becomes
     /// `_001_x_sql`), so each file is listed here by hand; a test checks that none is missing.
     public static let all: [Migration] = [
-        Migration("0001_initial", PackageResources._001_initial_sql)
+        Migration("0001_initial", PackageResources._001_initial_sql),
+        Migration("0002_callbacks", PackageResources._002_callbacks_sql),
     ]
 
     /// The schema version this build writes and understands.

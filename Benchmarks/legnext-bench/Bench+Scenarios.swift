@@ -3,32 +3,44 @@ import LegnextAPI
 import QueueTestSupport
 
 extension Bench {
-    /// 1. Drain N jobs at concurrency C: makespan against Σ durations ÷ C, requests per job.
+    /// 1. Drain N jobs at concurrency C: makespan against Σ durations ÷ C, requests per job;
+    /// polling only, then with callbacks, on the same seed.
     func drain() async throws -> [Row] {
+        try await drain(callbacks: false) + drain(callbacks: true)
+    }
+
+    private func drain(callbacks: Bool) async throws -> [Row] {
         let jobs = quick ? 200 : 1000
         let concurrency = 10
         let median = quick ? 2.0 : 4.0
         let (sim, url) = try startSimulator(["--duration-median", String(median), "--duration-spread", "0.3", "--rate-limit", "50"])
         defer { stop(sim) }
-        let db = freshDatabase("drain.db")
+        let db = freshDatabase(callbacks ? "drain-callbacks.db" : "drain.db")
         try enqueue(db, count: jobs, prefix: "drain")
-        let makespan = try drainToIdle(db, url, ["--concurrency", String(concurrency), "--rate", "50"])
+        let makespan = try drainToIdle(
+            db,
+            url,
+            ["--concurrency", String(concurrency), "--rate", "50"] + (callbacks ? ["--callback-listen", "127.0.0.1:0"] : [])
+        )
         let stats = try await stats(url)
-        let ideal = (stats.number("duration_sum") ?? 0) / Double(concurrency)
+        // A job holds its slot from creation to end at Legnext, its `pending` moments included.
+        let ideal = (stats.number("job_time_sum") ?? 0) / Double(concurrency)
         let requests = (stats.number("requests_total") ?? 0) / Double(jobs)
-        let settings = "N=\(jobs) C=\(concurrency) log-normal median \(median)s σ=0.3, polling"
+        let mode = callbacks ? "callbacks" : "polling"
+        let scenario = "1 drain, " + mode
+        let settings = "N=\(jobs) C=\(concurrency) log-normal median \(median)s σ=0.3, \(mode)"
         return [
             Row(
-                scenario: "1 drain",
-                figure: "makespan ÷ (Σ durations ÷ C)",
+                scenario: scenario,
+                figure: "makespan ÷ (Σ job times ÷ C)",
                 value: format(makespan / ideal, 3),
-                target: "≤ 1.10",
+                target: callbacks ? "≤ 1.03" : "≤ 1.10",
                 settings: settings
             ),
-            Row(scenario: "1 drain", figure: "requests per job", value: format(requests), target: "≤ 3", settings: settings),
-            Row(scenario: "1 drain", figure: "429s", value: format(stats.number("rate_limited") ?? 0, 0), target: "0", settings: settings),
+            Row(scenario: scenario, figure: "requests per job", value: format(requests), target: callbacks ? "≤ 2" : "≤ 3", settings: settings),
+            Row(scenario: scenario, figure: "429s", value: format(stats.number("rate_limited") ?? 0, 0), target: "0", settings: settings),
             Row(
-                scenario: "1 drain",
+                scenario: scenario,
                 figure: "duplicate submissions",
                 value: format(stats.number("duplicate_submissions") ?? 0, 0),
                 target: "0",

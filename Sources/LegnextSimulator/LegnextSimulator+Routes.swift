@@ -65,6 +65,9 @@ extension LegnextSimulator {
         return router
     }
 
+    /// Set by a handler on a response that must not be delivered (the `sim:drop` hook).
+    static let dropMarker = HTTPField.Name("x-legnext-sim-drop")!
+
     /// The common path of every API request: latency, key, rate limit, injected 500,
     /// then the handler, then a dropped connection or a malformed body if drawn.
     private func api(
@@ -88,8 +91,9 @@ extension LegnextSimulator {
         case .serverError:
             response = Self.error(500, code: 500, "internal server error (simulated)")
         case .proceed(let dropIt, let malformed):
-            let handled = await handle()
-            drop = dropIt
+            var handled = await handle()
+            drop = dropIt || handled.headers[Self.dropMarker] != nil
+            handled.headers[Self.dropMarker] = nil
             if malformed, handled.status == .ok {
                 response = Response(
                     status: .ok,
@@ -134,7 +138,9 @@ extension LegnextSimulator {
         encoder.outputFormatting = .sortedKeys
         let bodyKey = kind + String(decoding: (try? encoder.encode(key)) ?? Data(), as: UTF8.self)
         do {
-            return Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey))
+            var response = Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey))
+            if SimulatorHooks(SimulatorRules.text(of: body)).drop { response.headers[Self.dropMarker] = "1" }
+            return response
         } catch {
             return Self.error(error.status, code: error.code, error.message)
         }

@@ -17,7 +17,7 @@ public final class LegnextSimulator: Service, Sendable {
     let logger: Logger
     private let outboxSignal = Wakeup()
     private let timerSignal = Wakeup()
-    private let boundPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    private let boundPort = Promised<Int>()
 
     public init(configuration: SimulatorConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -26,16 +26,7 @@ public final class LegnextSimulator: Service, Sendable {
     }
 
     /// The port the simulator listens on; waits until it does.
-    public func port() async -> Int {
-        await withCheckedContinuation { continuation in
-            let port = boundPort.withLock { state -> Int? in
-                if let port = state.port { return port }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let port { continuation.resume(returning: port) }
-        }
-    }
+    public func port() async -> Int { await boundPort.value() }
 
     /// The base URL a Legnext client should use, e.g. `http://127.0.0.1:40123/api`.
     public func baseURL() async -> String { "http://\(configuration.host):\(await port())/api" }
@@ -49,12 +40,7 @@ public final class LegnextSimulator: Service, Sendable {
                 if configuration.publicBaseURL == nil {
                     await state.setPublicBaseURL("http://\(configuration.host):\(port)")
                 }
-                let waiters = boundPort.withLock { state in
-                    state.port = port
-                    defer { state.waiters = [] }
-                    return state.waiters
-                }
-                for waiter in waiters { waiter.resume(returning: port) }
+                boundPort.fulfil(port)
             },
             logger: logger
         )

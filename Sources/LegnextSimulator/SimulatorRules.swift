@@ -125,11 +125,13 @@ enum SimulatorRules {
 
 /// Test hooks a prompt can carry, so a test can ask for an outcome without relying on chance:
 /// `sim:fail` (the job fails), `sim:reject=403` (the POST is refused with that status),
-/// `sim:duration=1.5` (seconds).
+/// `sim:duration=1.5` (seconds), `sim:drop` (the job is created, the POST's connection closed
+/// without an answer: a submission whose outcome the client cannot know).
 struct SimulatorHooks {
     var fail = false
     var reject: Int?
     var duration: Double?
+    var drop = false
 
     init(_ text: String) {
         guard text.contains("sim:") else { return }
@@ -139,6 +141,7 @@ struct SimulatorHooks {
             case "fail": fail = true
             case "reject": reject = parts.count > 1 ? Int(parts[1]) : 400
             case "duration": duration = parts.count > 1 ? Double(parts[1]) : nil
+            case "drop": drop = true
             default: break
             }
         }

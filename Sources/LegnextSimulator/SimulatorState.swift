@@ -36,6 +36,9 @@ actor SimulatorState {
     private var duplicates = 0
     private var bodies: Set<String> = []
     private var durationSum = 0.0
+    /// Σ (end − creation) of finished jobs: each job's length as its own timestamps show it,
+    /// including the moments in `pending` before processing starts.
+    private var jobTimeSum = 0.0
     private var inFlight = 0
     private var peakInFlight = 0
     private var processing = 0
@@ -236,6 +239,7 @@ actor SimulatorState {
         processing -= 1
         job.finished = true
         jobs[id] = job
+        jobTimeSum += end - job.createdAt
         running.remove(id)
         inFlight -= 1
         frozen -= job.cost
@@ -364,6 +368,7 @@ actor SimulatorState {
                 "frozen": .number(Double(frozen)), "consumed": .number(Double(consumed)), "left": .number(Double(available)),
             ]),
             "duration_sum": .number(durationSum),
+            "job_time_sum": .number(jobTimeSum),
         ]
     }
 }

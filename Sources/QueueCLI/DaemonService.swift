@@ -2,13 +2,22 @@ import Foundation
 import LegnextAPI
 import Logging
 import QueueEngine
+import QueueHTTP
 import QueueStore
 import QueueSupport
 import ServiceLifecycle
 
+/// Where callbacks are received, and the address Legnext is told to use.
+struct CallbackSettings: Sendable {
+    var host: String
+    var port: Int
+    /// The public base URL; nil: `http://HOST:PORT` (a loopback or LAN address).
+    var publicURL: String?
+}
+
 /// The daemon as one `Service`: builds the Legnext client (once the base URL is known, which
-/// with `--simulate` is after the simulator has bound its port), runs the engine, reports
-/// progress to the log and to systemd, and closes the client.
+/// with `--simulate` is after the simulator has bound its port), starts the callback receiver,
+/// runs the engine, reports progress to the log and to systemd, and closes the client.
 struct DaemonService: Service {
     let store: QueueStore
     let key: APIKey
@@ -18,6 +27,7 @@ struct DaemonService: Service {
     let progressInterval: TimeInterval
     let onStatus: (@Sendable (EngineStatus) -> Void)?
     let notifier: SystemdNotifier?
+    var callbacks: CallbackSettings?
 
     func run() async throws {
         var engineConfiguration = engineConfiguration
@@ -32,7 +42,47 @@ struct DaemonService: Service {
             ),
             logger: logger
         )
-        let engine = QueueEngine(store: store, legnext: client, configuration: engineConfiguration, logger: logger)
+        let receiver = callbacks.map { CallbackReceiver(store: store, host: $0.host, port: $0.port, logger: logger) }
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                if let receiver, let callbacks {
+                    group.addTask {
+                        try await receiver.run()
+                        return false
+                    }
+                    guard let port = await receiver.port() else {
+                        while try await group.next() != nil {}  // rethrows why it could not listen
+                        return
+                    }
+                    let host = callbacks.host.contains(":") ? "[\(callbacks.host)]" : callbacks.host
+                    engineConfiguration.callbackBaseURL = callbacks.publicURL ?? "http://\(host):\(port)"
+                }
+                let engine = makeEngine(client, engineConfiguration)
+                receiver?.attach(engine)
+                logger.info(
+                    "draining \(store.path) against \(client.configuration.baseURL): concurrency \(engineConfiguration.concurrency), rate \(engineConfiguration.rate == 0 ? "unlimited" : String(engineConfiguration.rate) + "/s")\(engineConfiguration.callbackBaseURL.map { ", callbacks to \($0)/legnext/" } ?? "")"
+                )
+                group.addTask {
+                    try await engine.run()
+                    return true
+                }
+                group.addTask {
+                    await progressLoop()
+                    return false
+                }
+                // The daemon ends with the engine; the progress reporter and the receiver follow.
+                while let isEngine = try await group.next(), !isEngine {}
+                group.cancelAll()
+            }
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    private func makeEngine(_ client: LegnextClient, _ configuration: EngineConfiguration) -> QueueEngine {
+        let engine = QueueEngine(store: store, legnext: client, configuration: configuration, logger: logger)
         if let onStatus { engine.observeStatus(onStatus) }
         if let notifier {
             let watchdog = notifier.watchdogInterval != nil
@@ -44,22 +94,7 @@ struct DaemonService: Service {
                 }
             }
         }
-        logger.info(
-            "draining \(store.path) against \(client.configuration.baseURL): concurrency \(engineConfiguration.concurrency), rate \(engineConfiguration.rate == 0 ? "unlimited" : String(engineConfiguration.rate) + "/s")"
-        )
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await engine.run() }
-                group.addTask { await progressLoop() }
-                // The progress reporter never ends by itself: whatever ends first is the engine.
-                try await group.next()
-                group.cancelAll()
-            }
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
+        return engine
     }
 
     private func progressLoop() async {

@@ -4,6 +4,7 @@ import LegnextAPI
 import LegnextSimulator
 import Logging
 import QueueEngine
+import QueueHTTP
 import QueueStore
 import QueueSupport
 import ServiceLifecycle
@@ -46,6 +47,16 @@ public struct RunCommand: AsyncParsableCommand {
         help: "Legnext API base URL (default: $LEGNEXT_BASE_URL, else \(LegnextClientConfiguration.defaultBaseURL))."
     )
     var baseURL: String?
+    @Option(
+        name: .customLong("callback-listen"),
+        help: "Receive Legnext's callbacks on HOST:PORT (port 0 picks one); each job is then confirmed the moment it changes."
+    )
+    var callbackListen: String?
+    @Option(
+        name: .customLong("callback-url"),
+        help: "The public base URL that reaches --callback-listen (default: http://HOST:PORT of --callback-listen)."
+    )
+    var callbackURL: String?
     @Flag(help: "Run against the built-in Legnext simulator on loopback; no key needed.") var simulate = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
@@ -64,6 +75,22 @@ public struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if simulate, baseURL != nil { throw ValidationError("--simulate and --base-url do not go together") }
+        if let callbackURL {
+            guard callbackListen != nil else { throw ValidationError("--callback-url needs --callback-listen (where the callbacks arrive)") }
+            guard callbackURL.hasPrefix("http://") || callbackURL.hasPrefix("https://") else {
+                throw ValidationError("--callback-url must start with http:// or https://")
+            }
+        }
+        if let callbackListen {
+            guard let settings = Self.callbackSettings(callbackListen, publicURL: callbackURL) else {
+                throw ValidationError("--callback-listen must be HOST:PORT, e.g. 127.0.0.1:8787 or [::1]:8787")
+            }
+            if callbackURL == nil, ["0.0.0.0", "::"].contains(settings.host) {
+                throw ValidationError(
+                    "--callback-listen \(callbackListen) listens on every address: give --callback-url, the address Legnext should use"
+                )
+            }
+        }
     }
 
     public func run() async throws {
@@ -116,18 +143,34 @@ public struct RunCommand: AsyncParsableCommand {
                 logger: logger,
                 progressInterval: 3,
                 onStatus: nil,
-                notifier: notifier
+                notifier: notifier,
+                callbacks: callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) }
             )
             // Shut down in reverse order: the daemon stops before the simulator it talks to.
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
             )
-            try await group.run()
+            do {
+                try await group.run()
+            } catch let error as CallbackReceiverError {
+                throw CLIError("\(error); choose another --callback-listen", exitCode: CLIError.config)
+            }
             if exitWhenIdle || simulate {
                 Self.printSummary(store)
             }
         }
+    }
+
+    /// `HOST:PORT` or `[IPv6]:PORT`.
+    static func callbackSettings(_ listen: String, publicURL: String?) -> CallbackSettings? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return CallbackSettings(host: host, port: port, publicURL: publicURL)
     }
 
     /// The simulator `--simulate` starts: realistic, but quick enough to watch.

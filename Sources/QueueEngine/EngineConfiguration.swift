@@ -27,6 +27,12 @@ public struct EngineConfiguration: Sendable {
     /// Treat a 5xx answer to a POST as "not created" and resend it (Legnext's own SDK does);
     /// off by default, so a job is never paid twice.
     public var resendAfterServerError = false
+    /// Where Legnext can reach our callback receiver (e.g. `https://queue.example.com:8443`);
+    /// each submission then carries `<base>/legnext/<job id>/<token>`. Nil: polling only.
+    public var callbackBaseURL: String?
+    /// With callbacks on, polls are only a safety net for lost callbacks: they come this many
+    /// times later than the poll plan alone would put them.
+    public var callbackPollStretch: Double = 4
     /// Jobs claimed in one transaction at most.
     public var claimBatch: Int = 64
 

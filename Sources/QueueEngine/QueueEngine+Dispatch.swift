@@ -37,7 +37,7 @@ extension QueueEngine {
             while tickets.count < min(free, configuration.claimBatch), let ticket = limiter.tryAcquire() { tickets.append(ticket) }
             let claimed: [ClaimedJob]
             do {
-                claimed = try await store.claim(limit: tickets.count, now: clock.now())
+                claimed = try await store.claim(limit: tickets.count, now: clock.now(), callbackTokens: configuration.callbackBaseURL != nil)
             } catch {
                 tickets.forEach(limiter.giveBack)
                 logger.error("cannot claim jobs: \(error); trying again shortly")
@@ -100,6 +100,7 @@ extension QueueEngine {
         switch item {
         case .submit(let claimed, let ticket): await submit(claimed, ticket: ticket)
         case .poll(let id): await poll(id)
+        case .confirm(let id, let remoteJobId): await confirmUncertain(id, remoteJobId: remoteJobId)
         }
     }
 }

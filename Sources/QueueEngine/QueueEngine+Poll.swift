@@ -129,7 +129,7 @@ extension QueueEngine {
                     job.remoteStatus = remote.status.rawValue
                     job.progressAt = now
                 }
-                job.nextPoll = state.planner.nextPoll(kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now)
+                job.nextPoll = nextPoll(state.planner, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now)
                 state.inFlight[id] = job
                 state.polls.push(id, at: job.nextPoll)
                 return job.nextPoll

@@ -31,6 +31,7 @@ extension QueueEngine {
         do {
             let params = JSONValue(parsing: job.params)?.objectValue ?? [:]
             request = try LegnextRequest.build(kind: job.kind, prompt: job.prompt, params: params, parentRemoteJobId: claimed.parentRemoteJobId)
+                .withCallback(callbackURL(job.id, token: claimed.callbackToken))
         } catch {
             limiter.giveBack(ticket)
             log.warning("job \(job.id) failed before sending: \(error.message)")
@@ -80,7 +81,7 @@ extension QueueEngine {
         var log = log
         log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
         let next = state.withLock { state -> Date in
-            state.planner.nextPoll(kind: job.kind, submittedAt: now, polls: 0, now: now)
+            nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
         }
         let stored = await record(job.id, log) {
             try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status.rawValue, nextPollAt: next, now: now)

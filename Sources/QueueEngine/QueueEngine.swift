@@ -31,6 +31,8 @@ public final class QueueEngine: Service, Sendable {
     let active = Mutex(0)
     let idleSignal = Wakeup()
     private let statusObservers: Mutex<[@Sendable (EngineStatus) -> Void]> = Mutex([])
+    /// Where work found outside the loops (a callback) is handed over, while the engine runs.
+    let extraWork: Mutex<AsyncStream<Work>.Continuation?> = Mutex(nil)
     private let lifecycleObservers: Mutex<[@Sendable (EngineLifecycleEvent) -> Void]> = Mutex([])
 
     /// - Parameters:
@@ -97,6 +99,7 @@ public final class QueueEngine: Service, Sendable {
         defer { watcher?.stop() }
         announce(.ready)
         let (work, workQueue) = AsyncStream.makeStream(of: Work.self)
+        extraWork.withLock { $0 = workQueue }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { helpers in
                 helpers.addTask { await self.limiter.run() }
@@ -111,6 +114,7 @@ public final class QueueEngine: Service, Sendable {
                             loops.addTask { await self.dispatchLoop(workQueue) }
                             loops.addTask { await self.pollLoop(workQueue) }
                         }
+                        self.extraWork.withLock { $0 = nil }
                         workQueue.finish()
                     }
                     requests.addTask { await self.perform(work) }
@@ -256,4 +260,6 @@ public enum EngineVersion {
 enum Work: Sendable {
     case submit(ClaimedJob, RateLimiter.Ticket)
     case poll(Int64)
+    /// A callback named a Legnext job for an uncertain job: ask Legnext about it.
+    case confirm(Int64, remoteJobId: String)
 }

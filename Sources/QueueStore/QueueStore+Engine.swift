@@ -7,7 +7,10 @@ extension QueueStore {
     /// Claims up to `limit` due jobs for submission, committing `submitting` durably (synchronous
     /// FULL) before any request leaves: the write-ahead record that makes a crash safe.
     /// Follow-ups whose parent ended without completing (or does not exist) fail here.
-    public func claim(limit: Int, now: Date) async throws(StoreError) -> [ClaimedJob] {
+    ///
+    /// With `callbackTokens`, each claimed job gets the secret of its callback URL in the same
+    /// transaction (kept if it has one), so a callback after a crash can still be recognised.
+    public func claim(limit: Int, now: Date, callbackTokens: Bool = false) async throws(StoreError) -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let at = stamp(now)
         return try await writeWithoutTransaction { db in
@@ -49,19 +52,24 @@ extension QueueStore {
                     }
                 }
                 if !ids.isEmpty {
-                    let jobs = try Job.fetchAll(
+                    // randomblob() draws from SQLite's ChaCha20 generator, seeded by the OS.
+                    let rows = try Row.fetchAll(
                         db.cachedStatement(
                             sql: """
                                 UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
-                                    reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1
+                                    reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1,
+                                    callback_token = CASE WHEN ?3 THEN coalesce(callback_token, lower(hex(randomblob(16)))) ELSE callback_token END
                                 WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
                                 RETURNING *
                                 """
                         ),
-                        arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]"]
+                        arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens]
                     )
-                    claimed = jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
-                        .map { ClaimedJob(job: $0, parentRemoteJobId: parents[$0.id]) }
+                    claimed = try rows.map { row in
+                        let job = try Job(row: row)
+                        return ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: row["callback_token"])
+                    }
+                    .sorted { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
                 }
                 return .commit
             }

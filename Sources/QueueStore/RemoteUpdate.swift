@@ -46,6 +46,14 @@ public struct ClaimedJob: Sendable {
     public var job: Job
     /// Legnext id of the completed parent, for follow-up kinds.
     public var parentRemoteJobId: String?
+    /// The secret of the job's callback URL, when claimed with callbacks on.
+    public var callbackToken: String?
+
+    public init(job: Job, parentRemoteJobId: String?, callbackToken: String? = nil) {
+        self.job = job
+        self.parentRemoteJobId = parentRemoteJobId
+        self.callbackToken = callbackToken
+    }
 }
 
 /// An accepted job being followed, as recovered at start-up.

@@ -68,6 +68,9 @@ import Testing
             #expect(stats.number("credits", "frozen") == 0)
             #expect(stats.number("credits", "consumed") == 80)
             #expect(stats.number("credits", "left") == 920)
+            // Two 2 s jobs, each pending for 5 % of its length before it processes.
+            #expect(stats.number("duration_sum") == 4)
+            #expect(abs((stats.number("job_time_sum") ?? 0) - 4.2) < 0.001)
             try await addSimulatorCredits(baseURL, points: 80)
             stats = try await simulatorStats(baseURL)
             #expect(stats.number("credits", "left") == 1000)

@@ -74,4 +74,23 @@ import Testing
         #expect(try store.schemaVersion() == Migration.latestVersion)
         #expect(try store.enqueue([NewJob(prompt: "a red fox")]).ids.count == 1)
     }
+
+    /// A queue made by the first release (schema 1, with jobs in it) upgrades in place.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func aVersionOneQueueUpgradesKeepingItsJobs() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("v1.db")
+        let first = try #require(Migration.all.first)
+        let setup = "BEGIN IMMEDIATE;\n" + first.sql + "\nCOMMIT;\nINSERT INTO jobs(prompt, tag) VALUES ('an old fox', 'v1');\n"
+        #expect(try Subprocess.run(Subprocess.sqlite3!, ["-bail", path], input: setup).status == 0)
+        let store = try QueueStore.open(path: path, options: .init(create: false, checkSchema: false))
+        #expect(try store.migrate() == ["0002_callbacks"])
+        #expect(try store.schemaVersion() == Migration.latestVersion)
+        let jobs = try store.list(state: nil, limit: 10)
+        #expect(jobs.map(\.prompt) == ["an old fox"])
+        #expect(jobs.first?.tag == "v1")
+        let token = try Subprocess.run(Subprocess.sqlite3!, [path, "SELECT count(callback_token) FROM jobs"])
+        #expect(token.stdout == "0\n", "the new column is there, empty: \(token.stderr)")
+    }
 }

@@ -1,0 +1,112 @@
+import Foundation
+import LegnextAPI
+import Logging
+import QueueStore
+
+/// What the engine made of a callback (for the receiver's answer and log line).
+public enum CallbackDisposition: Sendable, Hashable {
+    /// The job is polled at once to confirm what the callback says.
+    case confirming
+    /// A late callback named a Legnext job for an uncertain job; a GET will settle it.
+    case settling
+    /// Nothing to do; the reason says why.
+    case noted(String)
+    /// The callback contradicts what we know (another remote job); nothing changed.
+    case mismatch(String)
+}
+
+extension QueueEngine {
+    /// The callback URL a submission of job `id` carries, or nil with callbacks off.
+    func callbackURL(_ id: Int64, token: String?) -> String? {
+        guard let base = configuration.callbackBaseURL, let token else { return nil }
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/legnext/\(id)/\(token)"
+    }
+
+    /// The next poll of a job: the planner's time, or with callbacks on a later safety-net time
+    /// (the callback is what normally brings the answer).
+    func nextPoll(_ planner: PollPlanner, kind: String, submittedAt: Date, polls: Int, now: Date) -> Date {
+        let planned = planner.nextPoll(kind: kind, submittedAt: submittedAt, polls: polls, now: now)
+        guard configuration.callbackBaseURL != nil else { return planned }
+        return max(planned, submittedAt.addingTimeInterval(planned.timeIntervalSince(submittedAt) * configuration.callbackPollStretch))
+    }
+
+    /// A callback for `target` arrived (its token already checked). Its body is a hint, never
+    /// the truth: at most it makes the engine ask Legnext now, through the rate limiter.
+    ///
+    /// - Parameters:
+    ///   - remoteJobId: the `job_id` the body names, if any.
+    ///   - status: the `status` the body names, if any.
+    public func callbackArrived(_ target: CallbackTarget, remoteJobId: String?, status: String?) -> CallbackDisposition {
+        let now = clock.now()
+        let terminal = status.map { $0 == "completed" || $0 == "failed" } ?? true
+        let tracked = state.withLock { state -> (known: String, queued: Bool)? in
+            guard var job = state.inFlight[target.id] else { return nil }
+            guard remoteJobId == nil || remoteJobId == job.remoteJobId else { return (job.remoteJobId, false) }
+            guard terminal, !job.polling, job.nextPoll > now else { return (job.remoteJobId, false) }
+            job.nextPoll = now
+            state.inFlight[target.id] = job
+            state.polls.push(target.id, at: now)
+            return (job.remoteJobId, true)
+        }
+        if let tracked {
+            if let remoteJobId, remoteJobId != tracked.known {
+                return .mismatch("the callback names Legnext job \(remoteJobId), but job \(target.id) is \(tracked.known)")
+            }
+            guard tracked.queued else { return .noted(terminal ? "a poll is already due" : "progress (\(status ?? "?")) noted") }
+            pollSignal.signal()
+            return .confirming
+        }
+        if target.state == .uncertain, let remoteJobId {
+            let handed = extraWork.withLock { $0?.yield(.confirm(target.id, remoteJobId: remoteJobId)) }
+            guard case .enqueued = handed else { return .noted("the daemon is stopping") }
+            return .settling
+        }
+        if let remoteJobId, let known = target.remoteJobId, remoteJobId != known {
+            return .mismatch("the callback names Legnext job \(remoteJobId), but job \(target.id) is \(known)")
+        }
+        return .noted("job \(target.id) is \(target.state.rawValue)")
+    }
+
+    /// Asks Legnext about the remote job a callback named for an uncertain job. If our key can
+    /// read it, it is ours: the job takes its id and is followed from there.
+    func confirmUncertain(_ id: Int64, remoteJobId: String) async {
+        var log = logger
+        log[metadataKey: "lnq.job.id"] = "\(id)"
+        log[metadataKey: "lnq.remote.id"] = "\(remoteJobId)"
+        guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return }
+        let outcome = await legnext.job(id: remoteJobId)
+        limiter.finished(ticket, outcome.budgetResult)
+        guard case .success(let remote) = outcome, remote.jobId == remoteJobId else {
+            log.notice("job \(id) stays uncertain: Legnext did not confirm job \(remoteJobId) named by a callback")
+            return
+        }
+        let now = clock.now()
+        guard let target = try? await store.callbackTarget(id: id), target.state == .uncertain else { return }
+        let next = state.withLock { nextPoll($0.planner, kind: target.kind, submittedAt: now, polls: 0, now: now) }
+        // Not shielded like other writes: if this one is lost, the job simply stays uncertain.
+        let adopted: Bool
+        do {
+            adopted = try await store.adoptRemote(id: id, remoteJobId: remoteJobId, status: remote.status.rawValue, nextPollAt: next, now: now)
+        } catch {
+            log.warning("job \(id) stays uncertain: cannot record Legnext job \(remoteJobId): \(error)")
+            return
+        }
+        guard adopted else { return }
+        log.info("job \(id) settled: Legnext job \(remoteJobId) confirmed after a callback; following it")
+        state.withLock { state in
+            state.inFlight[id] = .init(
+                id: id,
+                kind: target.kind,
+                remoteJobId: remoteJobId,
+                remoteStatus: remote.status.isFinal ? "pending" : remote.status.rawValue,
+                submittedAt: now,
+                progressAt: now,
+                polls: 0,
+                nextPoll: next
+            )
+            state.polls.push(id, at: next)
+        }
+        pollSignal.signal()
+        if remote.status.isFinal { await applyPolled(id, remote, now: now) }
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import LegnextAPI
+import QueueTestSupport
+import Testing
+
+/// Callbacks end to end: the real daemon receiving the simulator's callbacks, and everything a
+/// stranger could POST to the receiver.
+@Suite(.serialized) struct CallbackTests {
+    /// Starts the daemon with a callback receiver on a free loopback port; returns it and its URL.
+    static func startDaemon(_ cli: CLIFixture, _ sim: SimulatorProcess, _ extra: [String] = []) throws -> (RunningProcess, String) {
+        let daemon = try RunningProcess(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--callback-listen", "127.0.0.1:0", "--log-level", "info"] + extra,
+            environment: DaemonProcessTests.environment()
+        )
+        var base: String?
+        _ = eventually(timeout: 30) {
+            base = daemon.errors.split(separator: "\n").first { $0.contains("receiving Legnext callbacks on") }?
+                .split(separator: " ").last.map { String($0.dropLast("/legnext/".count)) }
+            return base != nil
+        }
+        guard let base else {
+            daemon.signal(SIGKILL)
+            throw CLITestError("no callback receiver: \(daemon.errors)")
+        }
+        return (daemon, base)
+    }
+
+    static func sqlite(_ cli: CLIFixture, _ sql: String) throws -> String {
+        try Subprocess.run(Subprocess.sqlite3!, [cli.db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Drains `jobs` jobs at concurrency 8 on a fresh simulator with `seed`; returns requests per
+    /// job and makespan ÷ (Σ durations ÷ C).
+    static func drain(callbacks: Bool, jobs: Int, seed: Int) async throws -> (requestsPerJob: Double, ratio: Double) {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--seed", String(seed), "--duration-median", "1", "--duration-spread", "0.3"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<jobs).map { "drain \($0)" }.joined(separator: "\n")).status == 0)
+        let arguments =
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "8", "--exit-when-idle", "--log-level", "warning"]
+            + (callbacks ? ["--callback-listen", "127.0.0.1:0"] : [])
+        let started = Date()
+        let result = try Subprocess.run(CLIFixture.binary, arguments, environment: DaemonProcessTests.environment(), timeout: 300)
+        let makespan = Date().timeIntervalSince(started)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try cli.count("completed") == jobs)
+        let stats = try await sim.stats()
+        #expect(stats.number("duplicate_submissions") == 0)
+        let requests = try #require(stats.number("requests_total"))
+        let durations = try #require(stats.number("job_time_sum"))
+        return (requests / Double(jobs), makespan / (durations / 8))
+    }
+
+    @Test func callbacksSpendFewerRequestsAndFinishSoonerThanPolling() async throws {
+        let polling = try await Self.drain(callbacks: false, jobs: 60, seed: 5)
+        let callbacks = try await Self.drain(callbacks: true, jobs: 60, seed: 5)
+        print("requests per job and makespan ratio: polling \(polling), callbacks \(callbacks)")
+        // One POST and one confirming GET per job, give or take a safety-net poll.
+        #expect(callbacks.requestsPerJob <= 2.2, "\(callbacks)")
+        #expect(callbacks.requestsPerJob < polling.requestsPerJob, "callbacks \(callbacks), polling \(polling)")
+        #expect(callbacks.ratio < polling.ratio, "callbacks \(callbacks), polling \(polling)")
+    }
+
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func strangersChangeNothing() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess()
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "a slow heron sim:duration=60"]).status == 0)
+        let (daemon, base) = try Self.startDaemon(cli, sim)
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 30) { (try? Self.sqlite(cli, "SELECT remote_job_id IS NOT NULL FROM jobs WHERE id = 1")) == "1" })
+        let token = try Self.sqlite(cli, "SELECT callback_token FROM jobs WHERE id = 1")
+        let remote = try Self.sqlite(cli, "SELECT remote_job_id FROM jobs WHERE id = 1")
+        #expect(token.count == 32)
+        func post(_ path: String, _ body: String) async throws -> Int {
+            try await URLSessionLite.post(base + path, body: Data(body.utf8)).1
+        }
+        let forged = #"{"job_id": "\#(remote)", "status": "completed", "output": {"image_url": "https://evil.example/x.png"}}"#
+        #expect(try await post("/legnext/999/\(token)", forged) == 404, "unknown job")
+        #expect(try await post("/legnext/abc/\(token)", forged) == 404, "not a job id")
+        #expect(try await post("/legnext/1/" + String(repeating: "0", count: 32), forged) == 403, "wrong token")
+        #expect(try await post("/legnext/1/\(token.prefix(31))", forged) == 403, "a token prefix")
+        #expect(try await post("/legnext/1/\(token)", "not json") == 400)
+        #expect(try await post("/legnext/1/\(token)", "[1, 2]") == 400, "JSON, but not an object")
+        #expect(try await post("/legnext/1/\(token)", "{\"pad\": \"" + String(repeating: "x", count: 300_000) + "\"}") == 413)
+        #expect(try await post("/legnext/1/\(token)", #"{"job_id": "someone-elses", "status": "completed"}"#) == 409)
+        // The right token with a forged "completed": only makes the daemon look, and Legnext says
+        // the job is still processing.
+        let polls = { try await sim.stats().number("requests", "GET /v1/job/{id}", "200") ?? 0 }
+        let before = try await polls()
+        #expect(try await post("/legnext/1/\(token)", forged) == 202)
+        #expect(try await eventuallyAsync(timeout: 20) { try await polls() > before }, "a confirming GET")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(["pending", "processing"].contains(try Self.sqlite(cli, "SELECT state FROM jobs WHERE id = 1")), "still in flight")
+        #expect(try Self.sqlite(cli, "SELECT count(*) FROM job_outputs WHERE job_id = 1") == "0")
+        #expect(try Self.sqlite(cli, "SELECT count(*) FROM jobs WHERE output LIKE '%evil%'") == "0")
+        #expect(daemon.isRunning)
+        #expect(!daemon.errors.contains(token), "the token stays out of the log")
+    }
+
+    /// A submission whose answer was lost leaves the job uncertain; Legnext's callback names the
+    /// job it created, a GET confirms it, and the job completes without being sent twice.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func aLateCallbackSettlesAnUncertainJob() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess()
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "a lost answer sim:drop sim:duration=1.5", "a plain one sim:duration=0.5"]).status == 0)
+        let (daemon, _) = try Self.startDaemon(cli, sim)
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 60) { (try? Self.sqlite(cli, "SELECT group_concat(state) FROM jobs ORDER BY id")) == "completed,completed" })
+        let events = try Self.sqlite(cli, "SELECT group_concat(to_state, ' ') FROM (SELECT to_state FROM job_events WHERE job_id = 1 ORDER BY id)")
+        #expect(events.contains("uncertain"), "\(events)")
+        #expect(try Self.sqlite(cli, "SELECT detail FROM job_events WHERE job_id = 1 AND from_state = 'uncertain'").contains("callback"))
+        #expect(try Self.sqlite(cli, "SELECT count(*) FROM job_outputs WHERE job_id = 1") != "0")
+        let stats = try await sim.stats()
+        #expect(stats.number("jobs_created") == 2)
+        #expect(stats.number("duplicate_submissions") == 0)
+    }
+
+    @Test func badCallbackOptionsSayWhatToDo() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let environment = DaemonProcessTests.environment()
+        let urlAlone = try cli.run(["run", "--callback-url", "https://q.example.com"], environment: environment)
+        #expect(urlAlone.status == 64)
+        #expect(urlAlone.stderr.contains("--callback-url needs --callback-listen"))
+        let everywhere = try cli.run(["run", "--callback-listen", "0.0.0.0:8787"], environment: environment)
+        #expect(everywhere.status == 64)
+        #expect(everywhere.stderr.contains("give --callback-url"))
+        #expect(try cli.run(["run", "--callback-listen", "8787"], environment: environment).status == 64)
+    }
+}
