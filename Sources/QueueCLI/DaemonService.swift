@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import Logging
+import Prometheus
 import QueueEngine
 import QueueHTTP
 import QueueStore
@@ -13,6 +14,13 @@ struct CallbackSettings: Sendable {
     var port: Int
     /// The public base URL; nil: `http://HOST:PORT` (a loopback or LAN address).
     var publicURL: String?
+}
+
+/// Where Prometheus scrapes, and the registry swift-metrics reports into.
+struct MetricsSettings: Sendable {
+    var host: String
+    var port: Int
+    var registry: PrometheusCollectorRegistry
 }
 
 /// The daemon as one `Service`: builds the Legnext client (once the base URL is known, which
@@ -28,6 +36,7 @@ struct DaemonService: Service {
     let onStatus: (@Sendable (EngineStatus) -> Void)?
     let notifier: SystemdNotifier?
     var callbacks: CallbackSettings?
+    var metrics: MetricsSettings?
 
     func run() async throws {
         var engineConfiguration = engineConfiguration
@@ -45,6 +54,17 @@ struct DaemonService: Service {
         let receiver = callbacks.map { CallbackReceiver(store: store, host: $0.host, port: $0.port, logger: logger) }
         do {
             try await withThrowingTaskGroup(of: Bool.self) { group in
+                if let metrics {
+                    let endpoint = MetricsEndpoint(registry: metrics.registry, store: store, host: metrics.host, port: metrics.port, logger: logger)
+                    group.addTask {
+                        try await endpoint.run()
+                        return false
+                    }
+                    guard await endpoint.port() != nil else {
+                        while try await group.next() != nil {}  // rethrows why it could not listen
+                        return
+                    }
+                }
                 if let receiver, let callbacks {
                     group.addTask {
                         try await receiver.run()

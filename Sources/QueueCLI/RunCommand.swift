@@ -57,6 +57,8 @@ public struct RunCommand: AsyncParsableCommand {
         help: "The public base URL that reaches --callback-listen (default: http://HOST:PORT of --callback-listen)."
     )
     var callbackURL: String?
+    @Option(name: .customLong("metrics-listen"), help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+    var metricsListen: String?
     @Flag(help: "Run against the built-in Legnext simulator on loopback; no key needed.") var simulate = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
@@ -80,6 +82,9 @@ public struct RunCommand: AsyncParsableCommand {
             guard callbackURL.hasPrefix("http://") || callbackURL.hasPrefix("https://") else {
                 throw ValidationError("--callback-url must start with http:// or https://")
             }
+        }
+        if let metricsListen, Self.hostAndPort(metricsListen) == nil {
+            throw ValidationError("--metrics-listen must be HOST:PORT, e.g. 127.0.0.1:9464")
         }
         if let callbackListen {
             guard let settings = Self.callbackSettings(callbackListen, publicURL: callbackURL) else {
@@ -144,7 +149,10 @@ public struct RunCommand: AsyncParsableCommand {
                 progressInterval: 3,
                 onStatus: nil,
                 notifier: notifier,
-                callbacks: callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) }
+                callbacks: callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) },
+                metrics: metricsListen.flatMap(Self.hostAndPort).map {
+                    MetricsSettings(host: $0.host, port: $0.port, registry: MetricsEndpoint.bootstrap())
+                }
             )
             // Shut down in reverse order: the daemon stops before the simulator it talks to.
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
@@ -153,8 +161,8 @@ public struct RunCommand: AsyncParsableCommand {
             )
             do {
                 try await group.run()
-            } catch let error as CallbackReceiverError {
-                throw CLIError("\(error); choose another --callback-listen", exitCode: CLIError.config)
+            } catch let error as ListenError {
+                throw CLIError("\(error); choose another address", exitCode: CLIError.config)
             }
             if exitWhenIdle || simulate {
                 Self.printSummary(store)
@@ -163,14 +171,17 @@ public struct RunCommand: AsyncParsableCommand {
     }
 
     /// `HOST:PORT` or `[IPv6]:PORT`.
-    static func callbackSettings(_ listen: String, publicURL: String?) -> CallbackSettings? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             return nil
         }
-        var host = String(listen[..<colon])
+        var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        return CallbackSettings(host: host, port: port, publicURL: publicURL)
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    static func callbackSettings(_ listen: String, publicURL: String?) -> CallbackSettings? {
+        hostAndPort(listen).map { CallbackSettings(host: $0.host, port: $0.port, publicURL: publicURL) }
     }
 
     /// The simulator `--simulate` starts: realistic, but quick enough to watch.

@@ -76,6 +76,7 @@ extension QueueEngine {
         guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return }
         let outcome = await legnext.job(id: remoteJobId)
         limiter.finished(ticket, outcome.budgetResult)
+        EngineMetrics.request("GET /v1/job", outcome)
         guard case .success(let remote) = outcome, remote.jobId == remoteJobId else {
             log.notice("job \(id) stays uncertain: Legnext did not confirm job \(remoteJobId) named by a callback")
             return

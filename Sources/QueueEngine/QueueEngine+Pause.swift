@@ -51,6 +51,7 @@ extension QueueEngine {
             }
             let outcome = await legnext.balance()
             limiter.finished(ticket, outcome.budgetResult)
+            EngineMetrics.request("GET /account/balance", outcome)
             switch outcome {
             case .success(let balance):
                 let credit = max(balance.availablePoints ?? 0, balance.availableCredits ?? 0)

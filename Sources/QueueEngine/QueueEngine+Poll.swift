@@ -39,6 +39,7 @@ extension QueueEngine {
         }
         let outcome = await legnext.job(id: tracked.remoteJobId)
         limiter.finished(ticket, outcome.budgetResult)
+        EngineMetrics.request("GET /v1/job", outcome)
         if Task.isCancelled { return }  // cut off by shutdown: the job is polled again after a restart
         let now = clock.now()
         switch outcome {
@@ -80,6 +81,13 @@ extension QueueEngine {
             let update = Self.completion(remote)
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
             if done {
+                EngineMetrics.finished(
+                    state: "completed",
+                    kind: tracked.kind,
+                    duration: duration,
+                    lag: remote.endedAt.map { now.timeIntervalSince($0) },
+                    credits: remote.usage?.consume
+                )
                 state.withLock { $0.completed += 1 }
                 log.info("job \(id) completed in \(String(format: "%.1f", now.timeIntervalSince(tracked.submittedAt)))s")
                 publishStatus()
@@ -90,6 +98,13 @@ extension QueueEngine {
             let update = RemoteUpdate(status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText)
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
             if done {
+                EngineMetrics.finished(
+                    state: "failed",
+                    kind: tracked.kind,
+                    duration: remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } },
+                    lag: remote.endedAt.map { now.timeIntervalSince($0) },
+                    credits: nil
+                )
                 state.withLock { $0.failed += 1 }
                 log.warning("job \(id) failed at Legnext: \(error)")
                 publishStatus()

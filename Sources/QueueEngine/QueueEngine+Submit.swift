@@ -40,6 +40,7 @@ extension QueueEngine {
         }
         let outcome = await legnext.submit(request)
         limiter.finished(ticket, outcome.budgetResult)
+        EngineMetrics.request("POST /v1/\(request.kind.rawValue)", outcome)
         let now = clock.now()
         switch outcome {
         case .success(let remote):

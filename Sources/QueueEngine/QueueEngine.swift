@@ -199,6 +199,12 @@ public final class QueueEngine: Service, Sendable {
     private func heartbeatLoop() async {
         while !Task.isCancelled {
             let (busy, paused) = state.withLock { ($0.busy, $0.paused) }
+            EngineMetrics.gauges(
+                inFlight: busy,
+                concurrency: configuration.concurrency,
+                rate: limiter.isUnlimited ? nil : limiter.currentRate,
+                paused: paused != nil
+            )
             do {
                 try await store.heartbeat(
                     now: clock.now(),

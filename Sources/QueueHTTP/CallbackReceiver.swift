@@ -61,7 +61,7 @@ public struct CallbackReceiver: Sendable {
             boundPort.fulfil(nil)
         } catch {
             boundPort.fulfil(nil)
-            throw CallbackReceiverError(description: "cannot receive callbacks on \(host):\(port): \(error)")
+            throw ListenError(description: "cannot receive callbacks on \(host):\(port): \(error)")
         }
     }
 
@@ -129,8 +129,4 @@ public struct CallbackReceiver: Sendable {
         for index in 0..<b.count { difference |= (index < a.count ? a[index] : 0) ^ b[index] }
         return difference == 0
     }
-}
-
-public struct CallbackReceiverError: Error, CustomStringConvertible {
-    public var description: String
 }
