@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(
@@ -32,7 +33,7 @@ let package = Package(
             path: "migrations",
             exclude: [],
             sources: ["Migrations.swift"],
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql")],
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql"), .embedInCode("0003_downloads_and_notifications.sql")],
             swiftSettings: strict
         ),
         .target(
@@ -96,10 +97,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "QueueOutputs",
+            dependencies: [
+                "QueueStore", "LegnextAPI", "QueueSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "QueueCLI",
             dependencies: [
-                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport", "QueueHTTP",
+                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport", "QueueHTTP", "QueueOutputs",
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -168,7 +182,10 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueCLITests",
-            dependencies: ["QueueCLI", "QueueStore", "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim"],
+            dependencies: [
+                "QueueCLI", "QueueStore", "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ],

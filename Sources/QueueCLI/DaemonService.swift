@@ -1,9 +1,11 @@
+import AsyncHTTPClient
 import Foundation
 import LegnextAPI
 import Logging
 import Prometheus
 import QueueEngine
 import QueueHTTP
+import QueueOutputs
 import QueueStore
 import QueueSupport
 import ServiceLifecycle
@@ -14,6 +16,20 @@ struct CallbackSettings: Sendable {
     var port: Int
     /// The public base URL; nil: `http://HOST:PORT` (a loopback or LAN address).
     var publicURL: String?
+}
+
+/// What happens to results besides the queue: downloads, notify URL, finish command.
+struct OutputSettings: Sendable {
+    var downloads: OutputDownloader.Configuration?
+    var notifyURL: String?
+    var notifySecret: Data?
+    var onFinish: String?
+    var onFinishTimeout: TimeInterval = 60
+    var outbox = NotificationOutbox.Configuration()
+
+    var channels: [String] {
+        (notifyURL == nil ? [] : [JobNotification.Channel.webhook.rawValue]) + (onFinish == nil ? [] : [JobNotification.Channel.command.rawValue])
+    }
 }
 
 /// Where Prometheus scrapes, and the registry swift-metrics reports into.
@@ -37,6 +53,7 @@ struct DaemonService: Service {
     let notifier: SystemdNotifier?
     var callbacks: CallbackSettings?
     var metrics: MetricsSettings?
+    var outputs = OutputSettings()
 
     func run() async throws {
         var engineConfiguration = engineConfiguration
@@ -51,6 +68,9 @@ struct DaemonService: Service {
             ),
             logger: logger
         )
+        engineConfiguration.downloadOutputs = outputs.downloads != nil
+        engineConfiguration.notifyChannels = outputs.channels
+        let helpers = makeHelpers()
         let receiver = callbacks.map { CallbackReceiver(store: store, host: $0.host, port: $0.port, logger: logger) }
         do {
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -79,6 +99,13 @@ struct DaemonService: Service {
                 }
                 let engine = makeEngine(client, engineConfiguration)
                 receiver?.attach(engine)
+                engine.observeStatus { _ in helpers.wake() }
+                for task in helpers.tasks {
+                    group.addTask {
+                        await task()
+                        return false
+                    }
+                }
                 logger.info(
                     "draining \(store.path) against \(client.configuration.baseURL): concurrency \(engineConfiguration.concurrency), rate \(engineConfiguration.rate == 0 ? "unlimited" : String(engineConfiguration.rate) + "/s")\(engineConfiguration.callbackBaseURL.map { ", callbacks to \($0)/legnext/" } ?? "")"
                 )
@@ -90,15 +117,61 @@ struct DaemonService: Service {
                     await progressLoop()
                     return false
                 }
-                // The daemon ends with the engine; the progress reporter and the receiver follow.
+                // The daemon ends with the engine; the helpers follow, after finishing what is
+                // due when the queue merely ran dry (--exit-when-idle).
                 while let isEngine = try await group.next(), !isEngine {}
+                if engine.drained { await settleOutbox() }
                 group.cancelAll()
             }
         } catch {
+            try? await helpers.http?.shutdown()
             try? await client.shutdown()
             throw error
         }
+        try? await helpers.http?.shutdown()
         try await client.shutdown()
+    }
+
+    /// The downloader and the notification outboxes, as tasks and one wake-up for them all.
+    private func makeHelpers() -> (tasks: [@Sendable () async -> Void], wake: @Sendable () -> Void, http: HTTPClient?) {
+        var tasks: [@Sendable () async -> Void] = []
+        var wakes: [@Sendable () -> Void] = []
+        if let configuration = outputs.downloads {
+            let downloader = OutputDownloader(store: store, configuration: configuration, logger: logger)
+            tasks.append { await downloader.run() }
+            wakes.append { downloader.wake() }
+        }
+        var http: HTTPClient?
+        if let url = outputs.notifyURL, let secret = outputs.notifySecret {
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+            http = client
+            let webhook = WebhookNotifier(url: url, secret: secret, client: client)
+            let outbox = NotificationOutbox(store: store, channel: .webhook, configuration: outputs.outbox, logger: logger) {
+                await webhook.deliver($0, $1)
+            }
+            tasks.append { await outbox.run() }
+            wakes.append { outbox.wake() }
+        }
+        if let command = outputs.onFinish {
+            let runner = FinishCommand(command: command, timeout: outputs.onFinishTimeout, databasePath: store.path)
+            let outbox = NotificationOutbox(store: store, channel: .command, configuration: outputs.outbox, logger: logger) {
+                await runner.deliver($0, $1)
+            }
+            tasks.append { await outbox.run() }
+            wakes.append { outbox.wake() }
+        }
+        let all = wakes
+        return (tasks, { for wake in all { wake() } }, http)
+    }
+
+    /// With the queue drained, gives downloads and notifications due soon up to a minute to go
+    /// out before the process leaves; what remains is picked up by the next start.
+    private func settleOutbox() async {
+        guard outputs.downloads != nil || !outputs.channels.isEmpty else { return }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try? store.hasOutboxWork(within: 5, now: Date())) == true {
+            try? await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     private func makeEngine(_ client: LegnextClient, _ configuration: EngineConfiguration) -> QueueEngine {

@@ -50,13 +50,32 @@ enum JobJSON {
     }
 
     static func output(_ output: JobOutput) -> JSONValue {
-        .object(["kind": .string(output.kind.rawValue), "index": .int(output.index), "url": text(output.url), "text": text(output.text)])
+        var members: [String: JSONValue] = [
+            "kind": .string(output.kind.rawValue), "index": .int(output.index), "url": text(output.url), "text": text(output.text),
+        ]
+        if let download = output.download {
+            members["download"] = .object([
+                "state": .string(download.state), "path": text(download.path), "size": download.size.map(JSONValue.int) ?? .null,
+                "content_type": text(download.contentType), "sha256": text(download.sha256), "attempts": .int(download.attempts),
+                "error": text(download.error),
+            ])
+        }
+        return .object(members)
+    }
+
+    static func notification(_ note: JobNotification) -> JSONValue {
+        .object([
+            "delivery_id": .string(note.deliveryId), "channel": .string(note.channel.rawValue), "job_state": .string(note.jobState),
+            "state": .string(note.state), "attempts": .int(note.attempts), "last_error": text(note.lastError),
+            "created_at": stamp(note.createdAt), "delivered_at": stamp(note.deliveredAt),
+        ])
     }
 
     static func detail(_ detail: JobDetail) -> JSONValue {
         guard case .object(var members) = job(detail.job) else { return .null }
         members["events"] = .array(detail.events.map(event))
         members["outputs"] = .array(detail.outputs.map(output))
+        members["notifications"] = .array(detail.notifications.map(notification))
         return .object(members)
     }
 

@@ -5,6 +5,7 @@ import LegnextSimulator
 import Logging
 import QueueEngine
 import QueueHTTP
+import QueueOutputs
 import QueueStore
 import QueueSupport
 import ServiceLifecycle
@@ -59,6 +60,30 @@ public struct RunCommand: AsyncParsableCommand {
     var callbackURL: String?
     @Option(name: .customLong("metrics-listen"), help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
     var metricsListen: String?
+    @Option(
+        name: .customLong("output-dir"),
+        help: "Download every output image and video to DIR/<job id>/ (default under systemd: $STATE_DIRECTORY/outputs)."
+    )
+    var outputDir: String?
+    @Flag(name: .customLong("no-downloads"), help: "Do not download outputs, even under systemd.") var noDownloads = false
+    @Option(
+        name: .customLong("download-hosts"),
+        help: "Hosts outputs may be downloaded from, comma-separated; *.example.com for subdomains (default: *.legnext.ai,cdn.midjourney.com)."
+    )
+    var downloadHosts: String?
+    @Option(name: .customLong("download-concurrency"), help: "Downloads at once.") var downloadConcurrency = 2
+    @Option(name: .customLong("download-max-bytes"), help: "Largest output accepted, e.g. 100M.") var downloadMaxBytes = "100M"
+    @Option(name: .customLong("notify-url"), help: "POST each finished job (signed JSON) to this URL; delivered at least once.")
+    var notifyURL: String?
+    @Option(name: .customLong("notify-secret-file"), help: "File holding the HMAC-SHA256 key that signs --notify-url posts.")
+    var notifySecretFile: String?
+    @Option(name: .customLong("notify-give-up"), help: "Stop retrying a notification this long after the job ended.") var notifyGiveUp = "24h"
+    @Option(
+        name: .customLong("on-finish"),
+        help: "Run this command (via /bin/sh -c) when a job ends; job data in LNQ_* environment variables."
+    )
+    var onFinish: String?
+    @Option(name: .customLong("on-finish-timeout"), help: "Kill --on-finish after this long.") var onFinishTimeout = "60s"
     @Flag(help: "Run against the built-in Legnext simulator on loopback; no key needed.") var simulate = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
@@ -83,6 +108,24 @@ public struct RunCommand: AsyncParsableCommand {
                 throw ValidationError("--callback-url must start with http:// or https://")
             }
         }
+        guard Self.bytes(downloadMaxBytes) != nil else { throw ValidationError("--download-max-bytes must be a size like 5000000, 500K, 100M or 1G") }
+        guard downloadConcurrency >= 1 else { throw ValidationError("--download-concurrency must be at least 1") }
+        for (name, value) in [("--notify-give-up", notifyGiveUp), ("--on-finish-timeout", onFinishTimeout)] where TimeSpec.duration(value) == nil {
+            throw ValidationError("\(name) must be a duration like 90s, 10m or 24h")
+        }
+        if let notifyURL {
+            guard notifyURL.hasPrefix("http://") || notifyURL.hasPrefix("https://") else {
+                throw ValidationError("--notify-url must start with http:// or https://")
+            }
+            guard notifySecretFile != nil else {
+                throw ValidationError(
+                    "--notify-url needs --notify-secret-file: the key that signs each post, so receivers can tell ours from forgeries"
+                )
+            }
+        } else if notifySecretFile != nil {
+            throw ValidationError("--notify-secret-file goes with --notify-url")
+        }
+        if noDownloads, outputDir != nil { throw ValidationError("--no-downloads and --output-dir do not go together") }
         if let metricsListen, Self.hostAndPort(metricsListen) == nil {
             throw ValidationError("--metrics-listen must be HOST:PORT, e.g. 127.0.0.1:9464")
         }
@@ -140,6 +183,7 @@ public struct RunCommand: AsyncParsableCommand {
                 }
                 base = { url }
             }
+            let outputs = try outputSettings(store: store)
             let daemon = DaemonService(
                 store: store,
                 key: key,
@@ -152,7 +196,8 @@ public struct RunCommand: AsyncParsableCommand {
                 callbacks: callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) },
                 metrics: metricsListen.flatMap(Self.hostAndPort).map {
                     MetricsSettings(host: $0.host, port: $0.port, registry: MetricsEndpoint.bootstrap())
-                }
+                },
+                outputs: outputs
             )
             // Shut down in reverse order: the daemon stops before the simulator it talks to.
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
@@ -165,9 +210,58 @@ public struct RunCommand: AsyncParsableCommand {
                 throw CLIError("\(error); choose another address", exitCode: CLIError.config)
             }
             if exitWhenIdle || simulate {
-                Self.printSummary(store)
+                Self.printSummary(store, outputDirectory: outputs.downloads?.directory)
             }
         }
+    }
+
+    /// Downloads, notify URL and finish command, from the options and the environment.
+    func outputSettings(store: QueueStore, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> OutputSettings {
+        var settings = OutputSettings()
+        var directory = outputDir
+        if directory == nil, !noDownloads {
+            if let state = environment["STATE_DIRECTORY"]?.split(separator: ":").first {
+                directory = String(state) + "/outputs"
+            } else if simulate {
+                directory = ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("outputs")
+            }
+        }
+        if var directory {
+            if !directory.hasPrefix("/") {
+                directory = (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(directory)
+            }
+            directory = (directory as NSString).standardizingPath
+            var hosts =
+                downloadHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? OutputDownloader.defaultHosts
+            if simulate { hosts.append("127.0.0.1") }
+            var downloads = OutputDownloader.Configuration(directory: directory, allowedHosts: hosts)
+            downloads.concurrency = downloadConcurrency
+            downloads.maxBytes = Self.bytes(downloadMaxBytes)!
+            settings.downloads = downloads
+        }
+        if let notifyURL, let notifySecretFile {
+            guard let secret = FileManager.default.contents(atPath: notifySecretFile) else {
+                throw CLIError("cannot read --notify-secret-file \(notifySecretFile)", exitCode: CLIError.noInput)
+            }
+            let trimmed = Data(String(decoding: secret, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+            guard trimmed.count >= 16 else {
+                throw CLIError("--notify-secret-file \(notifySecretFile) holds under 16 bytes: use a long random key", exitCode: CLIError.config)
+            }
+            settings.notifyURL = notifyURL
+            settings.notifySecret = trimmed
+        }
+        settings.onFinish = onFinish
+        settings.onFinishTimeout = TimeSpec.duration(onFinishTimeout)!
+        settings.outbox.giveUpAfter = TimeSpec.duration(notifyGiveUp)!
+        return settings
+    }
+
+    /// `5000`, `500K`, `100M`, `1G` (powers of 1024).
+    static func bytes(_ text: String) -> Int? {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        let upper = text.uppercased().replacingOccurrences(of: "B", with: "")
+        if let last = upper.last, let unit = units[last] { return Int(upper.dropLast()).map { $0 * unit }.flatMap { $0 > 0 ? $0 : nil } }
+        return Int(upper).flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// `HOST:PORT` or `[IPv6]:PORT`.
@@ -196,7 +290,7 @@ public struct RunCommand: AsyncParsableCommand {
         return config
     }
 
-    static func printSummary(_ store: QueueStore) {
+    static func printSummary(_ store: QueueStore, outputDirectory: String?) {
         guard let status = try? store.status() else { return }
         let path = store.path
         var text = "\nqueue \(path): "
@@ -204,7 +298,8 @@ public struct RunCommand: AsyncParsableCommand {
         text += counts.isEmpty ? "empty" : counts.joined(separator: ", ")
         text += "\nresults:  legnext-queue --db \(path) list --state completed"
         text += "\n          legnext-queue --db \(path) show ID"
-        text += "\n          sqlite3 \(path) 'SELECT job_id, tag, kind, idx, url FROM outputs'\n"
+        text += "\n          sqlite3 \(path) 'SELECT job_id, tag, kind, idx, url, path FROM outputs'\n"
+        if let outputDirectory { text += "files:    \(outputDirectory)/<job id>/<n>.png\n" }
         FileHandle.standardError.write(Data(text.utf8))
     }
 }

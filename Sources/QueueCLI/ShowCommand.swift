@@ -52,6 +52,23 @@ public struct ShowCommand: AsyncParsableCommand {
             lines.append("outputs")
             for output in detail.outputs {
                 lines.append("  \(output.kind.rawValue) \(output.index)  " + (output.url ?? output.text ?? ""))
+                if let download = output.download {
+                    switch download.state {
+                    case "done": lines.append("    saved \(download.path ?? "?") (\(download.size ?? 0) bytes, sha256 \(download.sha256 ?? "?"))")
+                    case "failed": lines.append("    not downloaded: \(download.error ?? "?")")
+                    default: lines.append("    download pending" + (download.error.map { " (last try: \($0))" } ?? ""))
+                    }
+                }
+            }
+        }
+        if !detail.notifications.isEmpty {
+            lines.append("")
+            lines.append("notifications")
+            for note in detail.notifications {
+                var line = "  \(note.channel.rawValue) \(note.deliveryId)  \(note.state), \(note.attempts) attempt(s)"
+                if let at = note.deliveredAt { line += ", delivered \(Timestamp.format(at))" }
+                if let error = note.lastError, note.state != "delivered" { line += ", last error: \(error)" }
+                lines.append(line)
             }
         }
         lines.append("")

@@ -33,6 +33,11 @@ public struct EngineConfiguration: Sendable {
     /// With callbacks on, polls are only a safety net for lost callbacks: they come this many
     /// times later than the poll plan alone would put them.
     public var callbackPollStretch: Double = 4
+    /// Mark image and video outputs of completed jobs for download (a downloader runs beside).
+    public var downloadOutputs = false
+    /// Deliveries wanted when a job ends (`webhook`, `command`): recorded in the `daemon` row,
+    /// where the outbox trigger reads them.
+    public var notifyChannels: [String] = []
     /// Jobs claimed in one transaction at most.
     public var claimBatch: Int = 64
 

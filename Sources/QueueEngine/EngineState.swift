@@ -22,6 +22,8 @@ struct EngineState: Sendable {
     var planner: PollPlanner
     var paused: (reason: String, since: Date, accountStatus: Int)?
     var stopping = false
+    /// Stopped because the queue ran dry (`exitWhenIdle`), not because it was told to.
+    var drained = false
     var completed = 0
     var failed = 0
 

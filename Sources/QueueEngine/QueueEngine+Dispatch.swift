@@ -16,6 +16,7 @@ extension QueueEngine {
             if !workMayBeWaiting {
                 if configuration.exitWhenIdle, await isIdle() {
                     logger.info("queue drained: nothing queued or in flight; exiting (--exit-when-idle)")
+                    state.withLock { $0.drained = true }
                     stop()
                     break
                 }

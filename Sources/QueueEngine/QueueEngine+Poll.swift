@@ -78,7 +78,9 @@ extension QueueEngine {
             let duration =
                 remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } } ?? now.timeIntervalSince(tracked.submittedAt)
             state.withLock { $0.planner.record(kind: tracked.kind, duration: duration) }
-            let update = Self.completion(remote)
+            var completion = Self.completion(remote)
+            completion.downloadOutputs = configuration.downloadOutputs
+            let update = completion
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
             if done {
                 EngineMetrics.finished(

@@ -88,6 +88,9 @@ public final class QueueEngine: Service, Sendable {
 
     var isStopping: Bool { state.withLock { $0.stopping } }
 
+    /// Whether the engine stopped because the queue ran dry (`exitWhenIdle`).
+    public var drained: Bool { state.withLock { $0.drained } }
+
     public func run() async throws {
         try await prepare()
         let watcher = ChangeWatcher(databasePath: store.path)
@@ -179,7 +182,8 @@ public final class QueueEngine: Service, Sendable {
                 startedAt: now,
                 heartbeatAt: now,
                 currentRate: limiter.currentRate
-            )
+            ),
+            notifyChannels: configuration.notifyChannels
         )
         publishStatus()
     }

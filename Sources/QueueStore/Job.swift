@@ -103,6 +103,18 @@ public struct JobOutput: Sendable, Hashable, FetchableRecord {
     public var index: Int
     public var url: String?
     public var text: String?
+    /// The download (`--output-dir`): nil when none was asked for.
+    public var download: Download?
+
+    public struct Download: Sendable, Hashable {
+        public var state: String
+        public var path: String?
+        public var size: Int?
+        public var contentType: String?
+        public var sha256: String?
+        public var attempts: Int
+        public var error: String?
+    }
 
     public init(jobId: Int64, kind: Kind, index: Int, url: String? = nil, text: String? = nil) {
         self.jobId = jobId
@@ -118,6 +130,17 @@ public struct JobOutput: Sendable, Hashable, FetchableRecord {
         index = row["idx"]
         url = row["url"]
         text = row["text"]
+        if let state: String = row["download_state"] {
+            download = Download(
+                state: state,
+                path: row["path"],
+                size: row["size"],
+                contentType: row["content_type"],
+                sha256: row["sha256"],
+                attempts: row["download_attempts"],
+                error: row["download_error"]
+            )
+        }
     }
 }
 
@@ -126,4 +149,5 @@ public struct JobDetail: Sendable {
     public var job: Job
     public var events: [JobEvent]
     public var outputs: [JobOutput]
+    public var notifications: [JobNotification] = []
 }

@@ -3,17 +3,21 @@ import GRDB
 
 extension QueueStore {
     /// Records the starting daemon in the `daemon` row.
-    public func registerDaemon(_ info: DaemonInfo) async throws(StoreError) {
+    ///
+    /// `notifyChannels` (`webhook`, `command`) are the deliveries wanted when a job ends; the
+    /// outbox trigger reads them from this row.
+    public func registerDaemon(_ info: DaemonInfo, notifyChannels: [String] = []) async throws(StoreError) {
         try await write { db in
             try db.execute(
                 sql: """
                     INSERT OR REPLACE INTO daemon (id, pid, hostname, version, base_url, concurrency, rate, started_at, heartbeat_at,
-                        stopped_at, paused_reason, paused_since, in_flight, current_rate)
-                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, ?)
+                        stopped_at, paused_reason, paused_since, in_flight, current_rate, notify_channels)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, ?, ?)
                     """,
                 arguments: [
                     info.pid, info.hostname, info.version, info.baseURL, info.concurrency, info.rate,
                     Timestamp.format(info.startedAt), Timestamp.format(info.heartbeatAt), info.currentRate,
+                    notifyChannels.joined(separator: ","),
                 ]
             )
         }

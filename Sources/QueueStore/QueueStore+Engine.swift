@@ -121,10 +121,14 @@ extension QueueStore {
                     arguments: [update.output, update.creditsUsed, at, id]
                 )
                 let insert = try db.cachedStatement(
-                    sql: "INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                    sql: """
+                        INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at, download_state, next_download_at)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN 'pending' END, CASE WHEN ?7 THEN ?6 END)
+                        """
                 )
                 for output in update.outputs {
-                    try insert.execute(arguments: [id, output.kind.rawValue, output.index, output.url, output.text, at])
+                    let download = update.downloadOutputs && output.url != nil && output.kind != .text
+                    try insert.execute(arguments: [id, output.kind.rawValue, output.index, output.url, output.text, at, download])
                 }
                 return .completed
             case "failed":

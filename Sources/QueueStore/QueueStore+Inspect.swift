@@ -50,7 +50,7 @@ extension QueueStore {
         try read { db in try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) }
     }
 
-    /// A job with its events (oldest first) and outputs.
+    /// A job with its events (oldest first), outputs and notifications.
     public func detail(_ id: Int64) throws(StoreError) -> JobDetail {
         let detail = try read { db -> JobDetail? in
             guard let job = try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else { return nil }
@@ -60,7 +60,8 @@ extension QueueStore {
                 sql: "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
                 arguments: [id]
             )
-            return JobDetail(job: job, events: events, outputs: outputs)
+            let notifications = try JobNotification.fetchAll(db, sql: "SELECT * FROM notifications WHERE job_id = ? ORDER BY id", arguments: [id])
+            return JobDetail(job: job, events: events, outputs: outputs, notifications: notifications)
         }
         guard let detail else { throw .noSuchJob(id) }
         return detail

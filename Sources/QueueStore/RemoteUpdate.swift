@@ -12,6 +12,8 @@ public struct RemoteUpdate: Sendable {
     public var error: String?
     /// Legnext's error object (JSON text), on failure.
     public var errorDetail: String?
+    /// Mark the image and video outputs for download (`--output-dir`).
+    public var downloadOutputs = false
 
     public init(
         status: String,

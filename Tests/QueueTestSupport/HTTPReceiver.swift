@@ -6,18 +6,23 @@ import NIOFoundationCompat
 import ServiceLifecycle
 import Synchronization
 
-/// A tiny HTTP server that records every POST it receives (path and body) and answers 200:
-/// a stand-in for the systems that receive callbacks.
+/// A tiny HTTP server that records every POST it receives (path, headers, body) and answers
+/// with the status `answer` picks (200 by default): a stand-in for the systems that receive
+/// callbacks and notifications.
 public final class HTTPReceiver: Sendable {
     public struct Received: Sendable {
         public var path: String
+        public var headers: [String: String]
         public var body: Data
     }
 
     private let received = Mutex<[Received]>([])
     public var requests: [Received] { received.withLock { $0 } }
+    private let answer: @Sendable (Received) -> Int
 
-    public init() {}
+    public init(answer: @escaping @Sendable (Received) -> Int = { _ in 200 }) {
+        self.answer = answer
+    }
 
     /// Runs the receiver for the duration of `body`, passing its base URL.
     public func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
@@ -25,8 +30,11 @@ public final class HTTPReceiver: Sendable {
         router.post("**") { request, _ -> Response in
             var request = request
             let buffer = try await request.collectBody(upTo: 1 << 20)
-            self.received.withLock { $0.append(Received(path: request.uri.path, body: Data(buffer: buffer))) }
-            return Response(status: .ok)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let received = Received(path: request.uri.path, headers: headers, body: Data(buffer: buffer))
+            self.received.withLock { $0.append(received) }
+            return Response(status: .init(code: self.answer(received)))
         }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "receiver")

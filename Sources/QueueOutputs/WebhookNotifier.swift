@@ -1,0 +1,54 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import QueueStore
+
+/// Delivers notifications as signed POSTs to `--notify-url`.
+///
+/// Headers: `X-LegnextQueue-Delivery` (stable across retries: dedupe on it),
+/// `X-LegnextQueue-Timestamp` (Unix seconds) and `X-LegnextQueue-Signature`:
+/// `sha256=` + hex HMAC-SHA256 of `timestamp + "." + body` with the shared secret.
+public struct WebhookNotifier: Sendable {
+    let url: String
+    /// The key bytes (SymmetricKey is not Sendable in this swift-crypto).
+    let secret: Data
+    let client: HTTPClient
+
+    public init(url: String, secret: Data, client: HTTPClient) {
+        self.url = url
+        self.secret = secret
+        self.client = client
+    }
+
+    public func deliver(_ notification: JobNotification, _ detail: JobDetail) async -> NotificationOutbox.Attempt {
+        let body = Data(NotificationPayload.json(notification, detail).jsonText.utf8)
+        let timestamp = String(Int(Date().timeIntervalSince1970))
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "x-legnextqueue-delivery", value: notification.deliveryId)
+        request.headers.add(name: "x-legnextqueue-timestamp", value: timestamp)
+        request.headers.add(
+            name: "x-legnextqueue-signature",
+            value: "sha256=" + Self.signature(secret: SymmetricKey(data: secret), timestamp: timestamp, body: body)
+        )
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(30))
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            if (200..<300).contains(response.status.code) { return .delivered }
+            return .failed("HTTP \(response.status.code) from the notify URL", permanent: false)
+        } catch {
+            return .failed("\(error)", permanent: false)
+        }
+    }
+
+    static func signature(secret: SymmetricKey, timestamp: String, body: Data) -> String {
+        var message = Data(timestamp.utf8)
+        message.append(UInt8(ascii: "."))
+        message.append(body)
+        return HMAC<SHA256>.authenticationCode(for: message, using: secret).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+
+/// An output waiting to be downloaded.
+public struct PendingDownload: Sendable, Hashable {
+    public var jobId: Int64
+    public var kind: JobOutput.Kind
+    public var index: Int
+    public var url: String
+    public var attempts: Int
+    /// Its place among the job's image and video outputs (grid first), which names its file.
+    public var position: Int
+}
+
+extension QueueStore {
+    /// Outputs due for download, oldest first.
+    public func dueDownloads(now: Date, limit: Int) async throws(StoreError) -> [PendingDownload] {
+        let at = stamp(now)
+        return try await read { db in
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT o.job_id, o.kind, o.idx, o.url, o.download_attempts,
+                            (SELECT count(*) FROM job_outputs AS e
+                             WHERE e.job_id = o.job_id AND e.kind <> 'text'
+                               AND (CASE e.kind WHEN 'grid' THEN 0 WHEN 'image' THEN 1 ELSE 2 END, e.idx)
+                                 < (CASE o.kind WHEN 'grid' THEN 0 WHEN 'image' THEN 1 ELSE 2 END, o.idx)) AS position
+                        FROM job_outputs AS o
+                        WHERE o.download_state = 'pending' AND o.next_download_at <= ?
+                        ORDER BY o.next_download_at LIMIT ?
+                        """
+                ),
+                arguments: [at, limit]
+            ).map { row in
+                PendingDownload(
+                    jobId: row["job_id"],
+                    kind: JobOutput.Kind(rawValue: row["kind"]) ?? .image,
+                    index: row["idx"],
+                    url: row["url"],
+                    attempts: row["download_attempts"],
+                    position: row["position"]
+                )
+            }
+        }
+    }
+
+    /// When the next pending download falls due after `now` (a retry waiting), if any.
+    public func nextDownloadTime(after now: Date) async throws(StoreError) -> Date? {
+        let at = stamp(now)
+        return try await read { db in
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT min(next_download_at) FROM job_outputs WHERE download_state = 'pending' AND next_download_at > ?"),
+                arguments: [at]
+            ).flatMap(Timestamp.parse)
+        }
+    }
+
+    public func downloadSucceeded(_ download: PendingDownload, path: String, size: Int, contentType: String, sha256: String) async throws(StoreError)
+    {
+        try await write { db in
+            try db.executeCached(
+                sql: """
+                    UPDATE job_outputs SET download_state = 'done', path = ?, size = ?, content_type = ?, sha256 = ?,
+                        download_attempts = download_attempts + 1, download_error = NULL, next_download_at = NULL
+                    WHERE job_id = ? AND kind = ? AND idx = ?
+                    """,
+                arguments: [path, size, contentType, sha256, download.jobId, download.kind.rawValue, download.index]
+            )
+        }
+    }
+
+    /// A failed attempt: tried again at `retryAt`, or given up (`retryAt` nil) with `error`.
+    public func downloadFailed(_ download: PendingDownload, error: String, retryAt: Date?) async throws(StoreError) {
+        try await write { db in
+            try db.executeCached(
+                sql: """
+                    UPDATE job_outputs SET download_state = CASE WHEN ?1 IS NULL THEN 'failed' ELSE 'pending' END,
+                        next_download_at = ?1, download_attempts = download_attempts + 1, download_error = ?2
+                    WHERE job_id = ?3 AND kind = ?4 AND idx = ?5
+                    """,
+                arguments: [retryAt.map(Timestamp.format), error, download.jobId, download.kind.rawValue, download.index]
+            )
+        }
+    }
+
+    /// Whether a download or a notification is due within `seconds` (what `--exit-when-idle`
+    /// waits for before leaving).
+    public func hasOutboxWork(within seconds: TimeInterval, now: Date) throws(StoreError) -> Bool {
+        let horizon = stamp(now.addingTimeInterval(seconds))
+        return try read { db in
+            try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM job_outputs WHERE download_state = 'pending' AND next_download_at <= ?1)
+                        OR EXISTS (SELECT 1 FROM notifications WHERE state = 'pending' AND next_attempt_at <= ?1)
+                    """,
+                arguments: [horizon]
+            ) ?? false
+        }
+    }
+
+    /// Whether any output of `jobId` still waits for its download.
+    public func hasPendingDownloads(jobId: Int64) throws(StoreError) -> Bool {
+        try read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM job_outputs WHERE job_id = ? AND download_state = 'pending')"),
+                arguments: [jobId]
+            ) ?? false
+        }
+    }
+}
