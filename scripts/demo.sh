@@ -8,7 +8,7 @@ swift build --product legnext-queue
 bin="$(swift build --show-bin-path)/legnext-queue"
 db="${LEGNEXT_QUEUE_DB:-demo/queue.db}"
 mkdir -p "$(dirname "$db")"
-rm -f "$db" "$db-wal" "$db-shm"
+rm -rf "$db" "$db-wal" "$db-shm" "$(dirname "$db")/outputs"
 
 echo "== enqueue the sample prompts into $db"
 first=$("$bin" --db "$db" enqueue --file scripts/sample-prompts.jsonl --tag demo | head -n 1)
@@ -24,4 +24,7 @@ echo
 echo "== results"
 "$bin" --db "$db" list --limit 20
 echo
-sqlite3 -header -column "$db" "SELECT job_id, tag, kind, idx, url FROM outputs WHERE kind = 'image' LIMIT 8"
+sqlite3 -header -column "$db" "SELECT job_id, tag, kind, idx, download_state, path FROM outputs WHERE kind = 'image' LIMIT 8"
+echo
+echo "== the downloaded files (the simulator's images are tiny PNGs)"
+find "$(dirname "$db")/outputs" -type f | sort | head -n 12
