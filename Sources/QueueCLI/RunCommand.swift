@@ -75,7 +75,10 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("download-max-bytes"), help: "Largest output accepted, e.g. 100M.") var downloadMaxBytes = "100M"
     @Option(name: .customLong("notify-url"), help: "POST each finished job (signed JSON) to this URL; delivered at least once.")
     var notifyURL: String?
-    @Option(name: .customLong("notify-secret-file"), help: "File holding the HMAC-SHA256 key that signs --notify-url posts.")
+    @Option(
+        name: .customLong("notify-secret-file"),
+        help: "File holding the HMAC-SHA256 key that signs --notify-url posts (default: $CREDENTIALS_DIRECTORY/legnext-notify-secret)."
+    )
     var notifySecretFile: String?
     @Option(name: .customLong("notify-give-up"), help: "Stop retrying a notification this long after the job ended.") var notifyGiveUp = "24h"
     @Option(
@@ -117,9 +120,9 @@ public struct RunCommand: AsyncParsableCommand {
             guard notifyURL.hasPrefix("http://") || notifyURL.hasPrefix("https://") else {
                 throw ValidationError("--notify-url must start with http:// or https://")
             }
-            guard notifySecretFile != nil else {
+            guard notifySecretFile != nil || Self.credentialSecret() != nil else {
                 throw ValidationError(
-                    "--notify-url needs --notify-secret-file: the key that signs each post, so receivers can tell ours from forgeries"
+                    "--notify-url needs --notify-secret-file (or the systemd credential legnext-notify-secret): the key that signs each post, so receivers can tell ours from forgeries"
                 )
             }
         } else if notifySecretFile != nil {
@@ -239,7 +242,7 @@ public struct RunCommand: AsyncParsableCommand {
             downloads.maxBytes = Self.bytes(downloadMaxBytes)!
             settings.downloads = downloads
         }
-        if let notifyURL, let notifySecretFile {
+        if let notifyURL, let notifySecretFile = notifySecretFile ?? Self.credentialSecret(environment) {
             guard let secret = FileManager.default.contents(atPath: notifySecretFile) else {
                 throw CLIError("cannot read --notify-secret-file \(notifySecretFile)", exitCode: CLIError.noInput)
             }
@@ -254,6 +257,13 @@ public struct RunCommand: AsyncParsableCommand {
         settings.onFinishTimeout = TimeSpec.duration(onFinishTimeout)!
         settings.outbox.giveUpAfter = TimeSpec.duration(notifyGiveUp)!
         return settings
+    }
+
+    /// The notify secret systemd hands over (`LoadCredential=legnext-notify-secret:…`), if any.
+    static func credentialSecret(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let directory = environment["CREDENTIALS_DIRECTORY"] else { return nil }
+        let path = (directory as NSString).appendingPathComponent("legnext-notify-secret")
+        return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
     /// `5000`, `500K`, `100M`, `1G` (powers of 1024).

@@ -206,5 +206,16 @@ import Testing
         #expect(weak.status == 78)
         #expect(weak.stderr.contains("under 16 bytes"))
         #expect(try cli.run(["run", "--download-max-bytes", "lots"], environment: environment).status == 64)
+        // Under systemd the key arrives as a credential, and --notify-url finds it there.
+        let credentials = cli.dir.file("credentials")
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        try Data(String(repeating: "k", count: 32).utf8).write(to: URL(fileURLWithPath: credentials + "/legnext-notify-secret"))
+        var systemd = environment
+        systemd["CREDENTIALS_DIRECTORY"] = credentials
+        let found = try cli.run(
+            ["run", "--notify-url", "https://example.com/hook", "--base-url", "http://127.0.0.1:9", "--exit-when-idle", "--no-downloads"],
+            environment: systemd
+        )
+        #expect(found.status == 0, "\(found.stderr)")
     }
 }
