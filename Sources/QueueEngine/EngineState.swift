@@ -18,6 +18,9 @@ struct EngineState: Sendable {
     var inFlight: [Int64: Tracked] = [:]
     /// Claimed jobs whose POST has not been answered yet.
     var submitting = 0
+    /// Jobs whose callback said "finished" before their POST's answer was recorded: polled at
+    /// once when it is.
+    var earlyFinishHints: Set<Int64> = []
     var polls = PollQueue()
     var planner: PollPlanner
     var paused: (reason: String, since: Date, accountStatus: Int)?

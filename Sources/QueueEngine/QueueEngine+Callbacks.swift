@@ -56,6 +56,10 @@ extension QueueEngine {
             pollSignal.signal()
             return .confirming
         }
+        if target.state == .submitting, terminal {
+            state.withLock { _ = $0.earlyFinishHints.insert(target.id) }
+            return .noted("the submission's answer is not recorded yet; polled as soon as it is")
+        }
         if target.state == .uncertain, let remoteJobId {
             let handed = extraWork.withLock { $0?.yield(.confirm(target.id, remoteJobId: remoteJobId)) }
             guard case .enqueued = handed else { return .noted("the daemon is stopping") }

@@ -10,7 +10,10 @@ extension QueueEngine {
         var log = logger
         log[metadataKey: "lnq.job.id"] = "\(job.id)"
         defer {
-            state.withLock { $0.submitting -= 1 }
+            state.withLock {
+                $0.submitting -= 1
+                $0.earlyFinishHints.remove(job.id)
+            }
             workSignal.signal()
         }
         if isStopping {
@@ -82,7 +85,8 @@ extension QueueEngine {
         var log = log
         log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
         let next = state.withLock { state -> Date in
-            nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
+            if state.earlyFinishHints.remove(job.id) != nil { return now }
+            return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
         }
         let stored = await record(job.id, log) {
             try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status.rawValue, nextPollAt: next, now: now)
