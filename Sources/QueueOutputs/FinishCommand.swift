@@ -20,7 +20,9 @@ public struct FinishCommand: Sendable {
 
     public func deliver(_ notification: JobNotification, _ detail: JobDetail) async -> NotificationOutbox.Attempt {
         var environment = ProcessInfo.processInfo.environment
-        environment["LEGNEXT_API_KEY"] = nil  // the key stays with the daemon
+        // The key stays with the daemon: neither its value nor where systemd put it.
+        environment["LEGNEXT_API_KEY"] = nil
+        environment["CREDENTIALS_DIRECTORY"] = nil
         environment["LNQ_JOB_ID"] = String(detail.job.id)
         environment["LNQ_JOB_STATE"] = notification.jobState
         environment["LNQ_JOB_TAG"] = detail.job.tag ?? ""
