@@ -76,24 +76,10 @@ struct DaemonService: Service {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 if let metrics {
                     let endpoint = MetricsEndpoint(registry: metrics.registry, store: store, host: metrics.host, port: metrics.port, logger: logger)
-                    group.addTask {
-                        try await endpoint.run()
-                        return false
-                    }
-                    guard await endpoint.port() != nil else {
-                        while try await group.next() != nil {}  // rethrows why it could not listen
-                        return
-                    }
+                    guard try await listen(in: &group, run: endpoint.run, port: endpoint.port) != nil else { return }
                 }
                 if let receiver, let callbacks {
-                    group.addTask {
-                        try await receiver.run()
-                        return false
-                    }
-                    guard let port = await receiver.port() else {
-                        while try await group.next() != nil {}  // rethrows why it could not listen
-                        return
-                    }
+                    guard let port = try await listen(in: &group, run: receiver.run, port: receiver.port) else { return }
                     let host = callbacks.host.contains(":") ? "[\(callbacks.host)]" : callbacks.host
                     engineConfiguration.callbackBaseURL = callbacks.publicURL ?? "http://\(host):\(port)"
                 }
@@ -130,6 +116,22 @@ struct DaemonService: Service {
         }
         try? await helpers.http?.shutdown()
         try await client.shutdown()
+    }
+
+    /// Starts a server in `group` and waits until it listens; returns its port, or nil after
+    /// rethrowing why it could not.
+    private func listen(
+        in group: inout ThrowingTaskGroup<Bool, any Error>,
+        run: @escaping @Sendable () async throws -> Void,
+        port: () async -> Int?
+    ) async throws -> Int? {
+        group.addTask {
+            try await run()
+            return false
+        }
+        if let port = await port() { return port }
+        while try await group.next() != nil {}  // rethrows why it could not listen
+        return nil
     }
 
     /// The downloader and the notification outboxes, as tasks and one wake-up for them all.

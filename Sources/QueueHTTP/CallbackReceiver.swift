@@ -46,23 +46,17 @@ public struct CallbackReceiver: Sendable {
         var serverLogger = logger
         // The URL path holds the token: keep request lines out of the log at any level.
         serverLogger.logLevel = max(logger.logLevel, .info)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? port
-                boundPort.fulfil(port)
-                logger.info("receiving Legnext callbacks on http://\(host):\(port)/legnext/")
-            },
-            logger: serverLogger
+        try await HTTPListener.run(
+            router,
+            host: host,
+            port: port,
+            bound: boundPort,
+            serving: "receiving Legnext callbacks",
+            failing: "receive callbacks",
+            path: "/legnext/",
+            logger: logger,
+            serverLogger: serverLogger
         )
-        do {
-            try await app.run()
-            boundPort.fulfil(nil)
-        } catch {
-            boundPort.fulfil(nil)
-            throw ListenError(description: "cannot receive callbacks on \(host):\(port): \(error)")
-        }
     }
 
     func receive(_ request: Request, _ context: some RequestContext) async -> Response {

@@ -50,23 +50,17 @@ public struct MetricsEndpoint: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
             )
         }
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? port
-                boundPort.fulfil(port)
-                logger.info("serving metrics on http://\(host):\(port)/metrics")
-            },
-            logger: logger
+        try await HTTPListener.run(
+            router,
+            host: host,
+            port: port,
+            bound: boundPort,
+            serving: "serving metrics",
+            failing: "serve metrics",
+            path: "/metrics",
+            logger: logger,
+            serverLogger: logger
         )
-        do {
-            try await app.run()
-            boundPort.fulfil(nil)
-        } catch {
-            boundPort.fulfil(nil)
-            throw ListenError(description: "cannot serve metrics on \(host):\(port): \(error)")
-        }
     }
 
     static var jobs: MetricNameDescriptor {
