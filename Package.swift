@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "legnext-bench",
             dependencies: [
-                "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim",
+                "LegnextAPI", "LegnextSimulator", "QueueTestSupport", "legnext-queue", "legnext-sim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/legnext-bench",

@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import LegnextSimulator
 import QueueTestSupport
 
 extension Bench {
@@ -13,7 +14,7 @@ extension Bench {
         defer { stop(sim) }
         let db = freshDatabase("chaos.db")
         try enqueue(db, count: jobs, prefix: "chaos")
-        var random = SeededRandom(seed: seed)
+        var random = SimulatorRandom(seed: seed)
         let arguments = ["--db", db, "run", "--base-url", url, "--concurrency", "20", "--rate", "100", "--log-level", "error"]
         for _ in 0..<kills {
             let daemon = try RunningProcess(queue, arguments, environment: environment)
@@ -59,18 +60,5 @@ extension Bench {
             ),
             Row(scenario: "8 chaos", figure: "PRAGMA integrity_check", value: integrity, target: "ok", settings: settings),
         ]
-    }
-}
-
-/// SplitMix64, so a seed gives the same kill moments.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 
-/// A small seeded generator (SplitMix64): the simulator's runs repeat for a seed.
-struct SimulatorRandom: RandomNumberGenerator, Sendable {
+/// A small seeded generator (SplitMix64): the simulator's runs repeat for a seed, and so do
+/// the benchmark's kill moments.
+public struct SimulatorRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
