@@ -163,13 +163,3 @@ final class Recorder: Sendable {
     let times = Mutex<[Date]>([])
     let enough = Mutex(false)
 }
-
-final class Box<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}

@@ -26,6 +26,11 @@ struct CLIFixture {
         return try JSONValue(data: Data(result.stdout.utf8))
     }
 
+    /// One statement through the `sqlite3` shell, its output trimmed.
+    func sqlite(_ sql: String) throws -> String {
+        try Subprocess.run(Subprocess.sqlite3!, [db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     func count(_ state: String) throws -> Int {
         try json(["status"])["counts"]?[state]?.intValue ?? -1
     }

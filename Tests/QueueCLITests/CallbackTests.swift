@@ -26,10 +26,6 @@ import Testing
         return (daemon, base)
     }
 
-    static func sqlite(_ cli: CLIFixture, _ sql: String) throws -> String {
-        try Subprocess.run(Subprocess.sqlite3!, [cli.db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     /// Drains `jobs` jobs at concurrency 8 on a fresh simulator with `seed`; returns requests per
     /// job and makespan ÷ (Σ durations ÷ C).
     static func drain(callbacks: Bool, jobs: Int, seed: Int) async throws -> (requestsPerJob: Double, ratio: Double) {
@@ -75,9 +71,9 @@ import Testing
             daemon.signal(SIGTERM)
             daemon.wait()
         }
-        #expect(eventually(timeout: 30) { (try? Self.sqlite(cli, "SELECT remote_job_id IS NOT NULL FROM jobs WHERE id = 1")) == "1" })
-        let token = try Self.sqlite(cli, "SELECT callback_token FROM jobs WHERE id = 1")
-        let remote = try Self.sqlite(cli, "SELECT remote_job_id FROM jobs WHERE id = 1")
+        #expect(eventually(timeout: 30) { (try? cli.sqlite("SELECT remote_job_id IS NOT NULL FROM jobs WHERE id = 1")) == "1" })
+        let token = try cli.sqlite("SELECT callback_token FROM jobs WHERE id = 1")
+        let remote = try cli.sqlite("SELECT remote_job_id FROM jobs WHERE id = 1")
         #expect(token.count == 32)
         func post(_ path: String, _ body: String) async throws -> Int {
             try await URLSessionLite.post(base + path, body: Data(body.utf8)).1
@@ -98,9 +94,9 @@ import Testing
         #expect(try await post("/legnext/1/\(token)", forged) == 202)
         #expect(try await eventuallyAsync(timeout: 20) { try await polls() > before }, "a confirming GET")
         try await Task.sleep(for: .milliseconds(300))
-        #expect(["pending", "processing"].contains(try Self.sqlite(cli, "SELECT state FROM jobs WHERE id = 1")), "still in flight")
-        #expect(try Self.sqlite(cli, "SELECT count(*) FROM job_outputs WHERE job_id = 1") == "0")
-        #expect(try Self.sqlite(cli, "SELECT count(*) FROM jobs WHERE output LIKE '%evil%'") == "0")
+        #expect(["pending", "processing"].contains(try cli.sqlite("SELECT state FROM jobs WHERE id = 1")), "still in flight")
+        #expect(try cli.sqlite("SELECT count(*) FROM job_outputs WHERE job_id = 1") == "0")
+        #expect(try cli.sqlite("SELECT count(*) FROM jobs WHERE output LIKE '%evil%'") == "0")
         #expect(daemon.isRunning)
         #expect(!daemon.errors.contains(token), "the token stays out of the log")
     }
@@ -119,11 +115,11 @@ import Testing
             daemon.signal(SIGTERM)
             daemon.wait()
         }
-        #expect(eventually(timeout: 60) { (try? Self.sqlite(cli, "SELECT group_concat(state) FROM jobs ORDER BY id")) == "completed,completed" })
-        let events = try Self.sqlite(cli, "SELECT group_concat(to_state, ' ') FROM (SELECT to_state FROM job_events WHERE job_id = 1 ORDER BY id)")
+        #expect(eventually(timeout: 60) { (try? cli.sqlite("SELECT group_concat(state) FROM jobs ORDER BY id")) == "completed,completed" })
+        let events = try cli.sqlite("SELECT group_concat(to_state, ' ') FROM (SELECT to_state FROM job_events WHERE job_id = 1 ORDER BY id)")
         #expect(events.contains("uncertain"), "\(events)")
-        #expect(try Self.sqlite(cli, "SELECT detail FROM job_events WHERE job_id = 1 AND from_state = 'uncertain'").contains("callback"))
-        #expect(try Self.sqlite(cli, "SELECT count(*) FROM job_outputs WHERE job_id = 1") != "0")
+        #expect(try cli.sqlite("SELECT detail FROM job_events WHERE job_id = 1 AND from_state = 'uncertain'").contains("callback"))
+        #expect(try cli.sqlite("SELECT count(*) FROM job_outputs WHERE job_id = 1") != "0")
         let stats = try await sim.stats()
         #expect(stats.number("jobs_created") == 2)
         #expect(stats.number("duplicate_submissions") == 0)

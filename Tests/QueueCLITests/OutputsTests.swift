@@ -16,10 +16,6 @@ import Testing
         )
     }
 
-    static func sqlite(_ cli: CLIFixture, _ sql: String) throws -> String {
-        try Subprocess.run(Subprocess.sqlite3!, [cli.db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     static func sha256(_ path: String) throws -> String {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
@@ -35,9 +31,8 @@ import Testing
         #expect(try cli.run(["enqueue", "a fox", "a heron"]).status == 0)
         let first = try Self.drain(cli, sim, ["--output-dir", folder, "--download-hosts", "127.0.0.1"])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(try Self.sqlite(cli, "SELECT count(*) FROM job_outputs WHERE download_state = 'done'") == "10", "a grid and four images each")
-        let rows = try Self.sqlite(
-            cli,
+        #expect(try cli.sqlite("SELECT count(*) FROM job_outputs WHERE download_state = 'done'") == "10", "a grid and four images each")
+        let rows = try cli.sqlite(
             "SELECT path || '|' || size || '|' || content_type || '|' || sha256 FROM job_outputs ORDER BY job_id, kind, idx"
         )
         for row in rows.split(separator: "\n") {
@@ -57,13 +52,12 @@ import Testing
         let before = try FileManager.default.attributesOfItem(atPath: done)[.modificationDate] as? Date
         try FileManager.default.removeItem(atPath: folder + "/2/3.png")
         try Data("half a png".utf8).write(to: URL(fileURLWithPath: folder + "/2/.3.part"))
-        _ = try Self.sqlite(
-            cli,
+        _ = try cli.sqlite(
             "UPDATE job_outputs SET download_state = 'pending', next_download_at = '2000-01-01T00:00:00.000Z' WHERE job_id = 2 AND kind = 'image' AND idx = 2"
         )
         let second = try Self.drain(cli, sim, ["--output-dir", folder, "--download-hosts", "127.0.0.1"])
         #expect(second.status == 0, "\(second.stderr)")
-        #expect(try Self.sqlite(cli, "SELECT download_state FROM job_outputs WHERE job_id = 2 AND kind = 'image' AND idx = 2") == "done")
+        #expect(try cli.sqlite("SELECT download_state FROM job_outputs WHERE job_id = 2 AND kind = 'image' AND idx = 2") == "done")
         #expect(FileManager.default.fileExists(atPath: folder + "/2/3.png"), "the half-done one is redone")
         #expect(!FileManager.default.fileExists(atPath: folder + "/2/.3.part"))
         let after = try FileManager.default.attributesOfItem(atPath: done)[.modificationDate] as? Date
@@ -81,17 +75,17 @@ import Testing
         #expect(try cli.run(["enqueue", "elsewhere"]).status == 0)
         let offList = try Self.drain(cli, sim, ["--output-dir", cli.dir.file("a"), "--download-hosts", "cdn.example.com"])
         #expect(offList.status == 0, "\(offList.stderr)")
-        #expect(try Self.sqlite(cli, "SELECT state FROM jobs WHERE id = 1") == "completed")
-        #expect(try Self.sqlite(cli, "SELECT DISTINCT download_state FROM job_outputs WHERE job_id = 1") == "failed")
-        #expect(try Self.sqlite(cli, "SELECT download_error FROM job_outputs WHERE job_id = 1 LIMIT 1").contains("not on the download allowlist"))
+        #expect(try cli.sqlite("SELECT state FROM jobs WHERE id = 1") == "completed")
+        #expect(try cli.sqlite("SELECT DISTINCT download_state FROM job_outputs WHERE job_id = 1") == "failed")
+        #expect(try cli.sqlite("SELECT download_error FROM job_outputs WHERE job_id = 1 LIMIT 1").contains("not on the download allowlist"))
         #expect(!FileManager.default.fileExists(atPath: cli.dir.file("a/1")), "nothing fetched")
 
         #expect(try cli.run(["enqueue", "too big"]).status == 0)
         let capped = try Self.drain(cli, sim, ["--output-dir", cli.dir.file("b"), "--download-hosts", "127.0.0.1", "--download-max-bytes", "16"])
         #expect(capped.status == 0, "\(capped.stderr)")
-        #expect(try Self.sqlite(cli, "SELECT state FROM jobs WHERE id = 2") == "completed")
-        #expect(try Self.sqlite(cli, "SELECT DISTINCT download_state FROM job_outputs WHERE job_id = 2") == "failed")
-        #expect(try Self.sqlite(cli, "SELECT download_error FROM job_outputs WHERE job_id = 2 LIMIT 1").contains("16-byte cap"))
+        #expect(try cli.sqlite("SELECT state FROM jobs WHERE id = 2") == "completed")
+        #expect(try cli.sqlite("SELECT DISTINCT download_state FROM job_outputs WHERE job_id = 2") == "failed")
+        #expect(try cli.sqlite("SELECT download_error FROM job_outputs WHERE job_id = 2 LIMIT 1").contains("16-byte cap"))
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: cli.dir.file("b/2"))) ?? []
         #expect(leftovers.isEmpty, "no partial files left: \(leftovers)")
     }
@@ -118,11 +112,11 @@ import Testing
             let first = try RunningProcess(CLIFixture.binary, arguments, environment: DaemonProcessTests.environment())
             #expect(
                 eventually(timeout: 60) {
-                    (try? Self.sqlite(cli, "SELECT count(*) FROM notifications WHERE attempts >= 1")) == "3"
+                    (try? cli.sqlite("SELECT count(*) FROM notifications WHERE attempts >= 1")) == "3"
                 },
                 "every end tried at least once: \(first.errors)"
             )
-            #expect(try Self.sqlite(cli, "SELECT count(*) FROM notifications WHERE state = 'delivered'") == "0")
+            #expect(try cli.sqlite("SELECT count(*) FROM notifications WHERE state = 'delivered'") == "0")
             first.signal(SIGTERM)
             #expect(first.wait(timeout: 30).status == 0)
 
@@ -134,7 +128,7 @@ import Testing
             }
             #expect(
                 eventually(timeout: 60) {
-                    (try? Self.sqlite(cli, "SELECT count(*) FROM notifications WHERE state = 'delivered'")) == "3"
+                    (try? cli.sqlite("SELECT count(*) FROM notifications WHERE state = 'delivered'")) == "3"
                 },
                 "delivered after the restart: \(second.errors)"
             )

@@ -236,13 +236,3 @@ final class Flag: @unchecked Sendable {
     func set() { lock.withLock { flag = true } }
     func stamp() { lock.withLock { at = Date() } }
 }
-
-final class Box<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}
