@@ -79,7 +79,9 @@ import Testing
         defer { cli.dir.remove() }
         #expect(try cli.run(["enqueue", "a", "b", "c"]).status == 0)
         let transcript = cli.dir.file("tty.out")
-        let watch = try RunningProcess(script, ["-qfec", "\(CLIFixture.binary) --db \(cli.db) watch --interval 0.1", transcript])
+        // `exec`: script runs the command through $SHELL, and dash (CI's /bin/sh) would otherwise
+        // take the Ctrl-C itself and report 130 whatever watch did.
+        let watch = try RunningProcess(script, ["-qfec", "exec \(CLIFixture.binary) --db \(cli.db) watch --interval 0.1", transcript])
         let read = { (try? String(contentsOfFile: transcript, encoding: .utf8)) ?? "" }
         #expect(eventually(timeout: 30) { read().components(separatedBy: "queued 3").count > 3 }, "several drawings: \(read())")
         watch.write("\u{03}")  // Ctrl-C, as the terminal's line discipline turns it into SIGINT
