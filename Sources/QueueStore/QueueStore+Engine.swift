@@ -18,19 +18,7 @@ extension QueueStore {
             defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
             var claimed: [ClaimedJob] = []
             try db.inTransaction(.immediate) {
-                let candidates = try Row.fetchAll(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
-                            FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_id
-                            WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
-                              AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
-                            ORDER BY j.priority DESC, j.id
-                            LIMIT ?2
-                            """
-                    ),
-                    arguments: [at, limit]
-                )
+                let candidates = try Row.fetchAll(db.cachedStatement(sql: Self.claimCandidatesSQL), arguments: [at, limit])
                 var ids: [Int64] = []
                 var parents: [Int64: String] = [:]
                 for row in candidates {
@@ -76,6 +64,18 @@ extension QueueStore {
             return claimed
         }
     }
+
+    /// The next claimable jobs, in claim order. `INDEXED BY`: without statistics SQLite's planner
+    /// prefers the `jobs_state` equality lookup and sorts every queued row for each claim (O(queued)
+    /// per claim: 8 ms at 20,000 queued, ~0.4 s at a million); `jobs_claim` yields them in order.
+    static let claimCandidatesSQL = """
+        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
+        FROM jobs AS j INDEXED BY jobs_claim LEFT JOIN jobs AS p ON p.id = j.parent_id
+        WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
+          AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
+        ORDER BY j.priority DESC, j.id
+        LIMIT ?2
+        """
 
     /// Legnext accepted the job: its id is committed the moment it arrives.
     public func markSubmitted(id: Int64, remoteJobId: String, status: String, nextPollAt: Date, now: Date) async throws(StoreError) {
