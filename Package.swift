@@ -33,7 +33,10 @@ let package = Package(
             path: "migrations",
             exclude: [],
             sources: ["Migrations.swift"],
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql"), .embedInCode("0003_downloads_and_notifications.sql")],
+            resources: [
+                .embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql"), .embedInCode("0003_downloads_and_notifications.sql"),
+                .embedInCode("0004_cheaper_checks.sql"),
+            ],
             swiftSettings: strict
         ),
         .target(

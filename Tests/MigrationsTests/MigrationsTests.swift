@@ -82,7 +82,9 @@ import Testing
         defer { dir.remove() }
         let path = dir.file("v1.db")
         let first = try #require(Migration.all.first)
-        let setup = "BEGIN IMMEDIATE;\n" + first.sql + "\nCOMMIT;\nINSERT INTO jobs(prompt, tag) VALUES ('an old fox', 'v1');\n"
+        let setup =
+            "BEGIN IMMEDIATE;\n" + first.sql + "\nCOMMIT;\nINSERT INTO jobs(prompt, tag) VALUES ('an old fox', 'v1');\n"
+            + "INSERT INTO job_outputs(job_id, kind, idx, url) VALUES (1, 'image', 0, 'https://cdn.example/fox.png');\n"
         #expect(try Subprocess.run(Subprocess.sqlite3!, ["-bail", path], input: setup).status == 0)
         let store = try QueueStore.open(path: path, options: .init(create: false, checkSchema: false))
         #expect(try store.migrate() == Migration.all.dropFirst().map(\.name))
@@ -92,5 +94,10 @@ import Testing
         #expect(jobs.first?.tag == "v1")
         let token = try Subprocess.run(Subprocess.sqlite3!, [path, "SELECT count(callback_token) FROM jobs"])
         #expect(token.stdout == "0\n", "the new column is there, empty: \(token.stderr)")
+        // job_outputs was rebuilt (0004): its rows, its view and its rule are still there.
+        let outputs = try Subprocess.run(Subprocess.sqlite3!, [path, "SELECT job_id, kind, url, download_state IS NULL FROM outputs; PRAGMA integrity_check;"])
+        #expect(outputs.stdout == "1|image|https://cdn.example/fox.png|1\nok\n", "\(outputs.stderr)")
+        let bad = try Subprocess.run(Subprocess.sqlite3!, [path, "INSERT INTO job_outputs(job_id, kind, idx) VALUES (1, 'gif', 0);"])
+        #expect(bad.stderr.contains("output kind must be grid, image, video or text"), "\(bad.stderr)")
     }
 }
