@@ -95,7 +95,10 @@ import Testing
         let token = try Subprocess.run(Subprocess.sqlite3!, [path, "SELECT count(callback_token) FROM jobs"])
         #expect(token.stdout == "0\n", "the new column is there, empty: \(token.stderr)")
         // job_outputs was rebuilt (0004): its rows, its view and its rule are still there.
-        let outputs = try Subprocess.run(Subprocess.sqlite3!, [path, "SELECT job_id, kind, url, download_state IS NULL FROM outputs; PRAGMA integrity_check;"])
+        let outputs = try Subprocess.run(
+            Subprocess.sqlite3!,
+            [path, "SELECT job_id, kind, url, download_state IS NULL FROM outputs; PRAGMA integrity_check;"]
+        )
         #expect(outputs.stdout == "1|image|https://cdn.example/fox.png|1\nok\n", "\(outputs.stderr)")
         let bad = try Subprocess.run(Subprocess.sqlite3!, [path, "INSERT INTO job_outputs(job_id, kind, idx) VALUES (1, 'gif', 0);"])
         #expect(bad.stderr.contains("output kind must be grid, image, video or text"), "\(bad.stderr)")
