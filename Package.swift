@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "QueueStore",
             dependencies: [
-                "Migrations",
+                "Migrations", "QueueSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "QueueStore", "QueueTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "QueueStoreTests",
-            dependencies: ["QueueStore", "QueueTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["QueueStore", "QueueSupport", "QueueTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

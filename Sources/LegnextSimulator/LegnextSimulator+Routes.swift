@@ -134,9 +134,9 @@ extension LegnextSimulator {
         }
         var key = body
         key["callback"] = nil
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let bodyKey = kind + String(decoding: (try? encoder.encode(key)) ?? Data(), as: UTF8.self)
+        var canonical = JSONText()
+        canonical.object(key, sortedKeys: true)
+        let bodyKey = kind + String(decoding: canonical.bytes, as: UTF8.self)
         do {
             var response = Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey))
             if SimulatorHooks(SimulatorRules.text(of: body)).drop { response.headers[Self.dropMarker] = "1" }
@@ -170,11 +170,10 @@ extension LegnextSimulator {
         return fields.isEmpty ? nil : fields
     }
 
-    static func json(_ value: some Encodable) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    static func json(_ value: some JSONWritable) -> Response {
+        var text = JSONText()
+        value.write(to: &text)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: text.bytes)))
     }
 
     /// An error in Legnext's documented top-level shape.

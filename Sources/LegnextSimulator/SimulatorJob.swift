@@ -26,7 +26,7 @@ struct SimulatorJob: Sendable {
 }
 
 /// The simulator's own JSON value, for reading bodies and echoing inputs back.
-indirect enum AnyJSON: Sendable, Codable, Hashable {
+indirect enum AnyJSON: Sendable, Decodable, Hashable {
     case null, bool(Bool), number(Double), string(String), array([AnyJSON]), object([String: AnyJSON])
 
     init(from decoder: any Decoder) throws {
@@ -46,19 +46,6 @@ indirect enum AnyJSON: Sendable, Codable, Hashable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value):
-            if value.rounded() == value, abs(value) < 1e15 { try container.encode(Int(value)) } else { try container.encode(value) }
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-
     var string: String? {
         if case .string(let value) = self { return value }
         return nil
@@ -71,16 +58,8 @@ indirect enum AnyJSON: Sendable, Codable, Hashable {
 }
 
 /// The Job object exactly as Legnext's documentation shows it.
-struct JobObject: Encodable {
-    struct Config: Encodable {
-        struct Webhook: Encodable {
-            var endpoint: String
-            var secret: String
-        }
-        var service_mode = "public"
-        var webhook_config: Webhook
-    }
-    struct Output: Encodable {
+struct JobObject: JSONWritable {
+    struct Output {
         var image_url: String
         var image_urls: [String]?
         var video_urls: [String]
@@ -89,34 +68,89 @@ struct JobObject: Encodable {
         var description: String?
         var prompts: [String]?
     }
-    struct Meta: Encodable {
-        struct Usage: Encodable {
-            var type = "point"
-            var frozen: Int
-            var consume: Int
-        }
+    struct Meta {
         var created_at: String
         var started_at: String
         var ended_at: String
-        var usage: Usage
+        var frozen: Int
+        var consume: Int
     }
-    struct ErrorObject: Encodable {
+    struct ErrorObject {
         var code: Int
         var message: String
         var raw_message: String
-        var detail: String?
     }
     var job_id: String
-    var model = "midjourney"
     var task_type: String
     var status: String
-    var config: Config
+    var webhook_endpoint: String
     var input: [String: AnyJSON]
-    var detail: String?
     var logs: [String]
     var output: Output
     var meta: Meta
     var error: ErrorObject
+
+    func write(to json: inout JSONText) {
+        json.raw("{")
+        json.key("job_id", first: true)
+        json.string(job_id)
+        json.raw(#","model":"midjourney","task_type":"#)
+        json.string(task_type)
+        json.key("status")
+        json.string(status)
+        json.raw(#","config":{"service_mode":"public","webhook_config":{"endpoint":"#)
+        json.string(webhook_endpoint)
+        json.raw(#","secret":""}},"input":"#)
+        json.object(input)
+        json.key("logs")
+        json.strings(logs)
+        json.raw(#","output":{"image_url":"#)
+        json.string(output.image_url)
+        if let urls = output.image_urls {
+            json.key("image_urls")
+            json.strings(urls)
+        }
+        json.key("video_urls")
+        json.strings(output.video_urls)
+        json.key("seed")
+        json.string(output.seed)
+        json.raw(#","available_actions":{"#)
+        for (index, (name, values)) in output.available_actions.sorted(by: { $0.key < $1.key }).enumerated() {
+            json.key(name, first: index == 0)
+            json.raw("[")
+            for (position, value) in values.enumerated() {
+                if position > 0 { json.raw(",") }
+                json.int(value)
+            }
+            json.raw("]")
+        }
+        json.raw("}")
+        if let description = output.description {
+            json.key("description")
+            json.string(description)
+        }
+        if let prompts = output.prompts {
+            json.key("prompts")
+            json.strings(prompts)
+        }
+        json.raw(#"},"meta":{"created_at":"#)
+        json.string(meta.created_at)
+        json.key("started_at")
+        json.string(meta.started_at)
+        json.key("ended_at")
+        json.string(meta.ended_at)
+        json.raw(#","usage":{"type":"point","frozen":"#)
+        json.int(meta.frozen)
+        json.raw(#","consume":"#)
+        json.int(meta.consume)
+        json.raw(#"}},"error":{"code":"#)
+        json.int(error.code)
+        json.key("message")
+        json.string(error.message)
+        json.key("raw_message")
+        json.string(error.raw_message)
+        json.raw("}}")
+    }
 }
 
 /// A scheduled change of one job. Ordered by time, starts before ends, then by id, so equal

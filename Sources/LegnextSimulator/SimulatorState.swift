@@ -264,10 +264,9 @@ actor SimulatorState {
 
     private func enqueueCallback(_ job: SimulatorJob, at t: Double) {
         guard let url = job.callback else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        guard let body = try? encoder.encode(object(job, at: t)) else { return }
-        outbox.append((url, body))
+        var body = JSONText()
+        object(job, at: t).write(to: &body)
+        outbox.append((url, Data(body.bytes)))
         outboxSignal.signal()
     }
 
@@ -280,19 +279,28 @@ actor SimulatorState {
         if delivered { callbacksSent += 1 } else { callbacksFailed += 1 }
     }
 
+    /// A UUID-shaped id (version 4, variant a) drawn from the seeded generator, so runs repeat.
     private func makeId() -> String {
-        let a = rng.next()
-        let b = rng.next()
-        let hex = String(format: "%016llx%016llx", a, b)
-        let c = Array(hex)
-        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
+        let words = [rng.next(), rng.next()]
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for nibble in 0..<32 {
+            if [8, 12, 16, 20].contains(nibble) { text.append(UInt8(ascii: "-")) }
+            let value = Int(words[nibble / 16] >> UInt64(60 - 4 * (nibble % 16)) & 0xF)
+            switch nibble {
+            case 12: text.append(UInt8(ascii: "4"))
+            case 16: text.append(UInt8(ascii: "a"))
+            default: text.append(Self.hexDigits[value])
+            }
+        }
+        return String(decoding: text, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private func date(_ t: Double) -> Date { startDate.addingTimeInterval(t) }
 
-    static func stamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
+    static func stamp(_ date: Date) -> String { Timestamp.format(date) }
 
     private static let zeroTime = "0001-01-01T00:00:00Z"
 
@@ -325,20 +333,20 @@ actor SimulatorState {
             job_id: job.id,
             task_type: job.kind.replacingOccurrences(of: "-", with: "_"),
             status: status,
-            config: .init(webhook_config: .init(endpoint: job.callback ?? "", secret: "")),
+            webhook_endpoint: job.callback ?? "",
             input: job.input.filter { $0.key != "callback" },
-            detail: nil,
             logs: failedNow ? ["job failed at the simulated Midjourney"] : [],
             output: output,
             meta: .init(
                 created_at: Self.stamp(date(job.createdAt)),
                 started_at: started,
                 ended_at: ended,
-                usage: .init(frozen: job.cost, consume: done ? job.cost : 0)
+                frozen: job.cost,
+                consume: done ? job.cost : 0
             ),
             error: failedNow
-                ? .init(code: 10001, message: "generation failed", raw_message: "simulated Midjourney failure", detail: nil)
-                : .init(code: 0, message: "", raw_message: "", detail: nil)
+                ? .init(code: 10001, message: "generation failed", raw_message: "simulated Midjourney failure")
+                : .init(code: 0, message: "", raw_message: "")
         )
     }
 

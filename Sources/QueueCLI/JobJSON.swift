@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 /// The JSON shapes `list`, `show` and `status` print; stable for scripts.
 enum JobJSON {

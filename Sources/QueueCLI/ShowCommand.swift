@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QueueStore
+import QueueSupport
 
 /// `legnext-queue show ID`: one job, its history and its outputs.
 public struct ShowCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import QueueStore
+import QueueSupport
 
 /// Parses `--after` values and prints ages.
 enum TimeSpec {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QueueStore
+import QueueSupport
 import UnixSignals
 
 /// `legnext-queue watch`: the queue moving, live. On a terminal it redraws in place; piped

@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 /// The JSON a notification carries: the job's end, its outputs (with the local files when
 /// they were downloaded) and its error.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 /// One row of `jobs`, as the program reads it. JSON columns stay text here.
 public struct Job: Sendable, Hashable, Identifiable {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 /// One row of the `notifications` outbox: a job's end, to be told on one channel.
 public struct JobNotification: Sendable, Hashable, FetchableRecord {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 /// The `daemon` row: what the running (or last) daemon said about itself.
 public struct DaemonInfo: Sendable, Hashable, FetchableRecord {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 /// What a callback needs to know about the job its URL names.
 public struct CallbackTarget: Sendable, Hashable {

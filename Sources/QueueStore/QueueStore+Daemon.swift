@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 extension QueueStore {
     /// Records the starting daemon in the `daemon` row.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 /// An output waiting to be downloaded.
 public struct PendingDownload: Sendable, Hashable {

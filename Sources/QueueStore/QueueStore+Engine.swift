@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 /// The daemon's transitions. Each is one short IMMEDIATE transaction; the `jobs_state_event`
 /// trigger appends the matching `job_events` row in the same transaction.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import QueueSupport
 
 extension QueueStore {
     /// Adds `jobs` in one transaction: all of them or none. A job whose idempotency key is

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 extension QueueStore {
     /// Counts per state, oldest queued job, credits used and the daemon row.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QueueSupport
 
 extension QueueStore {
     /// Pending notifications of `channel` due by `now`, oldest first.

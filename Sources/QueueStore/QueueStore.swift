@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Migrations
+import QueueSupport
 
 /// The one owner of the queue database: opens it (WAL, busy timeout, foreign keys),
 /// migrates it, and holds every SQL statement the program runs.

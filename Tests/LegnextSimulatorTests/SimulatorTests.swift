@@ -157,6 +157,52 @@ import Testing
             }
         }
     }
+
+    /// The Job object is written by hand for speed: it must stay valid JSON, in Legnext's shape,
+    /// whatever a prompt holds. Read back with Foundation's parser, not ours.
+    @Test func theJobObjectIsValidJSONWhateverThePromptHolds() async throws {
+        var config = SimulatorConfiguration()
+        config.durationMedian = 0
+        config.durationSpread = 0
+        try await withSimulator(config) { _, baseURL in
+            let prompt = "a \"quoted\" fox\\n\nnew line\ttab \u{01}\u{1F} / slash, ünïcødé 🦊 --ar 3:2"
+            let body = try JSONSerialization.data(withJSONObject: ["text": prompt])
+            let (posted, status) = try await URLSessionLite.post(
+                baseURL + "/v1/diffusion",
+                body: body,
+                headers: ["content-type": "application/json", "x-api-key": "sim-key"]
+            )
+            #expect(status == 200, "\(String(decoding: posted, as: UTF8.self))")
+            let created = try #require(try JSONSerialization.jsonObject(with: posted) as? [String: Any])
+            let id = try #require(created["job_id"] as? String)
+            #expect(id.count == 36 && id.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12], "\(id)")
+            var job: [String: Any] = [:]
+            #expect(
+                try await eventuallyAsync(timeout: 10) {
+                    let (data, _) = try await URLSessionLite.send(
+                        baseURL + "/v1/job/" + id,
+                        method: .GET,
+                        body: nil,
+                        headers: ["x-api-key": "sim-key"]
+                    )
+                    job = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+                    return job["status"] as? String == "completed"
+                }
+            )
+            #expect((job["input"] as? [String: Any])?["text"] as? String == prompt, "the prompt comes back byte for byte")
+            #expect(job["model"] as? String == "midjourney" && job["task_type"] as? String == "diffusion")
+            let webhook = (job["config"] as? [String: Any])?["webhook_config"] as? [String: Any]
+            #expect(webhook?["endpoint"] as? String == "")
+            let output = try #require(job["output"] as? [String: Any])
+            #expect((output["image_url"] as? String)?.hasSuffix("/grid.png") == true)
+            #expect((output["image_urls"] as? [String])?.count == 4)
+            #expect((output["available_actions"] as? [String: Any])?["upscale"] as? [Int] == [0, 1, 2, 3])
+            let meta = try #require(job["meta"] as? [String: Any])
+            #expect(((meta["usage"] as? [String: Any])?["consume"] as? Int ?? 0) > 0)
+            #expect((meta["ended_at"] as? String)?.hasSuffix("Z") == true)
+            #expect((job["error"] as? [String: Any])?["code"] as? Int == 0)
+        }
+    }
 }
 
 final class Recorder: Sendable {

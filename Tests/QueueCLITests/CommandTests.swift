@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 import QueueTestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import QueueStore
+import QueueSupport
 import QueueTestSupport
 import Testing
 
