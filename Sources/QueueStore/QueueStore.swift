@@ -42,7 +42,7 @@ public struct QueueStore: Sendable {
             throw .noDatabase(path: path)
         }
         var config = Configuration()
-        config.busyMode = .timeout(TimeInterval(options.busyTimeout.components.seconds) + 1e-18 * Double(options.busyTimeout.components.attoseconds))
+        config.busyMode = .callback(Self.busyHandler(timeout: options.busyTimeout))
         config.foreignKeysEnabled = true
         config.maximumReaderCount = 4
         config.label = "legnext-queue"
@@ -74,6 +74,27 @@ public struct QueueStore: Sendable {
             }
         }
         return store
+    }
+
+    /// Waits for another process's lock in short steps: 1 ms for the first 100 ms, then 5 ms,
+    /// then 20 ms, until `timeout`. SQLite's own handler sleeps 1, 2, 5 … 100 ms in turn, so a
+    /// claim that met a `sqlite3` shell committing a row (the inotify wake-up comes with the
+    /// shell's first write, before its fsync) could sleep ~100 ms past the moment the lock
+    /// was free.
+    static func busyHandler(timeout: Duration) -> Database.BusyCallback {
+        let limit = Double(timeout.components.seconds) * 1000 + Double(timeout.components.attoseconds) * 1e-15
+        return { tries in
+            let waited: Double
+            let step: Double
+            switch tries {
+            case ..<100: (waited, step) = (Double(tries), 1)
+            case ..<300: (waited, step) = (100 + Double(tries - 100) * 5, 5)
+            default: (waited, step) = (1100 + Double(tries - 300) * 20, 20)
+            }
+            guard waited < limit else { return false }
+            usleep(useconds_t(min(step, limit - waited) * 1000))
+            return true
+        }
     }
 
     /// Runs `body` in one IMMEDIATE write transaction, mapping SQLite errors to ``StoreError``.
