@@ -121,15 +121,23 @@ extension QueueStore {
                         """,
                     arguments: [update.output, update.creditsUsed, at, id]
                 )
-                let insert = try db.cachedStatement(
-                    sql: """
-                        INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at, download_state, next_download_at)
-                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN 'pending' END, CASE WHEN ?7 THEN ?6 END)
-                        """
-                )
-                for output in update.outputs {
-                    let download = update.downloadOutputs && output.url != nil && output.kind != .text
-                    try insert.execute(arguments: [id, output.kind.rawValue, output.index, output.url, output.text, at, download])
+                if !update.outputs.isEmpty {
+                    // One statement for all of a job's outputs (a grid and four images, usually).
+                    let row = "(?, ?, ?, ?, ?, ?, ?, ?)"
+                    let insert = try db.cachedStatement(
+                        sql: """
+                            INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at, download_state, next_download_at)
+                            VALUES \(Array(repeating: row, count: update.outputs.count).joined(separator: ", "))
+                            """
+                    )
+                    var values: [(any DatabaseValueConvertible)?] = []
+                    for output in update.outputs {
+                        let download = update.downloadOutputs && output.url != nil && output.kind != .text
+                        values += [
+                            id, output.kind.rawValue, output.index, output.url, output.text, at, download ? "pending" : nil, download ? at : nil,
+                        ]
+                    }
+                    try insert.execute(arguments: StatementArguments(values))
                 }
                 return .completed
             case "failed":
