@@ -69,20 +69,34 @@ extension Bench {
     /// 3. Engine throughput: zero-duration jobs, no limits.
     func throughput() async throws -> [Row] {
         let jobs = quick ? 5000 : 20000
-        let (sim, url) = try startSimulator(["--duration-median", "0", "--duration-spread", "0"])
-        defer { stop(sim) }
-        let db = freshDatabase("throughput.db")
-        try enqueue(db, count: jobs, prefix: "fast")
-        let makespan = try drainToIdle(db, url, ["--concurrency", "512", "--rate", "0"])
-        let settings = "N=\(jobs) C=512, zero-duration jobs, no rate limit, loopback"
+        // Median of three runs, each with a fresh simulator and queue: one run swings ±8 %.
+        var runs: [(rate: Double, cpu: Double)] = []
+        for _ in 0..<(quick ? 1 : 3) {
+            let (sim, url) = try startSimulator(["--duration-median", "0", "--duration-spread", "0"])
+            defer { stop(sim) }
+            let db = freshDatabase("throughput.db")
+            try enqueue(db, count: jobs, prefix: "fast")
+            let (makespan, cpu) = try drainMeasured(db, url, ["--concurrency", "512", "--rate", "0"])
+            runs.append((Double(jobs) / makespan, cpu))
+        }
+        let rate = runs.map(\.rate).sorted()[runs.count / 2]
+        let cpu = runs.map(\.cpu).sorted()[runs.count / 2]
+        let settings = "N=\(jobs) C=512, zero-duration jobs, no rate limit, loopback, median of \(runs.count)"
         return [
             Row(
                 scenario: "3 throughput",
                 figure: "jobs/s end to end",
-                value: format(Double(jobs) / makespan, 0),
+                value: format(rate, 0) + (runs.count > 1 ? " (\(runs.map { format($0.rate, 0) }.joined(separator: ", ")))" : ""),
                 target: "≥ 2000",
                 settings: settings
-            )
+            ),
+            Row(
+                scenario: "3 throughput",
+                figure: "daemon CPU per job",
+                value: format(cpu / Double(jobs) * 1000, 2) + " ms",
+                target: "-",
+                settings: "user + system time of the daemon process (the simulator shares the cores)"
+            ),
         ]
     }
 

@@ -75,6 +75,12 @@ struct Bench {
 
     /// Runs the daemon with `--exit-when-idle`; returns the wall time it took.
     func drainToIdle(_ db: String, _ baseURL: String, _ arguments: [String]) throws -> TimeInterval {
+        try drainMeasured(db, baseURL, arguments).wall
+    }
+
+    /// Like ``drainToIdle(_:_:_:)``, also returning the CPU seconds (user + system) the daemon used.
+    func drainMeasured(_ db: String, _ baseURL: String, _ arguments: [String]) throws -> (wall: TimeInterval, cpu: TimeInterval) {
+        let cpuBefore = Self.childrenCPU()
         let started = Date()
         let result = try Subprocess.run(
             queue,
@@ -83,7 +89,15 @@ struct Bench {
             timeout: 3600
         )
         guard result.status == 0 else { throw BenchError("the daemon failed: \(result.stderr.suffix(2000))") }
-        return Date().timeIntervalSince(started)
+        return (Date().timeIntervalSince(started), Self.childrenCPU() - cpuBefore)
+    }
+
+    /// CPU seconds of the children this process has waited for.
+    private static func childrenCPU() -> TimeInterval {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+        func seconds(_ time: timeval) -> TimeInterval { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     func stats(_ baseURL: String) async throws -> JSONValue { try await simulatorStats(baseURL) }

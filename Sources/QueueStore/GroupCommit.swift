@@ -94,22 +94,27 @@ final class GroupCommit: Sendable {
             return queue.waiting
         }
         var failure: StoreError?
+        let pool = self.pool
         do {
-            try await pool.writeWithoutTransaction { db in
-                do {
-                    try db.inTransaction(.immediate) {
-                        for pending in batch { try pending.run(db) }
-                        return .commit
-                    }
-                } catch let error as DatabaseError where Self.abortsTransaction(error) {
-                    throw error
-                } catch {
-                    try db.inTransaction(.immediate) {
-                        for pending in batch { pending.runAlone(db) }
-                        return .commit
+            // In a task of its own: the leader may be a cancelled task (a helper stopping at
+            // shutdown), and its cancellation must not fail the writes of the others.
+            try await Task {
+                try await pool.writeWithoutTransaction { db in
+                    do {
+                        try db.inTransaction(.immediate) {
+                            for pending in batch { try pending.run(db) }
+                            return .commit
+                        }
+                    } catch let error as DatabaseError where Self.abortsTransaction(error) {
+                        throw error
+                    } catch {
+                        try db.inTransaction(.immediate) {
+                            for pending in batch { pending.runAlone(db) }
+                            return .commit
+                        }
                     }
                 }
-            }
+            }.value
         } catch {
             failure = StoreError(error, path: path)
         }

@@ -87,3 +87,36 @@ import Testing
         #expect(!prompts.contains("half done") && !prompts.contains("bad"))
     }
 }
+
+extension GroupCommitTests {
+    /// A write whose task was cancelled may lead the next commit; the others in it must still land.
+    @Test func aCancelledLeaderDoesNotFailTheOthers() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.dir.remove() }
+        let store = fixture.store
+        let release = DispatchSemaphore(value: 0)
+        let holding = Box(false)
+        async let held = store.write { db -> Int64 in
+            holding.value = true
+            release.wait()
+            return try Int64.fetchOne(db, sql: "INSERT INTO jobs (prompt) VALUES ('held') RETURNING id")!
+        }
+        #expect(await eventuallyAsync(timeout: 20) { holding.value })
+        // First in line behind the held commit, so it leads the next one: and it is cancelled.
+        let cancelled = Task {
+            try await store.write { db in try Int64.fetchOne(db, sql: "INSERT INTO jobs (prompt) VALUES ('cancelled') RETURNING id")! }
+        }
+        #expect(await eventuallyAsync(timeout: 20) { store.groupCommit.waitingCount == 1 })
+        cancelled.cancel()
+        let other = Task {
+            try await store.write { db in try Int64.fetchOne(db, sql: "INSERT INTO jobs (prompt) VALUES ('other') RETURNING id")! }
+        }
+        #expect(await eventuallyAsync(timeout: 20) { store.groupCommit.waitingCount == 2 })
+        release.signal()
+        _ = try await held
+        #expect(try await other.value == 3, "the other write is committed")
+        _ = await cancelled.result
+        let prompts = try await store.read { db in try String.fetchAll(db, sql: "SELECT prompt FROM jobs ORDER BY id") }
+        #expect(prompts == ["held", "cancelled", "other"], "a write that was asked for is written, cancelled or not")
+    }
+}
