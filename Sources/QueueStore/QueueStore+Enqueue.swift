@@ -15,14 +15,20 @@ extension QueueStore {
         return try write { db in
             var returned: [(id: Int64, key: String?)] = []
             returned.reserveCapacity(jobs.count)
-            var statements: [Int: Statement] = [:]
+            var statements: [String: Statement] = [:]
             var start = 0
             while start < jobs.count {
                 let count = min(Self.rowsPerInsert, jobs.count - start)
-                let statement = try statements[count] ?? db.makeStatement(sql: Self.insertSQL(rows: count))
-                statements[count] = statement
+                let batch = jobs[start..<(start + count)]
+                // Without idempotency keys nothing can be skipped, so the new ids are the
+                // `count` consecutive ones ending at the last insert (AUTOINCREMENT, one writer):
+                // no RETURNING, which copies every row into a temporary table first.
+                let keyed = batch.contains { $0.idempotencyKey != nil }
+                let sql = Self.insertSQL(rows: count, returning: keyed)
+                let statement = try statements[sql] ?? db.makeStatement(sql: sql)
+                statements[sql] = statement
                 do {
-                    try Self.insert(jobs[start..<(start + count)], createdAt: createdAt, with: statement, into: &returned)
+                    try Self.insert(batch, createdAt: createdAt, with: statement, returning: keyed, into: &returned)
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     // Find which job broke the rule, so the caller can point at it.
                     throw Self.firstRejected(jobs, in: db, createdAt: createdAt) ?? StoreError.invalid(error.message ?? "rejected")
@@ -37,12 +43,12 @@ extension QueueStore {
     static let rowsPerInsert = 500
     private static let columns = "kind, prompt, params, tag, priority, run_after, idempotency_key, parent_id, created_at, updated_at"
 
-    private static func insertSQL(rows: Int) -> String {
+    private static func insertSQL(rows: Int, returning: Bool) -> String {
         let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
         return """
             INSERT INTO jobs (\(columns)) VALUES \(values)
             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING id, idempotency_key
+            \(returning ? "RETURNING id, idempotency_key" : "")
             """
     }
 
@@ -50,6 +56,7 @@ extension QueueStore {
         _ jobs: ArraySlice<NewJob>,
         createdAt: String,
         with statement: Statement,
+        returning: Bool,
         into returned: inout [(id: Int64, key: String?)]
     ) throws {
         let handle = statement.sqliteStatement
@@ -87,6 +94,10 @@ extension QueueStore {
             let id = sqlite3_column_int64(handle, 0)
             let key = sqlite3_column_text(handle, 1).map { String(cString: $0) }
             returned.append((id, key))
+        }
+        if !returning {
+            let last = sqlite3_last_insert_rowid(sqlite3_db_handle(handle))
+            for id in (last - Int64(jobs.count) + 1)...last { returned.append((id, nil)) }
         }
     }
 

@@ -15,6 +15,15 @@ import Testing
         let job = try #require(try fixture.store.job(result.ids[700]))
         #expect(job.prompt == "prompt 700")
         #expect(job.tag == "t1")
+        // Every id names its own job: batches without keys (ids worked out from the last insert)
+        // and one with a key (ids read back), after rows that were there already.
+        var jobs = (0..<1234).map { NewJob(prompt: "again \($0)") }
+        jobs[600].idempotencyKey = "k600"
+        let again = try fixture.store.enqueue(jobs)
+        #expect(again.ids.first == 1235)
+        for (index, id) in again.ids.enumerated() where index % 97 == 0 || index == 600 || index == 1233 {
+            #expect(try fixture.store.job(id)?.prompt == "again \(index)")
+        }
     }
 
     @Test func aRepeatedIdempotencyKeyIsSkippedNotAnError() throws {
