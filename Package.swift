@@ -56,6 +56,7 @@ let package = Package(
         .target(
             name: "LegnextAPI",
             dependencies: [
+                "QueueSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

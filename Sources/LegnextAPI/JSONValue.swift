@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 
 /// Any JSON value: params of a job, fields of a Legnext answer this client does not model.
 public enum JSONValue: Sendable, Hashable, Codable {
@@ -66,15 +67,8 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .int(let value): out.append(contentsOf: String(value).utf8)
-        case .double(let value):
-            if !value.isFinite {
-                out.append(contentsOf: "null".utf8)
-            } else if value.rounded() == value, abs(value) < 1e15 {
-                out.append(contentsOf: String(Int(value)).utf8)
-            } else {
-                out.append(contentsOf: "\(value)".utf8)
-            }
-        case .string(let value): Self.writeString(value, to: &out)
+        case .double(let value): JSONOutput.appendNumber(value, to: &out)
+        case .string(let value): JSONOutput.appendString(value, to: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
@@ -86,33 +80,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
             out.append(UInt8(ascii: "{"))
             for (index, key) in members.keys.sorted().enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, to: &out)
+                JSONOutput.appendString(key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 members[key]!.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
-    }
-
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    private static func writeString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
-            case 0x0A: out.append(contentsOf: "\\n".utf8)
-            case 0x0D: out.append(contentsOf: "\\r".utf8)
-            case 0x09: out.append(contentsOf: "\\t".utf8)
-            case 0..<0x20:
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 
     public subscript(key: String) -> JSONValue? {

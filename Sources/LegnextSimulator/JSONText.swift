@@ -1,6 +1,8 @@
+import QueueSupport
+
 /// JSON text built by appending bytes. The simulator answers thousands of requests a second on
 /// the cores the daemon under test needs; Foundation's reflective JSONEncoder was a quarter of
-/// its CPU. Output matches what JSONEncoder wrote with `.withoutEscapingSlashes`.
+/// its CPU. Strings and numbers are written by the same rules as the client's `JSONValue`.
 struct JSONText {
     private(set) var bytes: [UInt8] = []
 
@@ -10,38 +12,11 @@ struct JSONText {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    mutating func string(_ text: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0x08: raw("\\b")
-            case 0x0C: raw("\\f")
-            case ..<0x20:
-                raw("\\u00")
-                bytes.append(Self.hex[Int(byte >> 4)])
-                bytes.append(Self.hex[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
+    mutating func string(_ text: String) { JSONOutput.appendString(text, to: &bytes) }
 
     mutating func int(_ value: Int) { bytes.append(contentsOf: String(value).utf8) }
 
-    mutating func number(_ value: Double) {
-        if value.rounded() == value, abs(value) < 1e15 {
-            int(Int(value))
-        } else if value.isFinite {
-            bytes.append(contentsOf: "\(value)".utf8)
-        } else {
-            raw("null")
-        }
-    }
+    mutating func number(_ value: Double) { JSONOutput.appendNumber(value, to: &bytes) }
 
     /// `"key":` after a comma when it is not the first member.
     mutating func key(_ name: String, first: Bool = false) {
@@ -85,8 +60,6 @@ struct JSONText {
         }
         bytes.append(UInt8(ascii: "}"))
     }
-
-    private static let hex = Array("0123456789abcdef".utf8)
 }
 
 /// What the simulator can answer with.
