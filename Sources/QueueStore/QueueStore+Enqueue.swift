@@ -15,7 +15,7 @@ extension QueueStore {
         return try write { db in
             var returned: [(id: Int64, key: String?)] = []
             returned.reserveCapacity(jobs.count)
-            var statements: [String: Statement] = [:]
+            var statements: [Int: Statement] = [:]  // by rows × 2 + (RETURNING ? 1 : 0)
             var start = 0
             while start < jobs.count {
                 let count = min(Self.rowsPerInsert, jobs.count - start)
@@ -24,9 +24,9 @@ extension QueueStore {
                 // `count` consecutive ones ending at the last insert (AUTOINCREMENT, one writer):
                 // no RETURNING, which copies every row into a temporary table first.
                 let keyed = batch.contains { $0.idempotencyKey != nil }
-                let sql = Self.insertSQL(rows: count, returning: keyed)
-                let statement = try statements[sql] ?? db.makeStatement(sql: sql)
-                statements[sql] = statement
+                let shape = count * 2 + (keyed ? 1 : 0)
+                let statement = try statements[shape] ?? db.makeStatement(sql: Self.insertSQL(rows: count, returning: keyed))
+                statements[shape] = statement
                 do {
                     try Self.insert(batch, createdAt: createdAt, with: statement, returning: keyed, into: &returned)
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
