@@ -144,28 +144,18 @@ extension Bench {
                 settings: "100,000 plain prompts, one transaction, whole command"
             )
         ]
-        if let bestShell = shell.min() {
-            rows.append(
-                Row(
-                    scenario: "4 enqueue",
-                    figure: "time ÷ sqlite3 .import",
-                    value: format(best / bestShell, 2) + "× (\(format(best, 2)) s vs \(format(bestShell, 2)) s)",
-                    target: "≤ 3×",
-                    settings: ".import into a bare one-column table"
-                )
-            )
+        func ratio(_ figure: String, _ times: [Double], target: String, settings: String) {
+            guard let other = times.min() else { return }
+            let value = format(best / other, 2) + "× (\(format(best, 2)) s vs \(format(other, 2)) s)"
+            rows.append(Row(scenario: "4 enqueue", figure: figure, value: value, target: target, settings: settings))
         }
-        if let bestFloor = shellIntoQueue.min() {
-            rows.append(
-                Row(
-                    scenario: "4 enqueue",
-                    figure: "time ÷ sqlite3 into jobs",
-                    value: format(best / bestFloor, 2) + "× (\(format(best, 2)) s vs \(format(bestFloor, 2)) s)",
-                    target: "-",
-                    settings: "the shell: .import to a temp table, INSERT INTO jobs(prompt) SELECT"
-                )
-            )
-        }
+        ratio("time ÷ sqlite3 .import", shell, target: "≤ 3×", settings: ".import into a bare one-column table")
+        ratio(
+            "time ÷ sqlite3 into jobs",
+            shellIntoQueue,
+            target: "-",
+            settings: "the shell: .import to a temp table, INSERT INTO jobs(prompt) SELECT"
+        )
         return rows
     }
 
