@@ -26,7 +26,7 @@ public struct SimulatorRandom: RandomNumberGenerator, Sendable {
     }
 
     /// Log-normal with the given median and sigma.
-    mutating func logNormal(median: Double, sigma: Double) -> Double {
+    public mutating func logNormal(median: Double, sigma: Double) -> Double {
         guard sigma > 0 else { return median }
         let u1 = max(unit(), 1e-12)
         let u2 = unit()

@@ -26,9 +26,15 @@ public struct PollPlanner: Sendable {
     /// Durations kept per kind.
     public var window = 200
 
+    /// Over-spent polls are paid back over this many jobs (lowering the budget the plans aim at).
+    public var repayment = 200.0
+
     private var samples: [String: [Double]] = [:]
     private var plans: [String: Plan] = [:]
     private var sinceReplan: [String: Int] = [:]
+    /// Polls this run spent on finished jobs, and those jobs: the budget holds over the run,
+    /// not only in the plans' expectation (the first plans learn from the shortest jobs).
+    private var spent: [String: (polls: Int, jobs: Int)] = [:]
 
     /// Used while a kind's durations are unknown: early, then widening, so a 2-second simulated
     /// job and a 60-second real one are both found without many wasted polls.
@@ -40,21 +46,40 @@ public struct PollPlanner: Sendable {
         self.ceiling = ceiling
     }
 
-    /// Learns from a completed job: how long it took from submission to completion.
-    public mutating func record(kind: String, duration: Double) {
+    /// Learns from a completed job: how long it took from submission to completion and, for a
+    /// job of this run, how many polls it took (nil for durations read back at start-up).
+    public mutating func record(kind: String, duration: Double, polls: Int? = nil) {
         guard duration.isFinite, duration >= 0 else { return }
+        if let polls {
+            let sofar = spent[kind, default: (0, 0)]
+            spent[kind] = (sofar.polls + polls, sofar.jobs + 1)
+        }
         var list = samples[kind, default: []]
         list.append(duration)
         if list.count > window { list.removeFirst(list.count - window) }
         samples[kind] = list
         sinceReplan[kind, default: 0] += 1
-        if list.count >= minimumSamples, plans[kind] == nil || sinceReplan[kind]! >= 32 {
-            plans[kind] = Self.bestPlan(for: list, budget: budget, floor: floor, ceiling: ceiling)
+        // Early plans learn from the jobs that finished first, the short ones: replan each time
+        // the samples about double (5, 9, 17, 33, 65), then every 32.
+        if list.count >= minimumSamples, plans[kind] == nil || sinceReplan[kind]! >= min(32, list.count / 2) {
+            plans[kind] = Self.bestPlan(for: list, budget: currentBudget(kind: kind), floor: floor, ceiling: ceiling)
             sinceReplan[kind] = 0
         }
     }
 
+    /// The budget the next plan of `kind` aims at: `budget`, less what this run over-spent,
+    /// paid back over ``repayment`` jobs, never below three quarters of it.
+    public func currentBudget(kind: String) -> Double {
+        guard let (polls, jobs) = spent[kind] else { return budget }
+        let debt = Double(polls) - budget * Double(jobs)
+        guard debt > 0 else { return budget }
+        return max(budget * 0.75, budget - debt / repayment)
+    }
+
     public func plan(for kind: String) -> Plan { plans[kind] ?? Self.probePlan }
+
+    /// Whether `kind` has a plan learnt from its durations (else it is probed).
+    public func hasLearned(kind: String) -> Bool { plans[kind] != nil }
 
     /// Seconds after submission of poll number `index` (0 = the first).
     public func offset(kind: String, poll index: Int) -> Double {

@@ -66,8 +66,8 @@ extension QueueEngine {
         }
     }
 
-    /// Applies a Job object (from a poll, or from the submission's answer).
-    func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date) async {
+    /// Applies a Job object (from a poll, or from the submission's answer: `polled` false).
+    func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date, polled: Bool = true) async {
         var log = logger
         log[metadataKey: "lnq.job.id"] = "\(id)"
         log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
@@ -77,7 +77,8 @@ extension QueueEngine {
             untrack(id)
             let duration =
                 remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } } ?? now.timeIntervalSince(tracked.submittedAt)
-            state.withLock { $0.planner.record(kind: tracked.kind, duration: duration) }
+            let polls = tracked.polls + (polled ? 1 : 0)
+            state.withLock { $0.planner.record(kind: tracked.kind, duration: duration, polls: polls) }
             var completion = Self.completion(remote)
             completion.downloadOutputs = configuration.downloadOutputs
             let update = completion

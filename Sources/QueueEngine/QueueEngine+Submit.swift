@@ -107,7 +107,7 @@ extension QueueEngine {
             state.polls.push(job.id, at: next)
         }
         pollSignal.signal()
-        if remote.status.isFinal { await applyPolled(job.id, remote, now: now) }
+        if remote.status.isFinal { await applyPolled(job.id, remote, now: now, polled: false) }
     }
 
     private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, now: Date, _ log: Logger) async {
