@@ -33,6 +33,9 @@ public struct EngineConfiguration: Sendable {
     /// With callbacks on, polls are only a safety net for lost callbacks: they come this many
     /// times later than the poll plan alone would put them.
     public var callbackPollStretch: Double = 4
+    /// With callbacks on, jobs of a kind whose durations are not learnt yet are polled this
+    /// often: the probe's early polls would mostly beat the callback and be wasted.
+    public var callbackSafetyInterval: TimeInterval = 30
     /// Mark image and video outputs of completed jobs for download (a downloader runs beside).
     public var downloadOutputs = false
     /// Deliveries wanted when a job ends (`webhook`, `command`): recorded in the `daemon` row,

@@ -27,6 +27,10 @@ extension QueueEngine {
     func nextPoll(_ planner: PollPlanner, kind: String, submittedAt: Date, polls: Int, now: Date) -> Date {
         let planned = planner.nextPoll(kind: kind, submittedAt: submittedAt, polls: polls, now: now)
         guard configuration.callbackBaseURL != nil else { return planned }
+        guard planner.hasLearned(kind: kind) else {
+            let safety = submittedAt.addingTimeInterval(configuration.callbackSafetyInterval * Double(polls + 1))
+            return max(safety, now.addingTimeInterval(planner.floor))
+        }
         return max(planned, submittedAt.addingTimeInterval(planned.timeIntervalSince(submittedAt) * configuration.callbackPollStretch))
     }
 

@@ -57,6 +57,24 @@ import Testing
         }
     }
 
+    /// Callbacks that never arrive (nothing listens at the URL): the safety-net polls still
+    /// finish every job. Before a kind's durations are learnt they come at the safety interval,
+    /// not on the probe plan (whose early polls, stretched, would land at 4 s and 8 s).
+    @Test func lostCallbacksStillFinishThroughTheSafetyNet() async throws {
+        try await EngineHarness.with(simulator: Self.simulator()) { harness in
+            _ = try harness.store.enqueue((0..<5).map { NewJob(prompt: "job \($0) sim:duration=5") })
+            var config = Self.engine(concurrency: 5)
+            config.callbackBaseURL = "http://127.0.0.1:9"
+            config.callbackSafetyInterval = 6
+            let done = try await harness.run(config, timeout: 60) { try harness.all(in: [.completed]) }
+            #expect(done)
+            let jobs = try harness.store.list(state: .completed, limit: 10)
+            #expect(jobs.count == 5 && jobs.allSatisfy { $0.requests == 2 }, "one POST, one GET each: \(jobs.map(\.requests))")
+            let stats = try await harness.stats()
+            #expect(stats.number("duplicate_submissions") == 0)
+        }
+    }
+
     /// Test 2: a rate at or below the server's sees no 429; twice the server's still finishes.
     @Test func aCorrectRateSeesNo429AndAnOptimisticOneStillFinishes() async throws {
         var sim = Self.simulator(median: 0.3)
