@@ -1,6 +1,5 @@
 import Foundation
 import LegnextAPI
-import Logging
 import QueueStore
 
 /// What the engine made of a callback (for the receiver's answer and log line).
@@ -78,9 +77,7 @@ extension QueueEngine {
     /// Asks Legnext about the remote job a callback named for an uncertain job. If our key can
     /// read it, it is ours: the job takes its id and is followed from there.
     func confirmUncertain(_ id: Int64, remoteJobId: String) async {
-        var log = logger
-        log[metadataKey: "lnq.job.id"] = "\(id)"
-        log[metadataKey: "lnq.remote.id"] = "\(remoteJobId)"
+        let log = JobLog(logger, id: id, remoteId: remoteJobId)
         guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return }
         let outcome = await legnext.job(id: remoteJobId)
         limiter.finished(ticket, outcome.budgetResult)

@@ -1,6 +1,5 @@
 import Foundation
 import LegnextAPI
-import Logging
 import QueueStore
 
 extension QueueEngine {
@@ -27,9 +26,7 @@ extension QueueEngine {
     /// Asks Legnext about one job and records the answer.
     func poll(_ id: Int64) async {
         guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
-        var log = logger
-        log[metadataKey: "lnq.job.id"] = "\(id)"
-        log[metadataKey: "lnq.remote.id"] = "\(tracked.remoteJobId)"
+        let log = JobLog(logger, id: id, remoteId: tracked.remoteJobId)
         if isStopping { return }
         let ticket: RateLimiter.Ticket
         do {
@@ -68,9 +65,7 @@ extension QueueEngine {
 
     /// Applies a Job object (from a poll, or from the submission's answer: `polled` false).
     func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date, polled: Bool = true) async {
-        var log = logger
-        log[metadataKey: "lnq.job.id"] = "\(id)"
-        log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
+        let log = JobLog(logger, id: id, remoteId: remote.jobId)
         guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
         switch remote.status {
         case .completed:
@@ -158,7 +153,7 @@ extension QueueEngine {
         }
     }
 
-    private func retryPoll(_ id: Int64, after delay: TimeInterval, note: String?, now: Date, _ log: Logger) async {
+    private func retryPoll(_ id: Int64, after delay: TimeInterval, note: String?, now: Date, _ log: JobLog) async {
         let next = now.addingTimeInterval(delay)
         let giveUp = state.withLock { state -> Bool in
             guard var job = state.inFlight[id] else { return false }

@@ -1,14 +1,12 @@
 import Foundation
 import LegnextAPI
-import Logging
 import QueueStore
 
 extension QueueEngine {
     /// Sends one claimed job and records what came of it. The claim already took its token.
     func submit(_ claimed: ClaimedJob, ticket: RateLimiter.Ticket) async {
         let job = claimed.job
-        var log = logger
-        log[metadataKey: "lnq.job.id"] = "\(job.id)"
+        let log = JobLog(logger, id: job.id)
         defer {
             state.withLock {
                 $0.submitting -= 1
@@ -81,9 +79,9 @@ extension QueueEngine {
         }
     }
 
-    private func accepted(_ job: Job, remote: LegnextJob, now: Date, _ log: Logger) async {
+    private func accepted(_ job: Job, remote: LegnextJob, now: Date, _ log: JobLog) async {
         var log = log
-        log[metadataKey: "lnq.remote.id"] = "\(remote.jobId)"
+        log.remoteId = remote.jobId
         let next = state.withLock { state -> Date in
             if state.earlyFinishHints.remove(job.id) != nil { return now }
             return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
@@ -110,7 +108,7 @@ extension QueueEngine {
         if remote.status.isFinal { await applyPolled(job.id, remote, now: now, polled: false) }
     }
 
-    private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, now: Date, _ log: Logger) async {
+    private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, now: Date, _ log: JobLog) async {
         let serverAnswered = failure.httpStatus.map { $0 >= 500 } ?? false
         let resend = !failure.mayHaveReachedServer || (serverAnswered && configuration.resendAfterServerError)
         guard resend else {
@@ -147,7 +145,7 @@ extension QueueEngine {
         }
     }
 
-    func finishFailed(_ id: Int64, error: String, detail: String?, requestSent: Bool, _ log: Logger) async {
+    func finishFailed(_ id: Int64, error: String, detail: String?, requestSent: Bool, _ log: JobLog) async {
         let now = clock.now()
         let done = await record(id, log) { try await self.store.fail(id: id, error: error, detail: detail, requestSent: requestSent, now: now) }
         if done {
@@ -159,7 +157,7 @@ extension QueueEngine {
     /// Runs a store write that must not be lost: shielded from cancellation, retried while the
     /// database is locked by another process. Returns false if it could not be written.
     @discardableResult
-    func record(_ id: Int64, _ log: Logger, _ write: @escaping @Sendable () async throws -> Void) async -> Bool {
+    func record(_ id: Int64, _ log: JobLog, _ write: @escaping @Sendable () async throws -> Void) async -> Bool {
         let clock = self.clock
         return await Task {
             var delay = 0.2

@@ -9,4 +9,6 @@ public final class Box<T>: @unchecked Sendable {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
+    /// Reads and changes the value in one step.
+    public func withLock<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&stored) } }
 }
