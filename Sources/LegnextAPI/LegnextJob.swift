@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 
 /// The status of a Legnext job.
 public enum LegnextJobStatus: String, Sendable, Codable, CaseIterable {
@@ -166,6 +167,7 @@ public struct LegnextJob: Sendable, Hashable {
 
     static func date(_ value: JSONValue?) -> Date? {
         guard let text = nonEmpty(value?.stringValue), !text.hasPrefix("0001-01-01") else { return nil }
+        if let date = Timestamp.parse(text) { return date }
         if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
         return try? Date(text, strategy: Date.ISO8601FormatStyle())
     }

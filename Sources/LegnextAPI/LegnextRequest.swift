@@ -18,7 +18,7 @@ public struct LegnextRequest: Sendable {
         return LegnextRequest(unchecked: body)
     }
 
-    private init(unchecked body: any LegnextRequestBody) { self.body = body }
+    init(unchecked body: any LegnextRequestBody) { self.body = body }
 
     /// Builds the request of a queued job: `kind`, its `prompt` (which fills the endpoint's text
     /// field), its `params` object, and for follow-ups the Legnext id of the parent job.

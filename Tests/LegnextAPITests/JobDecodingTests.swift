@@ -29,6 +29,20 @@ import Testing
         #expect(job.extra["config"] != nil && job.extra["input"] != nil, "unknown members are kept")
     }
 
+    @Test(arguments: [
+        ("2025-06-01T10:00:41Z", 41.0),
+        ("2025-06-01T10:00:41.25Z", 41.25),
+        ("2025-06-01T10:00:41.123456789Z", 41.123456789),
+        ("2025-06-01T12:00:41+02:00", 41.0),
+        ("2025-06-01T10:00:41.5+00:00", 41.5),
+    ])
+    func timesInEveryISOShape(ended: String, seconds: Double) throws {
+        let text = #"{"job_id":"j","status":"completed","meta":{"created_at":"2025-06-01T10:00:00Z","ended_at":"\#(ended)"}}"#
+        let job = try LegnextJob(data: Data(text.utf8))
+        let elapsed = try #require(job.endedAt).timeIntervalSince(try #require(job.createdAt))
+        #expect(abs(elapsed - seconds) < 1e-6, "\(ended)")
+    }
+
     @Test func pendingJobWithAbsentValuesInEveryShape() throws {
         let text = """
             {"job_id":"abc","status":"pending","task_type":"remove_background",

@@ -1,6 +1,7 @@
 import Foundation
-import LegnextAPI
 import Testing
+
+@testable import LegnextAPI
 
 /// The documented ranges, checked before anything is sent.
 @Suite struct RequestValidationTests {
@@ -83,5 +84,25 @@ import Testing
         #expect(String(reflecting: key) == "<redacted>")
         #expect(APIKey("  \n") == nil)
         #expect(APIKey("a\nb") == nil)
+    }
+}
+
+/// The body on the wire: what Legnext reads back is exactly what the request holds.
+@Suite struct RequestEncodingTests {
+    @Test(
+        arguments: [
+            ("a red fox --ar 16:9 --v 7", nil),
+            (#"quotes " and \ backslash, a / slash, tab\t, newline\n, \u{01}, emoji 🦊, é"#, "https://q.example/legnext/7/tok"),
+            ("", "http://127.0.0.1:8080/legnext/1/abc"),
+        ] as [(String, String?)]
+    )
+    func aDiffusionBodyReadsBackAsItsFields(text: String, callback: String?) throws {
+        let request = LegnextRequest(unchecked: DiffusionRequest(text: text, callback: callback))
+        let (buffer, contentType) = try request.encodedBody()
+        #expect(contentType == "application/json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: String])
+        #expect(object["text"] == text)
+        #expect(object["callback"] == callback)
+        #expect(object.count == (callback == nil ? 1 : 2))
     }
 }
