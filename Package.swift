@@ -36,6 +36,7 @@ let package = Package(
             resources: [
                 .embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql"), .embedInCode("0003_downloads_and_notifications.sql"),
                 .embedInCode("0004_cheaper_checks.sql"),
+                .embedInCode("0005_common_case_checks.sql"),
             ],
             swiftSettings: strict
         ),

@@ -75,6 +75,44 @@ import Testing
         #expect(try store.enqueue([NewJob(prompt: "a red fox")]).ids.count == 1)
     }
 
+    /// 0005 rewrote the jobs rules for speed: every combination of kind, prompt, parent and
+    /// state is accepted or refused exactly as under 0004, with the same message.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func theRewrittenJobRulesDecideAsBefore() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let kinds =
+            "diffusion variation upscale reroll blend describe shorten pan outpaint inpaint remix edit upload-paint retexture remove-background enhance video-diffusion extend-video video-upscale"
+            .split(separator: " ").map(String.init) + ["nope", ""]
+        let states = ["queued", "submitting", "pending", "staged", "processing", "completed", "failed", "cancelled", "uncertain", "bogus"]
+        var script = "INSERT INTO jobs(prompt) VALUES ('the parent');\n"
+        for kind in kinds {
+            for prompt in ["NULL", "'p'"] {
+                for parent in ["NULL", "1"] {
+                    for state in states {
+                        script += "INSERT INTO jobs(kind, prompt, parent_id, state) VALUES ('\(kind)', \(prompt), \(parent), '\(state)');\n"
+                    }
+                }
+            }
+        }
+        script += "UPDATE jobs SET state = 'bogus' WHERE id = 1;\nUPDATE jobs SET state = 'staged' WHERE id = 1;\n"
+        script += "SELECT count(*), group_concat(kind || '/' || (prompt IS NULL) || '/' || (parent_id IS NULL) || '/' || state, ' ') FROM jobs;\n"
+        var outcomes: [String] = []
+        for upTo in [4, 5] {
+            let path = dir.file("v\(upTo).db")
+            for migration in Migration.all where migration.version <= upTo {
+                let result = try Subprocess.run(Subprocess.sqlite3!, ["-bail", path], input: "BEGIN IMMEDIATE;\n" + migration.sql + "\nCOMMIT;\n")
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+            let run = try Subprocess.run(Subprocess.sqlite3!, [path], input: script)
+            outcomes.append(run.stdout + run.stderr)
+        }
+        #expect(outcomes[0] == outcomes[1])
+        let accepted = Int(outcomes[1].prefix { $0.isNumber }) ?? 0
+        #expect(accepted > 50 && accepted < 800, "some rows pass, most do not: \(accepted)")
+        #expect(outcomes[1].contains("unknown kind") && outcomes[1].contains("unknown state") && outcomes[1].contains("this kind takes no prompt"))
+    }
+
     /// A queue made by the first release (schema 1, with jobs in it) upgrades in place.
     @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
     func aVersionOneQueueUpgradesKeepingItsJobs() throws {
@@ -102,5 +140,8 @@ import Testing
         #expect(outputs.stdout == "1|image|https://cdn.example/fox.png|1\nok\n", "\(outputs.stderr)")
         let bad = try Subprocess.run(Subprocess.sqlite3!, [path, "INSERT INTO job_outputs(job_id, kind, idx) VALUES (1, 'gif', 0);"])
         #expect(bad.stderr.contains("output kind must be grid, image, video or text"), "\(bad.stderr)")
+        // The connection that ran 0005's schema edit holds the jobs rules too.
+        #expect(throws: StoreError.self) { try store.enqueue([NewJob(kind: "nope", prompt: "x")]) }
+        #expect(try store.enqueue([NewJob(prompt: "a new fox")]).ids == [2])
     }
 }
