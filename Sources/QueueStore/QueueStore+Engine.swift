@@ -123,13 +123,7 @@ extension QueueStore {
                 )
                 if !update.outputs.isEmpty {
                     // One statement for all of a job's outputs (a grid and four images, usually).
-                    let row = "(?, ?, ?, ?, ?, ?, ?, ?)"
-                    let insert = try db.cachedStatement(
-                        sql: """
-                            INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at, download_state, next_download_at)
-                            VALUES \(Array(repeating: row, count: update.outputs.count).joined(separator: ", "))
-                            """
-                    )
+                    let insert = try db.cachedStatement(sql: Self.insertOutputsSQL(count: update.outputs.count))
                     var values: [(any DatabaseValueConvertible)?] = []
                     for output in update.outputs {
                         let download = update.downloadOutputs && output.url != nil && output.kind != .text
@@ -167,6 +161,20 @@ extension QueueStore {
                 return JobState(rawValue: update.status) ?? state
             }
         }
+    }
+
+    /// The insert of `count` outputs; the usual counts' text made once, not per job.
+    static func insertOutputsSQL(count: Int) -> String {
+        count < commonOutputInserts.count ? commonOutputInserts[count] : outputInsertSQL(count: count)
+    }
+
+    private static let commonOutputInserts = (0..<9).map(outputInsertSQL(count:))
+
+    private static func outputInsertSQL(count: Int) -> String {
+        """
+        INSERT OR REPLACE INTO job_outputs (job_id, kind, idx, url, text, created_at, download_state, next_download_at)
+        VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", "))
+        """
     }
 
     /// A request for this job did not get a usable answer: counts it and, when `note` is given,
