@@ -104,5 +104,9 @@ import Testing
         #expect(object["text"] == text)
         #expect(object["callback"] == callback)
         #expect(object.count == (callback == nil ? 1 : 2))
+        // The same object JSONEncoder makes of the struct: a field added to DiffusionRequest
+        // but not to the hand-written body fails here.
+        let encoded = try JSONEncoder().encode(DiffusionRequest(text: text, callback: callback))
+        #expect(try JSONSerialization.jsonObject(with: encoded) as? [String: String] == object)
     }
 }
