@@ -163,12 +163,12 @@ extension QueueStore {
         }
     }
 
-    /// The insert of `count` outputs; the usual counts' text made once, not per job.
-    static func insertOutputsSQL(count: Int) -> String {
-        count < commonOutputInserts.count ? commonOutputInserts[count] : outputInsertSQL(count: count)
+    /// The insert of `count` (≥ 1) outputs; the usual counts' text made once, not per job.
+    private static func insertOutputsSQL(count: Int) -> String {
+        count <= commonOutputInserts.count ? commonOutputInserts[count - 1] : outputInsertSQL(count: count)
     }
 
-    private static let commonOutputInserts = (0..<9).map(outputInsertSQL(count:))
+    private static let commonOutputInserts = (1...8).map(outputInsertSQL(count:))
 
     private static func outputInsertSQL(count: Int) -> String {
         """
