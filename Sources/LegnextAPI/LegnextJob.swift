@@ -167,9 +167,7 @@ public struct LegnextJob: Sendable, Hashable {
 
     static func date(_ value: JSONValue?) -> Date? {
         guard let text = nonEmpty(value?.stringValue), !text.hasPrefix("0001-01-01") else { return nil }
-        if let date = Timestamp.parse(text) { return date }
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
-        return try? Date(text, strategy: Date.ISO8601FormatStyle())
+        return Timestamp.parse(text)
     }
 
     static func output(_ value: JSONValue?) -> LegnextOutput {
