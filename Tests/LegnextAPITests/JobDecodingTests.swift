@@ -35,6 +35,7 @@ import Testing
         ("2025-06-01T10:00:41.123456789Z", 41.123456789),
         ("2025-06-01T12:00:41+02:00", 41.0),
         ("2025-06-01T10:00:41.5+00:00", 41.5),
+        (" 2025-06-01T10:00:41Z\\t", 41.0),
     ])
     func timesInEveryISOShape(ended: String, seconds: Double) throws {
         let text = #"{"job_id":"j","status":"completed","meta":{"created_at":"2025-06-01T10:00:00Z","ended_at":"\#(ended)"}}"#
