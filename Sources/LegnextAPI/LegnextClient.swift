@@ -22,6 +22,8 @@ public final class LegnextClient: LegnextService {
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections)
         )
         http.httpVersion = .automatic
+        // No spans: nothing here installs a tracer, and the default no-op one still wraps every request.
+        http.tracing.tracer = nil
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http)
     }
 
