@@ -76,6 +76,7 @@ extension QueueEngine {
             state.withLock { $0.planner.record(kind: tracked.kind, duration: duration, polls: polls) }
             var completion = Self.completion(remote)
             completion.downloadOutputs = configuration.downloadOutputs
+            completion.countsRequest = polled
             let update = completion
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
             if done {
@@ -93,7 +94,9 @@ extension QueueEngine {
         case .failed:
             untrack(id)
             let error = remote.error?.summary ?? "Legnext reported the job failed"
-            let update = RemoteUpdate(status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText)
+            let update = RemoteUpdate(
+                status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText, countsRequest: polled
+            )
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
             if done {
                 EngineMetrics.finished(
@@ -148,7 +151,7 @@ extension QueueEngine {
                 return job.nextPoll
             }
             pollSignal.signal()
-            let update = RemoteUpdate(status: remote.status.rawValue)
+            let update = RemoteUpdate(status: remote.status.rawValue, countsRequest: polled)
             await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
         }
     }

@@ -105,9 +105,12 @@ extension QueueStore {
             else { return nil }
             guard state.isInFlight, state != .submitting else { return state }
             let current: String? = row["remote_status"]
+            let requests = update.countsRequest ? 1 : 0
             let newRank = RemoteUpdate.rank(update.status)
             guard newRank >= RemoteUpdate.rank(current) else {
-                try db.executeCached(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
+                if update.countsRequest {
+                    try db.executeCached(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
+                }
                 return state
             }
             switch update.status {
@@ -115,11 +118,11 @@ extension QueueStore {
                 try db.executeCached(
                     sql: """
                         UPDATE jobs SET state = 'completed', remote_status = 'completed', output = ?1, credits_used = ?2,
-                            requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
+                            requests = requests + ?5, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
                             reason = 'completed', error = NULL, error_detail = NULL
                         WHERE id = ?4
                         """,
-                    arguments: [update.output, update.creditsUsed, at, id]
+                    arguments: [update.output, update.creditsUsed, at, id, requests]
                 )
                 if !update.outputs.isEmpty {
                     // One statement for all of a job's outputs (a grid and four images, usually).
@@ -139,24 +142,24 @@ extension QueueStore {
                 try db.executeCached(
                     sql: """
                         UPDATE jobs SET state = 'failed', remote_status = 'failed', error = ?1, error_detail = ?2,
-                            requests = requests + 1, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
+                            requests = requests + ?5, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
                             reason = 'failed at Legnext'
                         WHERE id = ?4
                         """,
-                    arguments: [message, update.errorDetail, at, id]
+                    arguments: [message, update.errorDetail, at, id, requests]
                 )
                 return .failed
             default:
                 let progressed = newRank > RemoteUpdate.rank(current)
                 try db.executeCached(
                     sql: """
-                        UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + 1, next_poll_at = ?2,
+                        UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + ?6, next_poll_at = ?2,
                             progress_at = CASE WHEN ?3 THEN ?4 ELSE progress_at END,
                             updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END,
                             reason = CASE WHEN ?3 THEN 'Legnext reports ' || ?1 ELSE reason END
                         WHERE id = ?5
                         """,
-                    arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id]
+                    arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id, requests]
                 )
                 return JobState(rawValue: update.status) ?? state
             }

@@ -14,6 +14,9 @@ public struct RemoteUpdate: Sendable {
     public var errorDetail: String?
     /// Mark the image and video outputs for download (`--output-dir`).
     public var downloadOutputs = false
+    /// The answer came from a request of its own (a poll). False when it rode on the POST's
+    /// answer, which `markSubmitted` already counted.
+    public var countsRequest = true
 
     public init(
         status: String,
@@ -21,7 +24,8 @@ public struct RemoteUpdate: Sendable {
         outputs: [JobOutput] = [],
         creditsUsed: Int? = nil,
         error: String? = nil,
-        errorDetail: String? = nil
+        errorDetail: String? = nil,
+        countsRequest: Bool = true
     ) {
         self.status = status
         self.output = output
@@ -29,6 +33,7 @@ public struct RemoteUpdate: Sendable {
         self.creditsUsed = creditsUsed
         self.error = error
         self.errorDetail = errorDetail
+        self.countsRequest = countsRequest
     }
 
     /// Order of progress; a lower rank never replaces a higher one.

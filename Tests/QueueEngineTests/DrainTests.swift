@@ -57,6 +57,20 @@ import Testing
         }
     }
 
+    /// A job Legnext finishes before answering the POST takes one request, and its row says one.
+    @Test func aJobFinishedInThePostAnswerCountsOneRequest() async throws {
+        try await EngineHarness.with(simulator: Self.simulator()) { harness in
+            _ = try harness.store.enqueue((0..<5).map { NewJob(prompt: "job \($0) sim:duration=0") })
+            let done = try await harness.run(Self.engine(concurrency: 5), timeout: 60) { try harness.all(in: [.completed]) }
+            #expect(done)
+            let jobs = try harness.store.list(state: .completed, limit: 10)
+            let stats = try await harness.stats()
+            #expect(stats.number("requests_total") == 5)
+            #expect(jobs.count == 5 && jobs.allSatisfy { $0.requests == 1 }, "one POST each: \(jobs.map(\.requests))")
+            for job in jobs { #expect(try harness.store.detail(job.id).outputs.count == 5) }
+        }
+    }
+
     /// Callbacks that never arrive (nothing listens at the URL): the safety-net polls still
     /// finish every job. Before a kind's durations are learnt they come at the safety interval,
     /// not on the probe plan (whose early polls, stretched, would land at 4 s and 8 s).
