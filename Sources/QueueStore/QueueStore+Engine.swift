@@ -54,9 +54,12 @@ extension QueueStore {
                         ),
                         arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens]
                     )
-                    claimed = try rows.map { row in
-                        let job = try Job(row: row)
-                        return ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: row["callback_token"])
+                    let columns = rows.first.map(Job.Columns.init)
+                    claimed = try rows.compactMap { row in
+                        guard let columns else { return nil }
+                        let job = try Job(row: row, columns: columns)
+                        let token: String? = columns.callbackToken.flatMap { row[$0] }
+                        return ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token)
                     }
                     .sorted { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
                 }
