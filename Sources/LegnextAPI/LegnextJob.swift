@@ -112,10 +112,14 @@ public struct LegnextJob: Sendable, Hashable {
     public var usage: LegnextUsage?
     public var error: LegnextErrorInfo?
     public var logs: [String]
-    /// Top-level members not modelled above (`config`, `input`, `detail`, anything new).
-    public var extra: [String: JSONValue]
     /// The whole object as received.
     public var raw: JSONValue
+
+    /// Top-level members not modelled above (`config`, `input`, `detail`, anything new); made
+    /// when asked, since the daemon reads every answer and never these.
+    public var extra: [String: JSONValue] {
+        raw.objectValue?.filter { !Self.known.contains($0.key) } ?? [:]
+    }
 
     static let known: Set<String> = ["job_id", "model", "task_type", "status", "output", "meta", "error", "logs"]
 
@@ -145,7 +149,6 @@ public struct LegnextJob: Sendable, Hashable {
         }
         error = LegnextErrorInfo(object["error"])
         logs = object["logs"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        extra = object.filter { !Self.known.contains($0.key) }
         raw = json
     }
 
