@@ -63,53 +63,16 @@ extension QueueEngine {
         }
     }
 
-    /// Applies a Job object (from a poll, or from the submission's answer: `polled` false).
-    func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date, polled: Bool = true) async {
+    /// Applies a Job object from a poll (or a confirming GET).
+    func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date) async {
         let log = JobLog(logger, id: id, remoteId: remote.jobId)
         guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
         switch remote.status {
-        case .completed:
+        case .completed, .failed:
             untrack(id)
-            let duration =
-                remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } } ?? now.timeIntervalSince(tracked.submittedAt)
-            let polls = tracked.polls + (polled ? 1 : 0)
-            state.withLock { $0.planner.record(kind: tracked.kind, duration: duration, polls: polls) }
-            var completion = Self.completion(remote)
-            completion.downloadOutputs = configuration.downloadOutputs
-            completion.countsRequest = polled
-            let update = completion
+            let update = finalUpdate(remote, countsRequest: true)
             let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
-            if done {
-                EngineMetrics.finished(
-                    state: "completed",
-                    kind: tracked.kind,
-                    duration: duration,
-                    lag: remote.endedAt.map { now.timeIntervalSince($0) },
-                    credits: remote.usage?.consume
-                )
-                state.withLock { $0.completed += 1 }
-                log.info("job \(id) completed in \(String(format: "%.1f", now.timeIntervalSince(tracked.submittedAt)))s")
-                publishStatus()
-            }
-        case .failed:
-            untrack(id)
-            let error = remote.error?.summary ?? "Legnext reported the job failed"
-            let update = RemoteUpdate(
-                status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText, countsRequest: polled
-            )
-            let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
-            if done {
-                EngineMetrics.finished(
-                    state: "failed",
-                    kind: tracked.kind,
-                    duration: remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } },
-                    lag: remote.endedAt.map { now.timeIntervalSince($0) },
-                    credits: nil
-                )
-                state.withLock { $0.failed += 1 }
-                log.warning("job \(id) failed at Legnext: \(error)")
-                publishStatus()
-            }
+            if done { noteFinished(id, remote, kind: tracked.kind, submittedAt: tracked.submittedAt, polls: tracked.polls + 1, now: now, log) }
         case .pending, .staged, .processing:
             let progressed = remote.status.rank > (LegnextJobStatus(rawValue: tracked.remoteStatus)?.rank ?? -1)
             let progressAt = progressed ? now : tracked.progressAt
@@ -151,7 +114,7 @@ extension QueueEngine {
                 return job.nextPoll
             }
             pollSignal.signal()
-            let update = RemoteUpdate(status: remote.status.rawValue, countsRequest: polled)
+            let update = RemoteUpdate(status: remote.status.rawValue)
             await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
         }
     }
@@ -190,6 +153,38 @@ extension QueueEngine {
 
     static func minutes(_ seconds: TimeInterval) -> String {
         seconds >= 120 ? "\(Int(seconds / 60))m" : "\(Int(seconds))s"
+    }
+
+    /// What the store records of a finished Job object.
+    func finalUpdate(_ remote: LegnextJob, countsRequest: Bool) -> RemoteUpdate {
+        guard remote.status == .completed else {
+            let error = remote.error?.summary ?? "Legnext reported the job failed"
+            return RemoteUpdate(status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText, countsRequest: countsRequest)
+        }
+        var update = Self.completion(remote)
+        update.downloadOutputs = configuration.downloadOutputs
+        update.countsRequest = countsRequest
+        return update
+    }
+
+    /// After a finished job is recorded: what it teaches the planner, metrics, counts, a log line.
+    func noteFinished(_ id: Int64, _ remote: LegnextJob, kind: String, submittedAt: Date, polls: Int, now: Date, _ log: JobLog) {
+        let reported = remote.endedAt.flatMap { end in remote.createdAt.map { end.timeIntervalSince($0) } }
+        let lag = remote.endedAt.map { now.timeIntervalSince($0) }
+        if remote.status == .completed {
+            let duration = reported ?? now.timeIntervalSince(submittedAt)
+            EngineMetrics.finished(state: "completed", kind: kind, duration: duration, lag: lag, credits: remote.usage?.consume)
+            state.withLock {
+                $0.planner.record(kind: kind, duration: duration, polls: polls)
+                $0.completed += 1
+            }
+            log.info("job \(id) completed in \(String(format: "%.1f", now.timeIntervalSince(submittedAt)))s")
+        } else {
+            EngineMetrics.finished(state: "failed", kind: kind, duration: reported, lag: lag, credits: nil)
+            state.withLock { $0.failed += 1 }
+            log.warning("job \(id) failed at Legnext: \(remote.error?.summary ?? "Legnext reported the job failed")")
+        }
+        publishStatus()
     }
 
     /// The store's view of a completed Job object: outputs, summary, credits.

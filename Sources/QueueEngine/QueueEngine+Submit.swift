@@ -82,6 +82,24 @@ extension QueueEngine {
     private func accepted(_ job: Job, remote: LegnextJob, now: Date, _ log: JobLog) async {
         var log = log
         log.remoteId = remote.jobId
+        if remote.status.isFinal {
+            // Finished before Legnext answered: accepted and finished in one transaction, never polled.
+            let update = finalUpdate(remote, countsRequest: false)
+            let stored = await record(job.id, log) {
+                try await self.store.markSubmitted(
+                    id: job.id,
+                    remoteJobId: remote.jobId,
+                    status: remote.status.rawValue,
+                    nextPollAt: now,
+                    now: now,
+                    finished: update
+                )
+            }
+            guard stored else { return }
+            log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
+            noteFinished(job.id, remote, kind: job.kind, submittedAt: now, polls: 0, now: now, log)
+            return
+        }
         let next = state.withLock { state -> Date in
             if state.earlyFinishHints.remove(job.id) != nil { return now }
             return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
@@ -105,7 +123,6 @@ extension QueueEngine {
             state.polls.push(job.id, at: next)
         }
         pollSignal.signal()
-        if remote.status.isFinal { await applyPolled(job.id, remote, now: now, polled: false) }
     }
 
     private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, now: Date, _ log: JobLog) async {

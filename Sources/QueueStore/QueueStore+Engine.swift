@@ -81,8 +81,16 @@ extension QueueStore {
         LIMIT ?2
         """
 
-    /// Legnext accepted the job: its id is committed the moment it arrives.
-    public func markSubmitted(id: Int64, remoteJobId: String, status: String, nextPollAt: Date, now: Date) async throws(StoreError) {
+    /// Legnext accepted the job: its id is committed the moment it arrives. `finished` is how the
+    /// job ended when the POST's answer already said so; it is applied in the same transaction.
+    public func markSubmitted(
+        id: Int64,
+        remoteJobId: String,
+        status: String,
+        nextPollAt: Date,
+        now: Date,
+        finished: RemoteUpdate? = nil
+    ) async throws(StoreError) {
         let at = stamp(now)
         let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
         try await write { db in
@@ -94,6 +102,7 @@ extension QueueStore {
                     """,
                 arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id]
             )
+            if let finished { try Self.applyRemote(id: id, update: finished, nextPollAt: nil, at: at, db) }
         }
     }
 
@@ -102,70 +111,73 @@ extension QueueStore {
     @discardableResult
     public func applyRemote(id: Int64, update: RemoteUpdate, nextPollAt: Date?, now: Date) async throws(StoreError) -> JobState? {
         let at = stamp(now)
-        return try await write { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, remote_status FROM jobs WHERE id = ?"), arguments: [id]),
-                let state = JobState(rawValue: row["state"])
-            else { return nil }
-            guard state.isInFlight, state != .submitting else { return state }
-            let current: String? = row["remote_status"]
-            let requests = update.countsRequest ? 1 : 0
-            let newRank = RemoteUpdate.rank(update.status)
-            guard newRank >= RemoteUpdate.rank(current) else {
-                if update.countsRequest {
-                    try db.executeCached(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
-                }
-                return state
+        return try await write { db in try Self.applyRemote(id: id, update: update, nextPollAt: nextPollAt, at: at, db) }
+    }
+
+    @discardableResult
+    static func applyRemote(id: Int64, update: RemoteUpdate, nextPollAt: Date?, at: String, _ db: Database) throws -> JobState? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, remote_status FROM jobs WHERE id = ?"), arguments: [id]),
+            let state = JobState(rawValue: row["state"])
+        else { return nil }
+        guard state.isInFlight, state != .submitting else { return state }
+        let current: String? = row["remote_status"]
+        let requests = update.countsRequest ? 1 : 0
+        let newRank = RemoteUpdate.rank(update.status)
+        guard newRank >= RemoteUpdate.rank(current) else {
+            if update.countsRequest {
+                try db.executeCached(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
             }
-            switch update.status {
-            case "completed":
-                try db.executeCached(
-                    sql: """
-                        UPDATE jobs SET state = 'completed', remote_status = 'completed', output = ?1, credits_used = ?2,
-                            requests = requests + ?5, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
-                            reason = 'completed', error = NULL, error_detail = NULL
-                        WHERE id = ?4
-                        """,
-                    arguments: [update.output, update.creditsUsed, at, id, requests]
-                )
-                if !update.outputs.isEmpty {
-                    // One statement for all of a job's outputs (a grid and four images, usually).
-                    let insert = try db.cachedStatement(sql: Self.insertOutputsSQL(count: update.outputs.count))
-                    var values: [(any DatabaseValueConvertible)?] = []
-                    for output in update.outputs {
-                        let download = update.downloadOutputs && output.url != nil && output.kind != .text
-                        values += [
-                            id, output.kind.rawValue, output.index, output.url, output.text, at, download ? "pending" : nil, download ? at : nil,
-                        ]
-                    }
-                    try insert.execute(arguments: StatementArguments(values))
+            return state
+        }
+        switch update.status {
+        case "completed":
+            try db.executeCached(
+                sql: """
+                    UPDATE jobs SET state = 'completed', remote_status = 'completed', output = ?1, credits_used = ?2,
+                        requests = requests + ?5, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
+                        reason = 'completed', error = NULL, error_detail = NULL
+                    WHERE id = ?4
+                    """,
+                arguments: [update.output, update.creditsUsed, at, id, requests]
+            )
+            if !update.outputs.isEmpty {
+                // One statement for all of a job's outputs (a grid and four images, usually).
+                let insert = try db.cachedStatement(sql: Self.insertOutputsSQL(count: update.outputs.count))
+                var values: [(any DatabaseValueConvertible)?] = []
+                for output in update.outputs {
+                    let download = update.downloadOutputs && output.url != nil && output.kind != .text
+                    values += [
+                        id, output.kind.rawValue, output.index, output.url, output.text, at, download ? "pending" : nil, download ? at : nil,
+                    ]
                 }
-                return .completed
-            case "failed":
-                let message = update.error ?? "Legnext reported the job failed"
-                try db.executeCached(
-                    sql: """
-                        UPDATE jobs SET state = 'failed', remote_status = 'failed', error = ?1, error_detail = ?2,
-                            requests = requests + ?5, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
-                            reason = 'failed at Legnext'
-                        WHERE id = ?4
-                        """,
-                    arguments: [message, update.errorDetail, at, id, requests]
-                )
-                return .failed
-            default:
-                let progressed = newRank > RemoteUpdate.rank(current)
-                try db.executeCached(
-                    sql: """
-                        UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + ?6, next_poll_at = ?2,
-                            progress_at = CASE WHEN ?3 THEN ?4 ELSE progress_at END,
-                            updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END,
-                            reason = CASE WHEN ?3 THEN 'Legnext reports ' || ?1 ELSE reason END
-                        WHERE id = ?5
-                        """,
-                    arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id, requests]
-                )
-                return JobState(rawValue: update.status) ?? state
+                try insert.execute(arguments: StatementArguments(values))
             }
+            return .completed
+        case "failed":
+            let message = update.error ?? "Legnext reported the job failed"
+            try db.executeCached(
+                sql: """
+                    UPDATE jobs SET state = 'failed', remote_status = 'failed', error = ?1, error_detail = ?2,
+                        requests = requests + ?5, next_poll_at = NULL, progress_at = ?3, finished_at = ?3, updated_at = ?3,
+                        reason = 'failed at Legnext'
+                    WHERE id = ?4
+                    """,
+                arguments: [message, update.errorDetail, at, id, requests]
+            )
+            return .failed
+        default:
+            let progressed = newRank > RemoteUpdate.rank(current)
+            try db.executeCached(
+                sql: """
+                    UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + ?6, next_poll_at = ?2,
+                        progress_at = CASE WHEN ?3 THEN ?4 ELSE progress_at END,
+                        updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END,
+                        reason = CASE WHEN ?3 THEN 'Legnext reports ' || ?1 ELSE reason END
+                    WHERE id = ?5
+                    """,
+                arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id, requests]
+            )
+            return JobState(rawValue: update.status) ?? state
         }
     }
 

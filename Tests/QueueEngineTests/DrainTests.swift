@@ -57,17 +57,29 @@ import Testing
         }
     }
 
-    /// A job Legnext finishes before answering the POST takes one request, and its row says one.
+    /// A job Legnext finishes before answering the POST takes one request, and its row says one;
+    /// it is recorded accepted, then finished (one transaction), and never polled.
     @Test func aJobFinishedInThePostAnswerCountsOneRequest() async throws {
         try await EngineHarness.with(simulator: Self.simulator()) { harness in
             _ = try harness.store.enqueue((0..<5).map { NewJob(prompt: "job \($0) sim:duration=0") })
             let done = try await harness.run(Self.engine(concurrency: 5), timeout: 60) { try harness.all(in: [.completed]) }
             #expect(done)
+            _ = try harness.store.enqueue([NewJob(prompt: "doomed sim:fail sim:duration=0")])
+            let failed = try await harness.run(Self.engine(concurrency: 5), timeout: 60) { try harness.all(in: [.completed, .failed]) }
+            #expect(failed)
+            let doomed = try #require(try harness.store.list(state: .failed, limit: 1).first)
+            #expect(doomed.requests == 1 && doomed.error?.contains("generation failed") == true, "\(doomed)")
             let jobs = try harness.store.list(state: .completed, limit: 10)
             let stats = try await harness.stats()
-            #expect(stats.number("requests_total") == 5)
+            #expect(stats.number("requests_total") == 6)
             #expect(jobs.count == 5 && jobs.allSatisfy { $0.requests == 1 }, "one POST each: \(jobs.map(\.requests))")
-            for job in jobs { #expect(try harness.store.detail(job.id).outputs.count == 5) }
+            for job in jobs {
+                let detail = try harness.store.detail(job.id)
+                #expect(detail.outputs.count == 5)
+                #expect(detail.job.remoteJobId != nil && detail.job.creditsUsed == 80)
+                let steps = detail.events.compactMap { event in event.toState.map { "\(event.fromState ?? "-")→\($0)" } }
+                #expect(steps == ["queued→submitting", "submitting→pending", "pending→completed"], "\(steps)")
+            }
         }
     }
 
