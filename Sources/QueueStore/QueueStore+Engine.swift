@@ -54,14 +54,15 @@ extension QueueStore {
                         ),
                         arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens]
                     )
-                    let columns = rows.first.map(Job.Columns.init)
-                    claimed = try rows.compactMap { row in
-                        guard let columns else { return nil }
-                        let job = try Job(row: row, columns: columns)
-                        let token: String? = columns.callbackToken.flatMap { row[$0] }
-                        return ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token)
+                    if let first = rows.first {
+                        let columns = Job.Columns(first)
+                        claimed = try rows.map { row in
+                            let job = try Job(row: row, columns: columns)
+                            let token: String? = columns.callbackToken.flatMap { row[$0] }
+                            return ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token)
+                        }
+                        .sorted { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
                     }
-                    .sorted { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
                 }
                 return .commit
             }

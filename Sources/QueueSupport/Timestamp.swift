@@ -46,10 +46,10 @@ public enum Timestamp {
     public static func parse(_ text: String) -> Date? {
         // Spaces and tabs trimmed by hand: Foundation's trimmingCharacters(in:) was 80 % of this
         // function, which runs for every time in every Legnext answer and every claimed row.
+        func blank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var s = Array(text.utf8)
-        while let last = s.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { s.removeLast() }
-        let lead = s.prefix { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.count
-        if lead > 0 { s.removeFirst(lead) }
+        while let last = s.last, blank(last) { s.removeLast() }
+        s.removeFirst(s.prefix(while: blank).count)
         guard s.count >= 10 else { return nil }
         var i = 0
         func digits(_ n: Int) -> Int? {
