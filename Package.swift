@@ -37,6 +37,7 @@ let package = Package(
                 .embedInCode("0001_initial.sql"), .embedInCode("0002_callbacks.sql"), .embedInCode("0003_downloads_and_notifications.sql"),
                 .embedInCode("0004_cheaper_checks.sql"),
                 .embedInCode("0005_common_case_checks.sql"),
+                .embedInCode("0006_rules_for_every_writer.sql"),
             ],
             swiftSettings: strict
         ),

@@ -23,6 +23,7 @@ extension Migration {
         Migration("0003_downloads_and_notifications", PackageResources._003_downloads_and_notifications_sql),
         Migration("0004_cheaper_checks", PackageResources._004_cheaper_checks_sql),
         Migration("0005_common_case_checks", PackageResources._005_common_case_checks_sql),
+        Migration("0006_rules_for_every_writer", PackageResources._006_rules_for_every_writer_sql),
     ]
 
     /// The schema version this build writes and understands.

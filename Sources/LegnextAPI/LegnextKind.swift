@@ -59,7 +59,7 @@ extension LegnextKind {
         case .shorten: ["prompt"]
         case .pan: ["jobId", "imageNo", "direction", "scale", "remixPrompt"]
         case .outpaint: ["jobId", "imageNo", "scale", "remixPrompt"]
-        case .inpaint: ["jobId", "imageNo", "mask", "maskFile", "remixPrompt"]
+        case .inpaint: ["jobId", "imageNo", "mask", "remixPrompt"]
         case .remix: ["jobId", "imageNo", "remixPrompt", "mode"]
         case .edit: ["jobId", "imageNo", "canvas", "imgPos", "remixPrompt", "mask"]
         case .uploadPaint: ["imgUrl", "canvas", "imgPos", "remixPrompt", "mask"]

@@ -90,23 +90,12 @@ public struct LegnextRequest: Sendable {
     }
 
     private init(inpaint fields: [String: JSONValue]) throws(RequestValidationError) {
-        let mask: Data
-        switch (fields["mask"], fields["maskFile"]) {
-        case (.some, .some):
-            throw RequestValidationError("give either mask (base64) or maskFile (a path), not both")
-        case (.some(let value), nil):
-            guard let text = value.stringValue, let data = Data(base64Encoded: text) else {
-                throw RequestValidationError("mask must be base64 text of a PNG image (or use maskFile with a path)")
-            }
-            mask = data
-        case (nil, .some(let value)):
-            guard let path = value.stringValue else { throw RequestValidationError("maskFile must be a file path") }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw RequestValidationError("cannot read maskFile \(path)")
-            }
-            mask = data
-        case (nil, nil):
-            throw RequestValidationError("inpaint needs a mask: params.maskFile (a path) or params.mask (base64)")
+        // The mask travels in the row itself: the daemon never opens a file a row names.
+        guard let value = fields["mask"] else {
+            throw RequestValidationError("inpaint needs a mask: params.mask, base64 text of a PNG image")
+        }
+        guard let text = value.stringValue, let mask = Data(base64Encoded: text) else {
+            throw RequestValidationError("mask must be base64 text of a PNG image")
         }
         guard let jobId = fields["jobId"]?.stringValue else { throw RequestValidationError("jobId must be a string") }
         guard let imageNo = fields["imageNo"]?.intValue else { throw RequestValidationError("imageNo is required (0–3)") }

@@ -15,24 +15,11 @@ struct JobDraft {
     /// Line of the input file, for error messages.
     var line: Int?
 
-    /// Checks the draft against the endpoint's rules; the message says what is wrong.
+    /// Checks the draft against the endpoint's rules (the daemon's own, at claim); the message
+    /// says what is wrong.
     func check() throws(RequestValidationError) {
-        if kind == "diffusion", params.isEmpty, parent == nil, let prompt {
-            return try DiffusionRequest(text: prompt).validate()  // most lines of a big import
-        }
-        guard let kind = LegnextKind(rawValue: kind) else {
-            throw RequestValidationError("unknown kind \"\(self.kind)\": use one of \(LegnextKind.namesList)")
-        }
-        if parent != nil, !kind.isFollowUp {
-            throw RequestValidationError(
-                "a parent job is only for follow-up kinds (\(LegnextKind.allCases.filter(\.isFollowUp).map(\.rawValue).joined(separator: ", ")))"
-            )
-        }
-        if let prompt, prompt.isBlank {
-            throw RequestValidationError("the prompt is empty")
-        }
-        // The parent's Legnext id is unknown until it completes; any placeholder checks the rest.
-        _ = try LegnextRequest.build(kind: kind.rawValue, prompt: prompt, params: params, parentRemoteJobId: parent.map { _ in "parent" })
+        // The parent's Legnext id is unknown until it completes; a placeholder checks the rest.
+        _ = try LegnextRequest.job(kind: kind, prompt: prompt, params: params, hasParent: parent != nil, parentRemoteJobId: "parent")
     }
 
     var newJob: NewJob {

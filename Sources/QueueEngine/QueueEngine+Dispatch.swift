@@ -36,17 +36,23 @@ extension QueueEngine {
             }
             var tickets = [first]
             while tickets.count < min(free, configuration.claimBatch), let ticket = limiter.tryAcquire() { tickets.append(ticket) }
-            let claimed: [ClaimedJob]
+            let batch: ClaimBatch
             do {
-                claimed = try await store.claim(limit: tickets.count, now: clock.now(), callbackTokens: configuration.callbackBaseURL != nil)
+                batch = try await store.claim(limit: tickets.count, now: clock.now(), callbackTokens: configuration.callbackBaseURL != nil)
             } catch {
                 tickets.forEach(limiter.giveBack)
                 logger.error("cannot claim jobs: \(error); trying again shortly")
                 try? await clock.sleep(until: clock.now().addingTimeInterval(1))
                 continue
             }
+            let claimed = batch.jobs
             tickets[claimed.count...].forEach(limiter.giveBack)
-            if claimed.count < tickets.count { workMayBeWaiting = false }
+            if batch.count < tickets.count { workMayBeWaiting = false }
+            if !batch.failed.isEmpty {
+                for failure in batch.failed { logger.warning("job \(failure.id) failed before sending: \(failure.reason)") }
+                state.withLock { $0.failed += batch.failed.count }
+                publishStatus()
+            }
             guard !claimed.isEmpty else { continue }
             state.withLock { $0.submitting += claimed.count }
             for (job, ticket) in zip(claimed, tickets) { queue.yield(.submit(job, ticket)) }

@@ -30,9 +30,14 @@ extension QueueEngine {
         }
         let request: LegnextRequest
         do {
-            let params = JSONValue(parsing: job.params)?.objectValue ?? [:]
-            request = try LegnextRequest.build(kind: job.kind, prompt: job.prompt, params: params, parentRemoteJobId: claimed.parentRemoteJobId)
-                .withCallback(callbackURL(job.id, token: claimed.callbackToken))
+            request = try LegnextRequest.job(
+                kind: job.kind,
+                prompt: job.prompt,
+                params: LegnextRequest.jobParams(job.params),
+                hasParent: job.parentId != nil,
+                parentRemoteJobId: claimed.parentRemoteJobId
+            )
+            .withCallback(callbackURL(job.id, token: claimed.callbackToken))
         } catch {
             limiter.giveBack(ticket)
             log.warning("job \(job.id) failed before sending: \(error.message)")

@@ -144,7 +144,8 @@ public final class QueueEngine: Service, Sendable {
                 "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain and will not be resent without `legnext-queue retry`: \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
             )
         }
-        let inFlight = try await store.inFlightJobs()
+        let (inFlight, unreadable) = try await store.inFlightJobs(now: now)
+        for failure in unreadable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
         var kinds = Set(inFlight.map(\.kind))
         kinds.insert("diffusion")
         var planner = PollPlanner(budget: configuration.pollBudget)

@@ -36,6 +36,9 @@ public struct Job: Sendable, Hashable, Identifiable {
     public var updatedAt: Date
     public var submittedAt: Date?
     public var finishedAt: Date?
+    /// Why the row could not be read as it is (``RowReadError``); set only by ``init(leniently:)``
+    /// for display, whose other fields are then what could be read.
+    public var readError: String? = nil
 }
 
 extension Job: FetchableRecord {
@@ -46,49 +49,81 @@ extension Job: FetchableRecord {
     /// Reads a row whose column positions were found once for its statement: GRDB's by-name
     /// access lowercases every column name on each lookup, and a dictionary built per row
     /// was still a third of the claim's decoding.
-    init(row: Row, columns c: Columns) throws {
-        func value<T: DatabaseValueConvertible>(_ index: Int?) -> T? {
-            index.flatMap { row[$0] }
-        }
-        func required<T: DatabaseValueConvertible>(_ index: Int?, _ name: String) throws -> T {
-            guard let value: T = value(index) else { throw StoreError.invalid("jobs row without \(name)") }
-            return value
-        }
-        func date(_ index: Int?) -> Date? {
-            (value(index) as String?).flatMap(Timestamp.parse)
-        }
-        let id: Int64 = try required(c.id, "id")
-        let stateText: String = try required(c.state, "state")
+    init(row: Row, columns c: Columns) throws(RowReadError) {
+        let r = RowReader(row: row)
+        let id = try r.requiredInt(c.id, "id")
+        let stateText = try r.requiredText(c.state, "state")
         guard let state = JobState(rawValue: stateText) else {
-            throw StoreError.invalid("job \(id) has unknown state \(stateText)")
+            throw RowReadError("state \"\(stateText.prefix(40))\" is not one legnext-queue knows")
         }
+        func int(_ index: Int?, _ name: String) throws(RowReadError) -> Int? { try r.int(index, name).map { Int($0) } }
         self.init(
             id: id,
-            kind: try required(c.kind, "kind"),
-            prompt: value(c.prompt),
-            params: value(c.params) ?? "{}",
-            tag: value(c.tag),
-            priority: value(c.priority) ?? 0,
-            runAfter: date(c.runAfter),
-            idempotencyKey: value(c.idempotencyKey),
-            parentId: value(c.parentId),
+            kind: try r.requiredText(c.kind, "kind"),
+            prompt: try r.text(c.prompt, "prompt"),
+            params: try r.text(c.params, "params") ?? "{}",
+            tag: try r.text(c.tag, "tag"),
+            priority: try int(c.priority, "priority") ?? 0,
+            runAfter: try r.date(c.runAfter, "run_after"),
+            idempotencyKey: try r.text(c.idempotencyKey, "idempotency_key"),
+            parentId: try r.int(c.parentId, "parent_id"),
             state: state,
-            reason: value(c.reason),
-            remoteJobId: value(c.remoteJobId),
-            remoteStatus: value(c.remoteStatus),
-            attempts: value(c.attempts) ?? 0,
-            requests: value(c.requests) ?? 0,
-            nextPollAt: date(c.nextPollAt),
-            progressAt: date(c.progressAt),
-            error: value(c.error),
-            errorDetail: value(c.errorDetail),
-            output: value(c.output),
-            creditsUsed: value(c.creditsUsed),
-            createdAt: date(c.createdAt) ?? Date(timeIntervalSince1970: 0),
-            updatedAt: date(c.updatedAt) ?? Date(timeIntervalSince1970: 0),
-            submittedAt: date(c.submittedAt),
-            finishedAt: date(c.finishedAt)
+            reason: try r.text(c.reason, "reason"),
+            remoteJobId: try r.text(c.remoteJobId, "remote_job_id"),
+            remoteStatus: try r.text(c.remoteStatus, "remote_status"),
+            attempts: try int(c.attempts, "attempts") ?? 0,
+            requests: try int(c.requests, "requests") ?? 0,
+            nextPollAt: try r.date(c.nextPollAt, "next_poll_at"),
+            progressAt: try r.date(c.progressAt, "progress_at"),
+            error: try r.text(c.error, "error"),
+            errorDetail: try r.text(c.errorDetail, "error_detail"),
+            output: try r.text(c.output, "output"),
+            creditsUsed: try int(c.creditsUsed, "credits_used"),
+            createdAt: try r.date(c.createdAt, "created_at") ?? Date(timeIntervalSince1970: 0),
+            updatedAt: try r.date(c.updatedAt, "updated_at") ?? Date(timeIntervalSince1970: 0),
+            submittedAt: try r.date(c.submittedAt, "submitted_at"),
+            finishedAt: try r.date(c.finishedAt, "finished_at")
         )
+    }
+
+    /// A row for `list` and `show`: read as far as it can be, with ``readError`` saying what
+    /// could not be, so a person sees the row and the reason instead of a crash.
+    init(leniently row: Row, columns c: Columns) {
+        do {
+            self = try Job(row: row, columns: c)
+            return
+        } catch {
+            let r = RowReader(row: row)
+            let stateText = (try? r.text(c.state, "state"))
+            self.init(
+                id: (try? r.int(c.id, "id")) ?? 0,
+                kind: (try? r.text(c.kind, "kind")) ?? "?",
+                prompt: (try? r.text(c.prompt, "prompt")),
+                params: (try? r.text(c.params, "params")) ?? "{}",
+                tag: (try? r.text(c.tag, "tag")),
+                priority: 0,
+                runAfter: nil,
+                idempotencyKey: nil,
+                parentId: (try? r.int(c.parentId, "parent_id")),
+                state: stateText.flatMap(JobState.init(rawValue:)) ?? .failed,
+                reason: (try? r.text(c.reason, "reason")),
+                remoteJobId: (try? r.text(c.remoteJobId, "remote_job_id")),
+                remoteStatus: nil,
+                attempts: 0,
+                requests: 0,
+                nextPollAt: nil,
+                progressAt: nil,
+                error: error.description,
+                errorDetail: nil,
+                output: nil,
+                creditsUsed: nil,
+                createdAt: (try? r.date(c.createdAt, "created_at")) ?? Date(timeIntervalSince1970: 0),
+                updatedAt: (try? r.date(c.updatedAt, "updated_at")) ?? Date(timeIntervalSince1970: 0),
+                submittedAt: nil,
+                finishedAt: nil,
+                readError: error.description
+            )
+        }
     }
 
     /// The position of each `jobs` column in a statement's rows (nil when not selected).
@@ -142,13 +177,14 @@ public struct JobEvent: Sendable, Hashable, FetchableRecord {
     public var toState: String?
     public var detail: String?
 
-    public init(row: Row) {
-        id = row["id"]
-        jobId = row["job_id"]
-        at = (row["at"] as String?).flatMap(Timestamp.parse) ?? Date(timeIntervalSince1970: 0)
-        fromState = row["from_state"]
-        toState = row["to_state"]
-        detail = row["detail"]
+    public init(row: Row) throws {
+        let r = RowReader(row)
+        id = try r.requiredInt("id")
+        jobId = try r.requiredInt("job_id")
+        at = try r.date("at") ?? Date(timeIntervalSince1970: 0)
+        fromState = try r.text("from_state")
+        toState = try r.text("to_state")
+        detail = try r.text("detail")
     }
 }
 
@@ -181,21 +217,24 @@ public struct JobOutput: Sendable, Hashable, FetchableRecord {
         self.text = text
     }
 
-    public init(row: Row) {
-        jobId = row["job_id"]
-        kind = Kind(rawValue: row["kind"]) ?? .image
-        index = row["idx"]
-        url = row["url"]
-        text = row["text"]
-        if let state: String = row["download_state"] {
+    public init(row: Row) throws {
+        let r = RowReader(row)
+        jobId = try r.requiredInt("job_id")
+        let kindText = try r.requiredText("kind")
+        guard let kind = Kind(rawValue: kindText) else { throw RowReadError("output kind \"\(kindText.prefix(40))\" is not grid, image, video or text") }
+        self.kind = kind
+        index = Int(try r.requiredInt("idx"))
+        url = try r.text("url")
+        text = try r.text("text")
+        if let state = try r.text("download_state") {
             download = Download(
                 state: state,
-                path: row["path"],
-                size: row["size"],
-                contentType: row["content_type"],
-                sha256: row["sha256"],
-                attempts: row["download_attempts"],
-                error: row["download_error"]
+                path: try r.text("path"),
+                size: try r.int("size").map { Int($0) },
+                contentType: try r.text("content_type"),
+                sha256: try r.text("sha256"),
+                attempts: Int(try r.int("download_attempts") ?? 0),
+                error: try r.text("download_error")
             )
         }
     }
@@ -207,4 +246,6 @@ public struct JobDetail: Sendable {
     public var events: [JobEvent]
     public var outputs: [JobOutput]
     public var notifications: [JobNotification] = []
+    /// Rows of this job's history, outputs or notifications that could not be read, and why.
+    public var unreadable: [String] = []
 }

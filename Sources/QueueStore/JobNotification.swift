@@ -21,18 +21,18 @@ public struct JobNotification: Sendable, Hashable, FetchableRecord {
     public var createdAt: Date
     public var deliveredAt: Date?
 
-    public init(row: Row) {
-        func date(_ column: String) -> Date? { (row[column] as String?).flatMap(Timestamp.parse) }
-        id = row["id"]
-        deliveryId = row["delivery_id"]
-        jobId = row["job_id"]
-        channel = Channel(rawValue: row["channel"]) ?? .webhook
-        jobState = row["job_state"]
-        state = row["state"]
-        attempts = row["attempts"]
-        nextAttemptAt = date("next_attempt_at")
-        lastError = row["last_error"]
-        createdAt = date("created_at") ?? Date(timeIntervalSince1970: 0)
-        deliveredAt = date("delivered_at")
+    public init(row: Row) throws {
+        let r = RowReader(row)
+        id = try r.requiredInt("id")
+        deliveryId = try r.requiredText("delivery_id")
+        jobId = try r.requiredInt("job_id")
+        channel = Channel(rawValue: try r.requiredText("channel")) ?? .webhook
+        jobState = try r.requiredText("job_state")
+        state = try r.requiredText("state")
+        attempts = Int(try r.int("attempts") ?? 0)
+        nextAttemptAt = try r.date("next_attempt_at")
+        lastError = try r.text("last_error")
+        createdAt = try r.date("created_at") ?? Date(timeIntervalSince1970: 0)
+        deliveredAt = try r.date("delivered_at")
     }
 }

@@ -48,22 +48,22 @@ public struct DaemonInfo: Sendable, Hashable, FetchableRecord {
         self.currentRate = currentRate
     }
 
-    public init(row: Row) {
-        func date(_ column: String) -> Date? { (row[column] as String?).flatMap(Timestamp.parse) }
+    public init(row: Row) throws {
+        let r = RowReader(row)
         self.init(
-            pid: row["pid"],
-            hostname: row["hostname"],
-            version: row["version"],
-            baseURL: row["base_url"],
-            concurrency: row["concurrency"],
-            rate: row["rate"],
-            startedAt: date("started_at") ?? Date(timeIntervalSince1970: 0),
-            heartbeatAt: date("heartbeat_at") ?? Date(timeIntervalSince1970: 0),
-            stoppedAt: date("stopped_at"),
-            pausedReason: row["paused_reason"],
-            pausedSince: date("paused_since"),
-            inFlight: row["in_flight"],
-            currentRate: row["current_rate"]
+            pid: Int32(clamping: try r.requiredInt("pid")),
+            hostname: try r.requiredText("hostname"),
+            version: try r.requiredText("version"),
+            baseURL: try r.requiredText("base_url"),
+            concurrency: Int(try r.requiredInt("concurrency")),
+            rate: try r.double("rate") ?? 0,
+            startedAt: try r.date("started_at") ?? Date(timeIntervalSince1970: 0),
+            heartbeatAt: try r.date("heartbeat_at") ?? Date(timeIntervalSince1970: 0),
+            stoppedAt: try r.date("stopped_at"),
+            pausedReason: try r.text("paused_reason"),
+            pausedSince: try r.date("paused_since"),
+            inFlight: Int(try r.int("in_flight") ?? 0),
+            currentRate: try r.double("current_rate")
         )
     }
 }

@@ -18,10 +18,14 @@ extension QueueStore {
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT id, state, callback_token, remote_job_id, kind FROM jobs WHERE id = ?"),
                 arguments: [id]
-            ).flatMap { row in
-                JobState(rawValue: row["state"]).map { state in
-                    CallbackTarget(id: row["id"], state: state, token: row["callback_token"], remoteJobId: row["remote_job_id"], kind: row["kind"])
-                }
+            ).flatMap { row -> CallbackTarget? in
+                // A row that cannot be read is no target: the callback is refused, the job untouched.
+                let r = RowReader(row)
+                guard let state = try? r.requiredText(1, "state"), let jobState = JobState(rawValue: state),
+                    let token = try? r.text(2, "callback_token"), let remote = try? r.text(3, "remote_job_id"),
+                    let kind = try? r.requiredText(4, "kind")
+                else { return nil }
+                return CallbackTarget(id: id, state: jobState, token: token, remoteJobId: remote, kind: kind)
             }
         }
     }

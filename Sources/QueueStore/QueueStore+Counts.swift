@@ -8,7 +8,10 @@ extension QueueStore {
         let through = try Int64.fetchOne(db, sql: "SELECT counted_through FROM totals WHERE id = 1") ?? 0
         var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
         for row in try Row.fetchAll(db, sql: "SELECT state, jobs FROM state_counts") {
-            if let state = JobState(rawValue: row["state"]) { counts[state] = row["jobs"] }
+            let r = RowReader(row)
+            if let name = try? r.text(0, "state"), let state = JobState(rawValue: name), let jobs = try? r.int(1, "jobs") {
+                counts[state] = Int(jobs)
+            }
         }
         let newer = try db.cachedStatement(sql: "SELECT count(*) FROM jobs WHERE state = ? AND id > ?")
         for state in JobState.allCases {

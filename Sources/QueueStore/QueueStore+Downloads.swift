@@ -13,12 +13,18 @@ public struct PendingDownload: Sendable, Hashable {
     public var position: Int
 }
 
+/// An output row the downloader cannot use as it stands: its key, and why.
+private struct UnreadableOutput: Sendable {
+    var key: [DatabaseValue]
+    var why: String
+}
+
 extension QueueStore {
     /// Outputs due for download, oldest first.
     public func dueDownloads(now: Date, limit: Int) async throws(StoreError) -> [PendingDownload] {
         let at = stamp(now)
-        return try await read { db in
-            try Row.fetchAll(
+        let (due, unreadable) = try await read { db -> ([PendingDownload], [UnreadableOutput]) in
+            let rows = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
                         SELECT o.job_id, o.kind, o.idx, o.url, o.download_attempts,
@@ -32,17 +38,45 @@ extension QueueStore {
                         """
                 ),
                 arguments: [at, limit]
-            ).map { row in
-                PendingDownload(
-                    jobId: row["job_id"],
-                    kind: JobOutput.Kind(rawValue: row["kind"]) ?? .image,
-                    index: row["idx"],
-                    url: row["url"],
-                    attempts: row["download_attempts"],
-                    position: row["position"]
-                )
+            )
+            var due: [PendingDownload] = []
+            var unreadable: [UnreadableOutput] = []
+            for row in rows {
+                let r = RowReader(row)
+                do {
+                    let kindText = try r.requiredText(1, "kind")
+                    guard let url = try r.text(3, "url") else { throw RowReadError("the output is waiting for its download but has no url") }
+                    due.append(
+                        PendingDownload(
+                            jobId: try r.requiredInt(0, "job_id"),
+                            kind: JobOutput.Kind(rawValue: kindText) ?? .image,
+                            index: Int(try r.requiredInt(2, "idx")),
+                            url: url,
+                            attempts: Int(try r.int(4, "download_attempts") ?? 0),
+                            position: Int(try r.int(5, "position") ?? 0)
+                        )
+                    )
+                } catch {
+                    unreadable.append(UnreadableOutput(key: [row[0], row[1], row[2]], why: "\(error)"))
+                }
+            }
+            return (due, unreadable)
+        }
+        if !unreadable.isEmpty {
+            // Given up with the reason, so the loop does not meet the same row again.
+            try await write { db in
+                for output in unreadable {
+                    try db.execute(
+                        sql: """
+                            UPDATE job_outputs SET download_state = 'failed', next_download_at = NULL, download_error = ?
+                            WHERE job_id = ? AND kind = ? AND idx = ?
+                            """,
+                        arguments: StatementArguments([output.why.databaseValue] + output.key)
+                    )
+                }
             }
         }
+        return due
     }
 
     /// When the next pending download falls due after `now` (a retry waiting), if any.

@@ -7,67 +7,124 @@ import QueueSupport
 extension QueueStore {
     /// Claims up to `limit` due jobs for submission, committing `submitting` durably (synchronous
     /// FULL) before any request leaves: the write-ahead record that makes a crash safe.
-    /// Follow-ups whose parent ended without completing (or does not exist) fail here.
+    /// Follow-ups whose parent ended without completing (or does not exist) fail here, and so does
+    /// a row that breaks the schema's rules or cannot be read (``ClaimBatch/failed``): one bad row
+    /// never stops the claim of the others.
     ///
     /// With `callbackTokens`, each claimed job gets the secret of its callback URL in the same
     /// transaction (kept if it has one), so a callback after a crash can still be recognised.
-    public func claim(limit: Int, now: Date, callbackTokens: Bool = false) async throws(StoreError) -> [ClaimedJob] {
-        guard limit > 0 else { return [] }
+    public func claim(limit: Int, now: Date, callbackTokens: Bool = false) async throws(StoreError) -> ClaimBatch {
+        guard limit > 0 else { return ClaimBatch() }
         let at = stamp(now)
         return try await writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
-            var claimed: [ClaimedJob] = []
+            var batch = ClaimBatch()
             try db.inTransaction(.immediate) {
                 let candidates = try Row.fetchAll(db.cachedStatement(sql: Self.claimCandidatesSQL), arguments: [at, limit])
                 var ids: [Int64] = []
                 var parents: [Int64: String] = [:]
                 for row in candidates {
-                    let id: Int64 = row["id"]
-                    guard let parent: Int64 = row["parent_id"] else {
-                        ids.append(id)
-                        continue
-                    }
-                    let parentState: String? = row["parent_state"]
-                    let parentRemote: String? = row["parent_remote"]
-                    if parentState == "completed", let parentRemote {
-                        ids.append(id)
-                        parents[id] = parentRemote
-                    } else {
-                        let why =
-                            parentState.map { "parent job \(parent) ended \($0); retry it, then retry this job" }
-                            ?? "parent job \(parent) does not exist"
-                        try Self.fail(id: id, error: why, detail: nil, reason: why, at: at, db)
-                    }
-                }
-                if !ids.isEmpty {
-                    // randomblob() draws from SQLite's ChaCha20 generator, seeded by the OS.
-                    let rows = try Row.fetchAll(
-                        db.cachedStatement(
-                            sql: """
-                                UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
-                                    reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1,
-                                    callback_token = CASE WHEN ?3 THEN coalesce(callback_token, lower(hex(randomblob(16)))) ELSE callback_token END
-                                WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
-                                RETURNING *
-                                """
-                        ),
-                        arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens]
-                    )
-                    if let first = rows.first {
-                        let columns = Job.Columns(first)
-                        claimed = try rows.map { row in
-                            let job = try Job(row: row, columns: columns)
-                            let token: String? = columns.callbackToken.flatMap { row[$0] }
-                            return ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token)
+                    let r = RowReader(row)
+                    let id = try r.requiredInt(0, "id")
+                    do {
+                        guard let parent = try r.int(1, "parent_id") else {
+                            ids.append(id)
+                            continue
                         }
-                        .sorted { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
+                        let parentState = try r.text(2, "the parent's state")
+                        let parentRemote = try r.text(3, "the parent's remote_job_id")
+                        if parentState == "completed", let parentRemote {
+                            ids.append(id)
+                            parents[id] = parentRemote
+                        } else {
+                            let why =
+                                parentState.map { "parent job \(parent) ended \($0); retry it, then retry this job" }
+                                ?? "parent job \(parent) does not exist"
+                            try Self.fail(id: id, error: why, detail: nil, reason: why, at: at, db)
+                            batch.failed.append(.init(id: id, reason: why))
+                        }
+                    } catch let error as RowReadError {
+                        batch.failed.append(try Self.quarantine(id: id, error.description, at: at, db))
                     }
                 }
+                try Self.markSubmitting(ids, parents: parents, callbackTokens: callbackTokens, at: at, into: &batch, db)
                 return .commit
             }
-            return claimed
+            batch.jobs.sort { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
+            return batch
         }
+    }
+
+    /// Moves `ids` from queued to submitting. A row that breaks a rule added after it was written
+    /// makes the one UPDATE fail: then each is claimed alone, and the one that breaks it fails
+    /// with the rule's message.
+    private static func markSubmitting(
+        _ ids: [Int64],
+        parents: [Int64: String],
+        callbackTokens: Bool,
+        at: String,
+        into batch: inout ClaimBatch,
+        _ db: Database
+    ) throws {
+        guard !ids.isEmpty else { return }
+        let rows: [Row]
+        do {
+            // randomblob() draws from SQLite's ChaCha20 generator, seeded by the OS.
+            rows = try Row.fetchAll(
+                db.cachedStatement(sql: markSubmittingSQL),
+                arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens]
+            )
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            guard ids.count == 1 else {
+                for id in ids { try markSubmitting([id], parents: parents, callbackTokens: callbackTokens, at: at, into: &batch, db) }
+                return
+            }
+            let rule = (error.message ?? "a rule of the schema").replacingOccurrences(of: "CHECK constraint failed: ", with: "")
+            batch.failed.append(try quarantine(id: ids[0], "row could not be read: it breaks the rule \"\(rule)\"", at: at, db))
+            return
+        }
+        guard let first = rows.first else { return }
+        let columns = Job.Columns(first)
+        let nul = Array(first.columnNames).firstIndex(of: "has_nul")
+        for row in rows {
+            let id = try RowReader(row).requiredInt(columns.id, "id")
+            do {
+                if let nul, try RowReader(row).int(nul, "has_nul") == 1 {
+                    throw RowReadError("kind, prompt or params holds a NUL character, which would cut what is sent")
+                }
+                let job = try Job(row: row, columns: columns)
+                let token = try RowReader(row).text(columns.callbackToken, "callback_token")
+                batch.jobs.append(ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token))
+            } catch {
+                batch.failed.append(try quarantine(id: id, "\(error)", at: at, db))
+            }
+        }
+    }
+
+    private static let markSubmittingSQL = """
+        UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
+            reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1,
+            callback_token = CASE WHEN ?3 THEN coalesce(callback_token, lower(hex(randomblob(16)))) ELSE callback_token END
+        WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
+        RETURNING *, (instr(CAST(kind AS BLOB), x'00') + instr(CAST(prompt AS BLOB), x'00') + instr(CAST(params AS BLOB), x'00')) > 0 AS has_nul
+        """
+
+    /// Fails a job whose row the daemon cannot use as it stands, before any request: the row
+    /// keeps every value (for a person to look at and mend), only its state and error change.
+    /// The rules of the schema are not asked here, since the row may break one of them; the
+    /// state machine's trigger still is.
+    static func quarantine(id: Int64, _ message: String, at: String, _ db: Database) throws -> ClaimBatch.Failure {
+        try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+        defer { try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF") }
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'failed', error = ?1, reason = ?1, next_poll_at = NULL, finished_at = ?2, updated_at = ?2
+                WHERE id = ?3
+                """,
+            arguments: [message, at, id]
+        )
+        return .init(id: id, reason: message)
     }
 
     /// The next claimable jobs, in claim order. `INDEXED BY`: without statistics SQLite's planner
@@ -118,10 +175,10 @@ extension QueueStore {
     @discardableResult
     static func applyRemote(id: Int64, update: RemoteUpdate, nextPollAt: Date?, at: String, _ db: Database) throws -> JobState? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, remote_status FROM jobs WHERE id = ?"), arguments: [id]),
-            let state = JobState(rawValue: row["state"])
+            let state = JobState(rawValue: try RowReader(row).requiredText(0, "state"))
         else { return nil }
         guard state.isInFlight, state != .submitting else { return state }
-        let current: String? = row["remote_status"]
+        let current = try RowReader(row).text(1, "remote_status")
         let requests = update.countsRequest ? 1 : 0
         let newRank = RemoteUpdate.rank(update.status)
         guard newRank >= RemoteUpdate.rank(current) else {
@@ -281,28 +338,65 @@ extension QueueStore {
         }
     }
 
-    /// Accepted jobs still being followed (to resume polling after a restart).
-    public func inFlightJobs() async throws(StoreError) -> [InFlightJob] {
-        try await read { db in
-            try Row.fetchAll(
+    /// Accepted jobs still being followed (to resume polling after a restart). A row that cannot
+    /// be followed (no remote id, or a column it cannot read) fails with the reason instead.
+    public func inFlightJobs(now: Date) async throws(StoreError) -> (jobs: [InFlightJob], failed: [ClaimBatch.Failure]) {
+        let at = stamp(now)
+        return try await write { db in
+            var jobs: [InFlightJob] = []
+            var failed: [ClaimBatch.Failure] = []
+            let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT id, kind, remote_job_id, remote_status, submitted_at, progress_at, next_poll_at, requests FROM jobs
-                    WHERE state IN ('pending', 'staged', 'processing') AND remote_job_id IS NOT NULL
+                    WHERE state IN ('pending', 'staged', 'processing')
                     """
-            ).map { row in
-                let submitted = (row["submitted_at"] as String?).flatMap(Timestamp.parse) ?? Date()
-                return InFlightJob(
-                    id: row["id"],
-                    kind: row["kind"],
-                    remoteJobId: row["remote_job_id"],
-                    remoteStatus: row["remote_status"] ?? "pending",
-                    submittedAt: submitted,
-                    progressAt: (row["progress_at"] as String?).flatMap(Timestamp.parse) ?? submitted,
-                    nextPollAt: (row["next_poll_at"] as String?).flatMap(Timestamp.parse),
-                    requests: row["requests"]
-                )
+            )
+            for row in rows {
+                let r = RowReader(row)
+                let id = try r.requiredInt(0, "id")
+                do {
+                    guard let remote = try r.text(2, "remote_job_id") else {
+                        throw RowReadError("the job is in flight but has no remote_job_id, so it cannot be followed (was it inserted by hand?)")
+                    }
+                    let submitted = try r.date(4, "submitted_at") ?? now
+                    jobs.append(
+                        InFlightJob(
+                            id: id,
+                            kind: try r.requiredText(1, "kind"),
+                            remoteJobId: remote,
+                            remoteStatus: try r.text(3, "remote_status") ?? "pending",
+                            submittedAt: submitted,
+                            progressAt: try r.date(5, "progress_at") ?? submitted,
+                            nextPollAt: try r.date(6, "next_poll_at"),
+                            requests: Int(try r.int(7, "requests") ?? 0)
+                        )
+                    )
+                } catch {
+                    failed.append(try Self.quarantine(id: id, "\(error)", at: at, db))
+                }
             }
+            failed += try Self.quarantineUnknownStates(at: at, db)
+            return (jobs, failed)
+        }
+    }
+
+    /// Rows whose state is none of the machine's (a BLOB 'queued', a made-up name) are never
+    /// claimed nor counted: they fail with the reason, so `status` and `list` agree again.
+    private static func quarantineUnknownStates(at: String, _ db: Database) throws -> [ClaimBatch.Failure] {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, state FROM jobs
+                WHERE NOT (state = 'queued' OR state = 'submitting' OR state = 'pending' OR state = 'staged' OR state = 'processing'
+                           OR state = 'completed' OR state = 'failed' OR state = 'cancelled' OR state = 'uncertain')
+                """
+        )
+        return try rows.map { row in
+            let r = RowReader(row)
+            let id = try r.requiredInt(0, "id")
+            let shown = RowReader.describe((row[1] as DatabaseValue).storage)
+            return try quarantine(id: id, "row could not be read: its state is \(shown), not one legnext-queue knows", at: at, db)
         }
     }
 

@@ -42,27 +42,36 @@ extension QueueStore {
             }
             let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             arguments += [limit]
-            return try Job.fetchAll(db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY id DESC LIMIT ?", arguments: arguments)
+            return try Self.jobsLeniently(db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY id DESC LIMIT ?", arguments: arguments)
         }
     }
 
     /// One job, or nil.
     public func job(_ id: Int64) throws(StoreError) -> Job? {
-        try read { db in try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) }
+        try read { db in try Self.jobsLeniently(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).first }
     }
 
     /// A job with its events (oldest first), outputs and notifications.
     public func detail(_ id: Int64) throws(StoreError) -> JobDetail {
         let detail = try read { db -> JobDetail? in
-            guard let job = try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else { return nil }
-            let events = try JobEvent.fetchAll(db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", arguments: [id])
-            let outputs = try JobOutput.fetchAll(
-                db,
-                sql: "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
-                arguments: [id]
+            guard let job = try Self.jobsLeniently(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).first else { return nil }
+            var unreadable: [String] = []
+            func rows<T>(_ sql: String, _ what: String, _ decode: (Row) throws -> T) throws -> [T] {
+                try Row.fetchAll(db, sql: sql, arguments: [id]).compactMap { row in
+                    do { return try decode(row) } catch {
+                        unreadable.append("\(what): \(error)")
+                        return nil
+                    }
+                }
+            }
+            let events = try rows("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", "an event", JobEvent.init(row:))
+            let outputs = try rows(
+                "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
+                "an output",
+                JobOutput.init(row:)
             )
-            let notifications = try JobNotification.fetchAll(db, sql: "SELECT * FROM notifications WHERE job_id = ? ORDER BY id", arguments: [id])
-            return JobDetail(job: job, events: events, outputs: outputs, notifications: notifications)
+            let notifications = try rows("SELECT * FROM notifications WHERE job_id = ? ORDER BY id", "a notification", JobNotification.init(row:))
+            return JobDetail(job: job, events: events, outputs: outputs, notifications: notifications, unreadable: unreadable)
         }
         guard let detail else { throw .noSuchJob(id) }
         return detail
@@ -82,5 +91,14 @@ extension QueueStore {
                 )
             )
         }
+    }
+
+    /// Jobs for display: a row that cannot be read comes back with ``Job/readError`` set, never
+    /// as an error that hides every other row.
+    static func jobsLeniently(_ db: Database, sql: String, arguments: StatementArguments) throws -> [Job] {
+        let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        guard let first = rows.first else { return [] }
+        let columns = Job.Columns(first)
+        return rows.map { Job(leniently: $0, columns: columns) }
     }
 }

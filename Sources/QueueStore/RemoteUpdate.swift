@@ -49,6 +49,22 @@ public struct RemoteUpdate: Sendable {
 }
 
 /// A job the daemon has claimed for submission.
+/// What one claim did: the jobs to send now, and those it failed before sending anything.
+public struct ClaimBatch: Sendable {
+    public var jobs: [ClaimedJob] = []
+    public var failed: [Failure] = []
+
+    public struct Failure: Sendable, Hashable {
+        public var id: Int64
+        public var reason: String
+    }
+
+    public init() {}
+
+    /// Every due job the claim took off the queue, sent or failed.
+    public var count: Int { jobs.count + failed.count }
+}
+
 public struct ClaimedJob: Sendable {
     public var job: Job
     /// Legnext id of the completed parent, for follow-up kinds.

@@ -63,7 +63,7 @@ import Testing
             switch index {
             case 7:
                 // Refused by the schema's own check.
-                return try Int64.fetchOne(db, sql: "INSERT INTO jobs (prompt, state) VALUES ('bad', 'done') RETURNING id")!
+                return try Int64.fetchOne(db, sql: "INSERT INTO jobs (prompt, priority) VALUES ('bad', 'high') RETURNING id")!
             case 13:
                 // Wrote, then threw: what it wrote must go too.
                 try db.execute(sql: "INSERT INTO jobs (prompt) VALUES ('half done')")
@@ -76,7 +76,7 @@ import Testing
             Issue.record("the bad row: \(String(describing: results[7]))")
             return
         }
-        #expect(message.contains("unknown state"))
+        #expect(message.contains("priority must be an integer"))
         guard case .failure(.database) = results[13] else {
             Issue.record("the throwing write: \(String(describing: results[13]))")
             return

@@ -14,12 +14,12 @@ import Testing
             NewJob(prompt: "low"), NewJob(prompt: "high", priority: 5), NewJob(prompt: "future", priority: 9, runAfter: t0.addingTimeInterval(60)),
             NewJob(prompt: "low 2"),
         ]).ids
-        let claimed = try await fixture.store.claim(limit: 2, now: t0)
+        let claimed = try await fixture.store.claim(limit: 2, now: t0).jobs
         #expect(claimed.map(\.job.id) == [ids[1], ids[0]])
         #expect(claimed.allSatisfy { $0.job.state == .submitting && $0.job.attempts == 1 })
-        let later = try await fixture.store.claim(limit: 5, now: t0.addingTimeInterval(61))
+        let later = try await fixture.store.claim(limit: 5, now: t0.addingTimeInterval(61)).jobs
         #expect(later.map(\.job.id) == [ids[2], ids[3]])
-        #expect(try await fixture.store.claim(limit: 5, now: t0.addingTimeInterval(62)).isEmpty)
+        #expect(try await fixture.store.claim(limit: 5, now: t0.addingTimeInterval(62)).jobs.isEmpty)
         let events = try fixture.store.detail(ids[1]).events
         #expect(events.map(\.toState) == ["submitting"])
         #expect(try fixture.store.status().counts[.submitting] == 4)
@@ -30,11 +30,11 @@ import Testing
         defer { fixture.dir.remove() }
         let parent = try fixture.store.enqueue([NewJob(prompt: "parent")]).ids[0]
         let child = try fixture.store.enqueue([NewJob(kind: "upscale", prompt: nil, params: #"{"imageNo":1,"type":0}"#, parentId: parent)]).ids[0]
-        #expect(try await fixture.store.claim(limit: 5, now: t0).map(\.job.id) == [parent])
+        #expect(try await fixture.store.claim(limit: 5, now: t0).jobs.map(\.job.id) == [parent])
         try await fixture.store.markSubmitted(id: parent, remoteJobId: "R1", status: "pending", nextPollAt: t0, now: t0)
-        #expect(try await fixture.store.claim(limit: 5, now: t0).isEmpty, "the child waits while its parent runs")
+        #expect(try await fixture.store.claim(limit: 5, now: t0).jobs.isEmpty, "the child waits while its parent runs")
         try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: "completed"), nextPollAt: nil, now: t0)
-        let claimed = try await fixture.store.claim(limit: 5, now: t0)
+        let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
         #expect(claimed.map(\.job.id) == [child])
         #expect(claimed.first?.parentRemoteJobId == "R1")
     }
@@ -46,7 +46,7 @@ import Testing
         let child = try fixture.store.enqueue([NewJob(kind: "reroll", prompt: nil, parentId: parent)]).ids[0]
         _ = try await fixture.store.claim(limit: 1, now: t0)
         try await fixture.store.fail(id: parent, error: "boom", detail: nil, requestSent: true, now: t0)
-        #expect(try await fixture.store.claim(limit: 5, now: t0).isEmpty)
+        #expect(try await fixture.store.claim(limit: 5, now: t0).jobs.isEmpty)
         let job = try #require(try fixture.store.job(child))
         #expect(job.state == .failed)
         #expect(job.error?.contains("parent job \(parent) ended failed") == true)
@@ -84,7 +84,7 @@ import Testing
         try await fixture.store.markSubmitted(id: ids[0], remoteJobId: "R", status: "pending", nextPollAt: t0, now: t0)
         #expect(try await fixture.store.recoverInterruptedSubmissions(now: t0) == [ids[1]])
         #expect(try fixture.store.job(ids[1])?.state == .uncertain)
-        let inFlight = try await fixture.store.inFlightJobs()
+        let inFlight = try await fixture.store.inFlightJobs(now: t0).jobs
         #expect(inFlight.map(\.id) == [ids[0]])
         #expect(inFlight.first?.remoteJobId == "R")
     }
@@ -99,7 +99,7 @@ import Testing
         #expect(job.state == .queued)
         #expect(job.attempts == 0)
         #expect(job.requests == 1)
-        #expect(try await fixture.store.claim(limit: 1, now: t0).isEmpty, "not before run_after")
+        #expect(try await fixture.store.claim(limit: 1, now: t0).jobs.isEmpty, "not before run_after")
         _ = try await fixture.store.claim(limit: 1, now: t0.addingTimeInterval(6))
         try await fixture.store.requeue(id: id, runAfter: nil, reason: "connection refused", countAttempt: true, requestSent: false, now: t0)
         job = try #require(try fixture.store.job(id))
