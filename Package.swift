@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "QueueCLITests",
             dependencies: [
-                "QueueCLI", "QueueStore", "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim",
+                "QueueCLI", "QueueStore", "Migrations", "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

@@ -66,6 +66,7 @@ WHERE type = 'table' AND name = 'jobs';
 
 -- The documented parameters of each kind (legnext-api.md), after the JSON rule so that
 -- json_type() only ever reads valid JSON. A diffusion job without params skips them all.
+-- A CHECK that comes out NULL passes, so every test of an absent member is written with IS.
 UPDATE sqlite_schema SET sql = replace(sql,
     'CHECK (run_after IS NULL OR run_after IS strftime(''%Y-%m-%dT%H:%M:%fZ'', run_after))',
     'CHECK (run_after IS NULL OR run_after IS strftime(''%Y-%m-%dT%H:%M:%fZ'', run_after)),
@@ -75,61 +76,61 @@ UPDATE sqlite_schema SET sql = replace(sql,
         CHECK (params = ''{}'' OR json_type(params, ''$.callback'') IS NULL OR state = ''failed''),
     CONSTRAINT "params.imageNo must be an integer 0-3; variation, upscale, pan, outpaint, inpaint, remix, edit and enhance need it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.imageNo'') = ''integer'' AND json_extract(params, ''$.imageNo'') BETWEEN 0 AND 3)
+               OR (json_type(params, ''$.imageNo'') IS ''integer'' AND json_extract(params, ''$.imageNo'') BETWEEN 0 AND 3)
                OR (json_type(params, ''$.imageNo'') IS NULL AND instr('',variation,upscale,pan,outpaint,inpaint,remix,edit,enhance,'', '','' || kind || '','') = 0)
                OR state = ''failed''),
     CONSTRAINT "params.type must be 0 or 1 (variation: 0 subtle, 1 strong; upscale: 0 subtle, 1 creative); both kinds need it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.type'') = ''integer'' AND json_extract(params, ''$.type'') BETWEEN 0 AND 1)
+               OR (json_type(params, ''$.type'') IS ''integer'' AND json_extract(params, ''$.type'') BETWEEN 0 AND 1)
                OR (json_type(params, ''$.type'') IS NULL AND kind <> ''variation'' AND kind <> ''upscale'')
                OR state = ''failed''),
     CONSTRAINT "params.direction must be an integer 0-3; pan needs it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.direction'') = ''integer'' AND json_extract(params, ''$.direction'') BETWEEN 0 AND 3)
+               OR (json_type(params, ''$.direction'') IS ''integer'' AND json_extract(params, ''$.direction'') BETWEEN 0 AND 3)
                OR (json_type(params, ''$.direction'') IS NULL AND kind <> ''pan'')
                OR state = ''failed''),
     CONSTRAINT "params.scale must be a number, 1.1-3.0 for pan and 1.1-2.0 for outpaint; both need it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.scale'') IN (''integer'', ''real'') AND json_extract(params, ''$.scale'') >= 1.1
+               OR (coalesce(json_type(params, ''$.scale''), '''') IN (''integer'', ''real'') AND json_extract(params, ''$.scale'') >= 1.1
                    AND json_extract(params, ''$.scale'') <= CASE kind WHEN ''outpaint'' THEN 2.0 ELSE 3.0 END)
                OR (json_type(params, ''$.scale'') IS NULL AND kind <> ''pan'' AND kind <> ''outpaint'')
                OR state = ''failed''),
     CONSTRAINT "params.videoNo must be an integer 0-3; extend-video and video-upscale need it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.videoNo'') = ''integer'' AND json_extract(params, ''$.videoNo'') BETWEEN 0 AND 3)
+               OR (json_type(params, ''$.videoNo'') IS ''integer'' AND json_extract(params, ''$.videoNo'') BETWEEN 0 AND 3)
                OR (json_type(params, ''$.videoNo'') IS NULL AND kind <> ''extend-video'' AND kind <> ''video-upscale'')
                OR state = ''failed''),
     CONSTRAINT "params.videoType, params.mode must be 0 or 1 when given"
         CHECK (params = ''{}''
-               OR ((json_type(params, ''$.videoType'') IS NULL OR (json_type(params, ''$.videoType'') = ''integer'' AND json_extract(params, ''$.videoType'') BETWEEN 0 AND 1))
-                   AND (json_type(params, ''$.mode'') IS NULL OR (json_type(params, ''$.mode'') = ''integer'' AND json_extract(params, ''$.mode'') BETWEEN 0 AND 1)))
+               OR ((json_type(params, ''$.videoType'') IS NULL OR (json_type(params, ''$.videoType'') IS ''integer'' AND json_extract(params, ''$.videoType'') BETWEEN 0 AND 1))
+                   AND (json_type(params, ''$.mode'') IS NULL OR (json_type(params, ''$.mode'') IS ''integer'' AND json_extract(params, ''$.mode'') BETWEEN 0 AND 1)))
                OR state = ''failed''),
     CONSTRAINT "params.jobId must be a Legnext job id (non-empty text)"
         CHECK (params = ''{}'' OR json_type(params, ''$.jobId'') IS NULL
-               OR (json_type(params, ''$.jobId'') = ''text'' AND trim(json_extract(params, ''$.jobId'')) <> '''')
+               OR (json_type(params, ''$.jobId'') IS ''text'' AND trim(json_extract(params, ''$.jobId'')) <> '''')
                OR state = ''failed''),
     CONSTRAINT "params.text, params.prompt and params.remixPrompt must be text when given"
         CHECK (params = ''{}''
-               OR ((json_type(params, ''$.text'') IS NULL OR json_type(params, ''$.text'') = ''text'')
-                   AND (json_type(params, ''$.prompt'') IS NULL OR json_type(params, ''$.prompt'') = ''text'')
+               OR ((json_type(params, ''$.text'') IS NULL OR json_type(params, ''$.text'') IS ''text'')
+                   AND (json_type(params, ''$.prompt'') IS NULL OR json_type(params, ''$.prompt'') IS ''text'')
                    AND (json_type(params, ''$.remixPrompt'') IN (''text'', ''null'') OR json_type(params, ''$.remixPrompt'') IS NULL))
                OR state = ''failed''),
     CONSTRAINT "params.imgUrl must be an http(s) URL; describe, upload-paint, retexture and remove-background need it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.imgUrl'') = ''text''
+               OR (json_type(params, ''$.imgUrl'') IS ''text''
                    AND (lower(substr(json_extract(params, ''$.imgUrl''), 1, 8)) = ''https://'' OR lower(substr(json_extract(params, ''$.imgUrl''), 1, 7)) = ''http://'')
                    AND length(json_extract(params, ''$.imgUrl'')) > 8 AND instr(json_extract(params, ''$.imgUrl''), '' '') = 0)
                OR (json_type(params, ''$.imgUrl'') IS NULL AND instr('',describe,upload-paint,retexture,remove-background,'', '','' || kind || '','') = 0)
                OR state = ''failed''),
     CONSTRAINT "params.imgUrls must be an array of 2-5 http(s) URLs; blend needs it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR (json_type(params, ''$.imgUrls'') = ''array'' AND json_array_length(params, ''$.imgUrls'') BETWEEN 2 AND 5)
+               OR (json_type(params, ''$.imgUrls'') IS ''array'' AND json_array_length(params, ''$.imgUrls'') BETWEEN 2 AND 5)
                OR (json_type(params, ''$.imgUrls'') IS NULL AND kind <> ''blend'')
                OR state = ''failed''),
     CONSTRAINT "params.aspect_ratio must be ''2:3'', ''1:1'' or ''3:2''; blend needs it"
         CHECK ((kind = ''diffusion'' AND params = ''{}'')
-               OR json_extract(params, ''$.aspect_ratio'') = ''2:3'' OR json_extract(params, ''$.aspect_ratio'') = ''1:1''
-               OR json_extract(params, ''$.aspect_ratio'') = ''3:2''
+               OR json_extract(params, ''$.aspect_ratio'') IS ''2:3'' OR json_extract(params, ''$.aspect_ratio'') IS ''1:1''
+               OR json_extract(params, ''$.aspect_ratio'') IS ''3:2''
                OR (json_type(params, ''$.aspect_ratio'') IS NULL AND kind <> ''blend'')
                OR state = ''failed'')')
 WHERE type = 'table' AND name = 'jobs';

@@ -33,6 +33,7 @@ enum JobJSON {
             "attempts": .int(job.attempts),
             "requests": .int(job.requests),
             "error": text(job.error),
+            "read_error": text(job.readError),
             "error_detail": embedded(job.errorDetail),
             "output": embedded(job.output),
             "credits_used": job.creditsUsed.map { .int($0) } ?? .null,
@@ -75,6 +76,7 @@ enum JobJSON {
     static func detail(_ detail: JobDetail) -> JSONValue {
         guard case .object(var members) = job(detail.job) else { return .null }
         members["events"] = .array(detail.events.map(event))
+        if !detail.unreadable.isEmpty { members["unreadable"] = .array(detail.unreadable.map { .string($0) }) }
         members["outputs"] = .array(detail.outputs.map(output))
         members["notifications"] = .array(detail.notifications.map(notification))
         return .object(members)

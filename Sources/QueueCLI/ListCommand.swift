@@ -37,7 +37,8 @@ public struct ListCommand: AsyncParsableCommand {
             let now = Date()
             var lines = ["     ID  STATE        KIND         AGE       TAG           PROMPT / ERROR"]
             for job in jobs {
-                let detail = job.state == .failed || job.state == .uncertain ? (job.error ?? job.reason ?? "") : (job.prompt ?? job.params)
+                let detail =
+                    job.readError ?? (job.state == .failed || job.state == .uncertain ? (job.error ?? job.reason ?? "") : (job.prompt ?? job.params))
                 lines.append(
                     String(job.id).leftPad(7) + "  " + job.state.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
                         + job.kind.truncated(11).padding(toLength: 11, withPad: " ", startingAt: 0) + "  "

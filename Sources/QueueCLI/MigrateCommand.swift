@@ -11,6 +11,7 @@ public struct MigrateCommand: AsyncParsableCommand {
 
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }
+    @Flag(help: "Add the queue's tables to a database that already holds other tables.") var adopt = false
 
     public init() {}
 
@@ -18,7 +19,7 @@ public struct MigrateCommand: AsyncParsableCommand {
         try await reportingErrors {
             let path = global.resolvedPath
             let store = try QueueStore.open(path: path, options: .init(create: true, checkSchema: false))
-            let applied = try store.migrate()
+            let applied = try store.migrate(adopting: adopt)
             if applied.isEmpty {
                 print("\(path): schema is up to date (version \(Migration.latestVersion))")
             } else {

@@ -43,6 +43,7 @@ public struct ShowCommand: AsyncParsableCommand {
         field("attempts", job.attempts == 0 ? nil : String(job.attempts))
         field("requests", job.requests == 0 ? nil : String(job.requests))
         field("error", job.error)
+        if let readError = job.readError, readError != job.error { field("unreadable", readError) }
         field("error detail", job.errorDetail)
         field("credits used", job.creditsUsed.map(String.init))
         field("created", Timestamp.format(job.createdAt))
@@ -73,6 +74,7 @@ public struct ShowCommand: AsyncParsableCommand {
             }
         }
         lines.append("")
+        for problem in detail.unreadable { lines.append("unreadable    " + problem) }
         lines.append("events")
         if detail.events.isEmpty { lines.append("  (none yet)") }
         for event in detail.events {

@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import Synchronization
 
 extension QueueEngine {
     /// Hands each in-flight job to a poll request when its time comes.
@@ -115,7 +116,16 @@ extension QueueEngine {
             }
             pollSignal.signal()
             let update = RemoteUpdate(status: remote.status.rawValue)
-            await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
+            let after = Mutex<JobState?>(nil)
+            await record(id, log) {
+                let state = try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now)
+                after.withLock { $0 = state }
+            }
+            // Settled by a person meanwhile (`cancel --force`): stop following it.
+            if let state = after.withLock({ $0 }), !state.isInFlight {
+                untrack(id)
+                log.info("job \(id) is \(state.rawValue) in the queue; no longer following it")
+            }
         }
     }
 

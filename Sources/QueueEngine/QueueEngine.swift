@@ -144,8 +144,10 @@ public final class QueueEngine: Service, Sendable {
                 "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain and will not be resent without `legnext-queue retry`: \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
             )
         }
-        let (inFlight, unreadable) = try await store.inFlightJobs(now: now)
-        for failure in unreadable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
+        let unclaimable = try await store.failUnclaimableRows(now: now)
+        let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
+        for failure in unclaimable + unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
+        state.withLock { $0.failed += unclaimable.count + unfollowable.count }
         var kinds = Set(inFlight.map(\.kind))
         kinds.insert("diffusion")
         var planner = PollPlanner(budget: configuration.pollBudget)

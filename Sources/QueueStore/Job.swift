@@ -221,7 +221,9 @@ public struct JobOutput: Sendable, Hashable, FetchableRecord {
         let r = RowReader(row)
         jobId = try r.requiredInt("job_id")
         let kindText = try r.requiredText("kind")
-        guard let kind = Kind(rawValue: kindText) else { throw RowReadError("output kind \"\(kindText.prefix(40))\" is not grid, image, video or text") }
+        guard let kind = Kind(rawValue: kindText) else {
+            throw RowReadError("output kind \"\(kindText.prefix(40))\" is not grid, image, video or text")
+        }
         self.kind = kind
         index = Int(try r.requiredInt("idx"))
         url = try r.text("url")

@@ -12,30 +12,65 @@ public enum AdminOutcome: Sendable, Hashable {
 }
 
 extension QueueStore {
-    /// Cancels queued jobs (and uncertain ones, which a person may settle this way).
-    public func cancel(_ ids: [Int64]) throws(StoreError) -> [(id: Int64, outcome: AdminOutcome)] {
+    /// Cancels queued jobs (and uncertain ones, which a person may settle this way). With
+    /// `force`, a job Legnext has (submitting, pending, staged, processing) is settled here too:
+    /// the daemon stops following it, and Legnext may still run it and charge for it.
+    public func cancel(_ ids: [Int64], force: Bool = false) throws(StoreError) -> [(id: Int64, outcome: AdminOutcome)] {
         let at = stamp()
         return try write { db in
             try ids.map { id in
                 guard let state = try Self.state(of: id, db) else { return (id, .notFound) }
                 switch state {
                 case .queued, .uncertain:
-                    try db.execute(
-                        sql: """
-                            UPDATE jobs SET state = 'cancelled', reason = 'cancelled by a person', finished_at = ?, updated_at = ?
-                            WHERE id = ?
-                            """,
-                        arguments: [at, at, id]
-                    )
+                    try Self.cancel(id: id, reason: "cancelled by a person", at: at, db)
                     return (id, .done(from: state))
                 case .cancelled:
                     return (id, .refused("job \(id) is already cancelled"))
                 case .completed, .failed:
                     return (id, .refused("job \(id) has already \(state.rawValue); nothing to cancel"))
                 case .submitting, .pending, .staged, .processing:
-                    return (id, .refused("job \(id) is \(state.rawValue) at Legnext and cannot be called back; only queued jobs can be cancelled"))
+                    guard force else {
+                        return (
+                            id,
+                            .refused(
+                                "job \(id) is \(state.rawValue) at Legnext and cannot be called back; `cancel --force \(id)` stops following it (Legnext may still run and charge it)"
+                            )
+                        )
+                    }
+                    try Self.cancel(
+                        id: id,
+                        reason: "cancelled by a person while \(state.rawValue) (--force): Legnext may still run it and charge for it",
+                        at: at,
+                        db
+                    )
+                    return (id, .done(from: state))
                 }
             }
+        }
+    }
+
+    private static func cancel(id: Int64, reason: String, at: String, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE jobs SET state = 'cancelled', reason = ?, next_poll_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?",
+            arguments: [reason, at, at, id]
+        )
+    }
+
+    /// The ids of the jobs in `states` that match every filter given, oldest first.
+    public func ids(states: [JobState], tag: String? = nil, kind: String? = nil) throws(StoreError) -> [Int64] {
+        guard !states.isEmpty else { return [] }
+        return try read { db in
+            var sql = "SELECT id FROM jobs WHERE state IN (SELECT value FROM json_each(?))"
+            var arguments: StatementArguments = ["[" + states.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"]
+            if let tag {
+                sql += " AND tag = ?"
+                arguments += [tag]
+            }
+            if let kind {
+                sql += " AND kind = ?"
+                arguments += [kind]
+            }
+            return try Int64.fetchAll(db, sql: sql + " ORDER BY id", arguments: arguments)
         }
     }
 
@@ -58,16 +93,6 @@ extension QueueStore {
                     return (id, .refused("job \(id) is \(state.rawValue); only failed, uncertain or cancelled jobs can be retried"))
                 }
             }
-        }
-    }
-
-    /// Puts every failed job back in the queue; returns their ids.
-    public func retryFailed() throws(StoreError) -> [Int64] {
-        let at = stamp()
-        return try write { db in
-            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM jobs WHERE state = 'failed' ORDER BY id")
-            for id in ids { try Self.requeue(id: id, at: at, db) }
-            return ids
         }
     }
 

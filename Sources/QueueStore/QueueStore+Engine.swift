@@ -376,27 +376,56 @@ extension QueueStore {
                     failed.append(try Self.quarantine(id: id, "\(error)", at: at, db))
                 }
             }
-            failed += try Self.quarantineUnknownStates(at: at, db)
             return (jobs, failed)
         }
     }
 
-    /// Rows whose state is none of the machine's (a BLOB 'queued', a made-up name) are never
-    /// claimed nor counted: they fail with the reason, so `status` and `list` agree again.
-    private static func quarantineUnknownStates(at: String, _ db: Database) throws -> [ClaimBatch.Failure] {
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT id, state FROM jobs
-                WHERE NOT (state = 'queued' OR state = 'submitting' OR state = 'pending' OR state = 'staged' OR state = 'processing'
-                           OR state = 'completed' OR state = 'failed' OR state = 'cancelled' OR state = 'uncertain')
-                """
-        )
-        return try rows.map { row in
-            let r = RowReader(row)
-            let id = try r.requiredInt(0, "id")
-            let shown = RowReader.describe((row[1] as DatabaseValue).storage)
-            return try quarantine(id: id, "row could not be read: its state is \(shown), not one legnext-queue knows", at: at, db)
+    /// Start-up: fails the rows no claim would ever take, which would otherwise wait for ever
+    /// without a word: a state that is none of the machine's (a BLOB 'queued', a made-up name),
+    /// and queued follow-ups whose parents form a cycle. The schema refuses both since 0006;
+    /// older rows, or rows written with its rules dropped, can still hold them.
+    public func failUnclaimableRows(now: Date) async throws(StoreError) -> [ClaimBatch.Failure] {
+        let at = stamp(now)
+        return try await write { db in
+            var failed: [ClaimBatch.Failure] = []
+            let unknown = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, state FROM jobs
+                    WHERE NOT (state = 'queued' OR state = 'submitting' OR state = 'pending' OR state = 'staged' OR state = 'processing'
+                               OR state = 'completed' OR state = 'failed' OR state = 'cancelled' OR state = 'uncertain')
+                    """
+            )
+            for row in unknown {
+                let id = try RowReader(row).requiredInt(0, "id")
+                let shown = RowReader.describe((row[1] as DatabaseValue).storage)
+                failed.append(try Self.quarantine(id: id, "row could not be read: its state is \(shown), not one legnext-queue knows", at: at, db))
+            }
+            // Every cycle has a step to a parent with a larger (or the same) id: start from those.
+            let cycles = try Int64.fetchAll(
+                db,
+                sql: """
+                    WITH RECURSIVE chain(start, parent, depth) AS (
+                        SELECT id, parent_id, 1 FROM jobs
+                        WHERE state = 'queued' AND parent_id IS NOT NULL AND parent_id >= id
+                        UNION ALL
+                        SELECT chain.start, j.parent_id, chain.depth + 1 FROM chain JOIN jobs AS j ON j.id = chain.parent
+                        WHERE j.parent_id IS NOT NULL AND chain.parent <> chain.start AND chain.depth < 10000
+                    )
+                    SELECT DISTINCT start FROM chain WHERE parent = start
+                    """
+            )
+            for id in cycles {
+                failed.append(
+                    try Self.quarantine(
+                        id: id,
+                        "its parents form a cycle (a job cannot follow up on itself); set parent_id to an earlier, completed job and retry it",
+                        at: at,
+                        db
+                    )
+                )
+            }
+            return failed
         }
     }
 

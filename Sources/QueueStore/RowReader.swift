@@ -69,7 +69,8 @@ struct RowReader {
         case .int64(let number): "the integer \(number)"
         case .double(let number): "the real number \(number)"
         case .string(let text): "the text \"\(text.prefix(40))\""
-        case .blob(let data): "a BLOB of \(data.count) bytes (x'\(data.prefix(16).map { String(format: "%02x", $0) }.joined())\(data.count > 16 ? "…" : "")')"
+        case .blob(let data):
+            "a BLOB of \(data.count) bytes (x'\(data.prefix(16).map { String(format: "%02x", $0) }.joined())\(data.count > 16 ? "…" : "")')"
         }
     }
 }

@@ -18,6 +18,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case database(path: String, detail: String)
     /// A migration file does not record itself in `schema_migrations`.
     case brokenMigration(name: String)
+    /// The file is an SQLite database with tables of its own and no legnext-queue schema.
+    case notAQueue(path: String, tables: [String])
     /// Another daemon already runs on this database.
     case daemonRunning(path: String, pid: Int32?)
 
@@ -41,6 +43,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot use \(path): \(detail)"
         case .brokenMigration(let name):
             "migration \(name) did not record itself in schema_migrations"
+        case .notAQueue(let path, let tables):
+            "\(path) is an SQLite database that legnext-queue did not make (it holds \(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")): point --db / LEGNEXT_QUEUE_DB at the queue, or add the queue's tables to this file on purpose with `legnext-queue --db \(path) migrate --adopt`"
         case .daemonRunning(let path, let pid):
             "a legnext-queue daemon already runs on \(path)\(pid.map { " (pid \($0))" } ?? ""): stop it first, or use another --db"
         }

@@ -127,7 +127,7 @@ import Testing
         #expect(job.state == .queued && job.attempts == 0 && job.error == nil && job.remoteJobId == nil)
         let events = try fixture.store.detail(ids[0]).events
         #expect(events.last?.detail?.contains("Legnext: moderation") == true, "the old error stays in the events")
-        #expect(try fixture.store.retryFailed() == [])
+        #expect(try fixture.store.ids(states: [.failed]) == [])
         #expect(try fixture.store.retry([ids[2]])[0].outcome != .done(from: .queued))
     }
 }
