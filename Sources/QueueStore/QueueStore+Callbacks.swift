@@ -21,11 +21,18 @@ extension QueueStore {
             ).flatMap { row -> CallbackTarget? in
                 // A row that cannot be read is no target: the callback is refused, the job untouched.
                 let r = RowReader(row)
-                guard let state = try? r.requiredText(1, "state"), let jobState = JobState(rawValue: state),
-                    let token = try? r.text(2, "callback_token"), let remote = try? r.text(3, "remote_job_id"),
-                    let kind = try? r.requiredText(4, "kind")
-                else { return nil }
-                return CallbackTarget(id: id, state: jobState, token: token, remoteJobId: remote, kind: kind)
+                do {
+                    guard let state = JobState(rawValue: try r.requiredText(1, "state")) else { return nil }
+                    return CallbackTarget(
+                        id: id,
+                        state: state,
+                        token: try r.text(2, "callback_token"),
+                        remoteJobId: try r.text(3, "remote_job_id"),
+                        kind: try r.requiredText(4, "kind")
+                    )
+                } catch {
+                    return nil
+                }
             }
         }
     }
