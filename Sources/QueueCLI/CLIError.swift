@@ -33,7 +33,7 @@ extension StoreError {
         case .noDatabase, .noSuchJob: CLIError.noInput
         case .busy, .daemonRunning: CLIError.tempFail
         case .invalid, .rejected: CLIError.dataError
-        case .newerSchema, .outdatedSchema, .notAQueue: CLIError.config
+        case .newerSchema, .outdatedSchema, .notAQueue, .multipleLinks: CLIError.config
         case .database: CLIError.ioError
         case .brokenMigration: CLIError.software
         }

@@ -151,6 +151,7 @@ public struct RunCommand: AsyncParsableCommand {
             let store = try global.openCreating()
             let lock = try DaemonLock.acquire(path: store.path, holderPid: { store.daemonPid() })
             defer { withExtendedLifetime(lock) {} }
+            try store.claimDaemon(pid: getpid(), hostname: ProcessInfo.processInfo.hostName, now: Date(), isDaemon: Self.isDaemonProcess)
 
             var engine = EngineConfiguration()
             engine.concurrency = concurrency
@@ -311,5 +312,12 @@ public struct RunCommand: AsyncParsableCommand {
         text += "\n          sqlite3 \(path) 'SELECT job_id, tag, kind, idx, url, path FROM outputs'\n"
         if let outputDirectory { text += "files:    \(outputDirectory)/<job id>/<n>.png\n" }
         FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// Whether `pid` is a live legnext-queue process (not a pid reused by something else).
+    static func isDaemonProcess(_ pid: Int32) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return true }
+        return name.hasPrefix("legnext-queue")
     }
 }

@@ -5,7 +5,8 @@ import Darwin
 #endif
 
 /// "One daemon per database": an exclusive `flock` on `<database>-lock`, held for the daemon's
-/// life and dropped by the kernel when the process dies, even by kill -9.
+/// life and dropped by the kernel when the process dies, even by kill -9. The daemon row is a
+/// second claim inside the file itself (``QueueStore/claimDaemon(pid:hostname:now:isDaemon:)``).
 ///
 /// A file of its own, not the database: closing any descriptor of the database file would drop
 /// every POSIX lock SQLite holds on it in this process.
@@ -45,8 +46,13 @@ public final class DaemonLock: Sendable {
         return errno == EWOULDBLOCK
     }
 
-    /// The lock file of the database at `path`.
-    public static func lockPath(_ path: String) -> String { path + "-lock" }
+    /// The lock file of the database at `path`, beside the file a symlink points to (as SQLite
+    /// puts its -wal there): every name of the queue meets the same lock.
+    public static func lockPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path + "-lock" }
+        defer { free(resolved) }
+        return String(cString: resolved) + "-lock"
+    }
 
     deinit {
         flock(fd, LOCK_UN)

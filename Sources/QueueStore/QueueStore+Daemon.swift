@@ -48,6 +48,36 @@ extension QueueStore {
         }
     }
 
+    /// One daemon per database *file*, whatever path reaches it: the lock file sits beside the
+    /// path, so a symlink, a hard link or a bind mount has a lock of its own; the daemon row is in
+    /// the file itself. A row not marked stopped, from this host, naming a live daemon process
+    /// other than `pid` (`isDaemon` asks the kernel), means that daemon owns the file: this throws
+    /// ``StoreError/daemonRunning(path:pid:)`` before anything else is read or changed. Otherwise
+    /// the row is taken for `pid`, in the same transaction.
+    public func claimDaemon(pid: Int32, hostname: String, now: Date, isDaemon: @escaping (Int32) -> Bool) throws(StoreError) {
+        let path = self.path
+        let at = Timestamp.format(now)
+        try write { db in
+            // A row that cannot be read names no daemon: it is taken over.
+            if let row = try Row.fetchOne(db, sql: "SELECT pid, hostname, stopped_at FROM daemon WHERE id = 1"),
+                let holder = try? RowReader(row).requiredInt(0, "pid"),
+                let host = try? RowReader(row).requiredText(1, "hostname"),
+                let stopped = try? RowReader(row).text(2, "stopped_at") as String??
+            {
+                if holder != Int64(pid), host == hostname, stopped == nil, isDaemon(Int32(clamping: holder)) {
+                    throw StoreError.daemonRunning(path: path, pid: Int32(clamping: holder))
+                }
+            }
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO daemon (id, pid, hostname, version, base_url, concurrency, rate, started_at, heartbeat_at)
+                    VALUES (1, ?, ?, '', '', 0, 0, ?, ?)
+                    """,
+                arguments: [pid, hostname, at, at]
+            )
+        }
+    }
+
     /// The pid recorded by the last daemon, for messages.
     public func daemonPid() -> Int32? {
         try? read { db in try Int32.fetchOne(db, sql: "SELECT pid FROM daemon WHERE id = 1") }

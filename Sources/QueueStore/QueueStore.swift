@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Migrations
 import QueueSupport
@@ -40,6 +43,13 @@ public struct QueueStore: Sendable {
     ) throws(StoreError) -> QueueStore {
         if !options.create, !FileManager.default.fileExists(atPath: path) {
             throw .noDatabase(path: path)
+        }
+        // SQLite names the -wal and -shm files after the path it was given: through a second
+        // hard link the same file gets a journal of its own, and two journals over one file
+        // corrupt it (and hide one daemon from another).
+        var info = stat()
+        if stat(path, &info) == 0, info.st_nlink > 1 {
+            throw .multipleLinks(path: path, links: Int(info.st_nlink))
         }
         var config = Configuration()
         config.busyMode = .callback(Self.busyHandler(timeout: options.busyTimeout))

@@ -20,6 +20,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case brokenMigration(name: String)
     /// The file is an SQLite database with tables of its own and no legnext-queue schema.
     case notAQueue(path: String, tables: [String])
+    /// The database file has more than one hard link (SQLite would journal each name apart).
+    case multipleLinks(path: String, links: Int)
     /// Another daemon already runs on this database.
     case daemonRunning(path: String, pid: Int32?)
 
@@ -45,6 +47,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "migration \(name) did not record itself in schema_migrations"
         case .notAQueue(let path, let tables):
             "\(path) is an SQLite database that legnext-queue did not make (it holds \(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")): point --db / LEGNEXT_QUEUE_DB at the queue, or add the queue's tables to this file on purpose with `legnext-queue --db \(path) migrate --adopt`"
+        case .multipleLinks(let path, let links):
+            "\(path) has \(links) hard links: SQLite keeps a journal beside each name, so two names of one queue would be two diverging queues over one file; remove the other links (`find / -xdev -samefile \(path)` lists them) and use one path, or a symlink"
         case .daemonRunning(let path, let pid):
             "a legnext-queue daemon already runs on \(path)\(pid.map { " (pid \($0))" } ?? ""): stop it first, or use another --db"
         }

@@ -40,6 +40,54 @@ import Testing
         #expect(first.isRunning)
     }
 
+    /// One daemon per file, not per name: through a symlink the second daemon meets the first
+    /// one's lock (and its row in the database) and refuses (exit 75) before its start-up
+    /// recovery can touch the first one's submissions.
+    @Test func aSecondDaemonThroughASymlinkRefuses() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "30", "--duration-spread", "0.1"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<8).map { "long job \($0)" }.joined(separator: "\n")).status == 0)
+        let alias = cli.dir.file("alias.db")
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: cli.db)
+        let first = try Self.startDaemon(cli, sim, ["--concurrency", "8"])
+        defer {
+            first.signal(SIGTERM)
+            first.wait()
+        }
+        let inFlight = { (try? cli.json(["status"])["in_flight"]?.intValue) ?? 0 }
+        #expect(eventually(timeout: 30) { inFlight() == 8 && (try? cli.count("submitting")) == 0 })
+        let before = try cli.sqlite("SELECT group_concat(id || state || coalesce(remote_job_id, '-'), ',') FROM jobs")
+        let second = try Subprocess.run(
+            CLIFixture.binary,
+            ["--db", alias, "run", "--base-url", sim.baseURL, "--rate", "0"],
+            environment: Self.environment()
+        )
+        #expect(second.status == 75, "\(second.stderr)")
+        #expect(second.stderr.contains("already runs") && second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
+        #expect(first.isRunning)
+        #expect(try cli.sqlite("SELECT group_concat(id || state || coalesce(remote_job_id, '-'), ',') FROM jobs") == before)
+        #expect(try await sim.stats().number("jobs_created") == 8)
+    }
+
+    /// A hard link is a second name SQLite journals apart: no command opens a queue through one.
+    @Test func aQueueWithTwoHardLinksIsRefused() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        #expect(try cli.run(["enqueue", "a red fox"]).status == 0)
+        let alias = cli.dir.file("alias.db")
+        try FileManager.default.linkItem(atPath: cli.db, toPath: alias)
+        for (db, arguments) in [(alias, ["run", "--simulate", "--exit-when-idle"]), (cli.db, ["run", "--simulate", "--exit-when-idle"]), (alias, ["status"])] {
+            let result = try Subprocess.run(CLIFixture.binary, ["--db", db] + arguments, environment: Self.environment())
+            #expect(result.status == 78, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("2 hard links") && result.stderr.contains("-samefile"), "\(result.stderr)")
+        }
+        #expect(try cli.sqlite("SELECT state FROM jobs") == "queued", "nothing ran")
+        try FileManager.default.removeItem(atPath: alias)
+        #expect(try cli.run(["status"]).status == 0)
+    }
+
     @Test func sigtermStopsCleanlyWithinTheGracePeriod() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
