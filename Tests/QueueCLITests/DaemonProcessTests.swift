@@ -78,7 +78,9 @@ import Testing
         #expect(try cli.run(["enqueue", "a red fox"]).status == 0)
         let alias = cli.dir.file("alias.db")
         try FileManager.default.linkItem(atPath: cli.db, toPath: alias)
-        for (db, arguments) in [(alias, ["run", "--simulate", "--exit-when-idle"]), (cli.db, ["run", "--simulate", "--exit-when-idle"]), (alias, ["status"])] {
+        for (db, arguments) in [
+            (alias, ["run", "--simulate", "--exit-when-idle"]), (cli.db, ["run", "--simulate", "--exit-when-idle"]), (alias, ["status"]),
+        ] {
             let result = try Subprocess.run(CLIFixture.binary, ["--db", db] + arguments, environment: Self.environment())
             #expect(result.status == 78, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains("2 hard links") && result.stderr.contains("-samefile"), "\(result.stderr)")
