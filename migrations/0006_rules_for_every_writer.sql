@@ -11,6 +11,11 @@
 -- (or with the rules dropped) may still be moved to `failed`: each new rule ends in
 -- `OR state = 'failed'`, so the daemon can quarantine it, and nothing else.
 --
+-- A job starts `queued` (or `cancelled`): every other state but `failed` is reached through a
+-- claim, which counts an attempt, so `attempts > 0` tells a job the daemon has run from a row
+-- typed in as `processing`. (A BEFORE INSERT trigger would say it too, at a sub-program per
+-- inserted row: a third more time for a bulk insert.)
+--
 -- The rules go into the table's stored text as 0005 did (no rebuild of a million rows); the
 -- same edit is checked below. Types are tested without typeof(), a function call per column per
 -- row: in SQLite's sort order every text value is >= '' and below every blob (x''), and an
@@ -70,6 +75,8 @@ WHERE type = 'table' AND name = 'jobs';
 UPDATE sqlite_schema SET sql = replace(sql,
     'CHECK (run_after IS NULL OR run_after IS strftime(''%Y-%m-%dT%H:%M:%fZ'', run_after))',
     'CHECK (run_after IS NULL OR run_after IS strftime(''%Y-%m-%dT%H:%M:%fZ'', run_after)),
+    CONSTRAINT "only legnext-queue moves a job past queued: a new job starts as queued (or cancelled)"
+        CHECK (state = ''queued'' OR state = ''cancelled'' OR state = ''failed'' OR attempts > 0),
     CONSTRAINT "params.maskFile is not accepted: the daemon never opens a file a row names; put the mask itself in params.mask"
         CHECK (params = ''{}'' OR json_type(params, ''$.maskFile'') IS NULL OR state = ''failed''),
     CONSTRAINT "params.callback is set by legnext-queue itself (see --callback-url); remove it"
@@ -146,14 +153,6 @@ DROP TABLE migration_0006_guard;
 -- Makes every connection read the edited schema again.
 PRAGMA schema_version = 6006;
 PRAGMA writable_schema = OFF;
-
--- A person starts a job at `queued` (or puts it in as `cancelled`); every other state is the
--- daemon's to set, after the write-ahead steps of DESIGN §4.
-CREATE TRIGGER jobs_start_state BEFORE INSERT ON jobs
-WHEN NEW.state IS NOT 'queued' AND NEW.state IS NOT 'cancelled'
-BEGIN
-    SELECT RAISE(ABORT, 'a new job starts as queued (or cancelled); the other states are set by legnext-queue as the job runs');
-END;
 
 -- Only the state machine's own steps (DESIGN §4), whoever writes: a job Legnext may be running
 -- is never put back in the queue, and a completed one is never run again. The check sits in the

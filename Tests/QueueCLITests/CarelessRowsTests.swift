@@ -27,7 +27,7 @@ struct CarelessRowsTests {
         ("INSERT INTO jobs(prompt, parent_id) VALUES ('x', 'one')", "parent_id must be the id of an earlier job"),
         ("INSERT INTO jobs(prompt, params) VALUES ('x', x'7b7d')", "params must be text holding a JSON object"),
         ("INSERT INTO jobs(kind, prompt) VALUES (x'646966667573696f6e', 'x')", "kind must be text"),
-        ("INSERT INTO jobs(prompt, state) VALUES ('x', CAST('queued' AS BLOB))", "a new job starts as queued"),
+        ("INSERT INTO jobs(prompt, state) VALUES ('x', CAST('queued' AS BLOB))", "state must be text"),
         // Text that would be sent other than it is written.
         ("INSERT INTO jobs(prompt) VALUES ('a fox' || char(0) || ' in the snow')", "prompt must not contain a NUL"),
         ("INSERT INTO jobs(prompt, params) VALUES ('x', '{}' || char(0) || 'junk')", "params must not contain a NUL"),
@@ -42,7 +42,8 @@ struct CarelessRowsTests {
         ("INSERT INTO jobs(prompt, state, remote_job_id) VALUES ('x', 'processing', 'r-1')", "a new job starts as queued"),
         ("INSERT INTO jobs(prompt, state) VALUES ('x', 'submitting')", "a new job starts as queued"),
         ("INSERT INTO jobs(prompt, state) VALUES ('x', 'completed')", "a new job starts as queued"),
-        ("UPDATE jobs SET state = 'completed' WHERE id = 1", "a queued job can only become submitting"),
+        ("UPDATE jobs SET state = 'completed' WHERE id = 1", "only legnext-queue moves a job past queued"),
+        ("UPDATE jobs SET state = 'completed', attempts = 1 WHERE id = 1", "a queued job can only become submitting"),
         ("UPDATE jobs SET state = 'queued' WHERE id = 3", "putting it back in the queue would pay for it twice"),
         ("UPDATE jobs SET state = 'done' WHERE id = 1", "unknown state"),
         // Each kind's documented parameters.
@@ -75,7 +76,7 @@ struct CarelessRowsTests {
             cli.db,
             """
             INSERT INTO jobs(prompt) VALUES ('one'), ('two'), ('three');
-            UPDATE jobs SET state = 'submitting' WHERE id = 3;
+            UPDATE jobs SET state = 'submitting', attempts = 1 WHERE id = 3;
             UPDATE jobs SET state = 'processing', remote_job_id = 'remote-3' WHERE id = 3;
             """
         )
@@ -220,7 +221,7 @@ struct CarelessRowsTests {
         let setup = try Self.shell(
             cli.db,
             """
-            UPDATE jobs SET state = 'submitting' WHERE id = 1;
+            UPDATE jobs SET state = 'submitting', attempts = 1 WHERE id = 1;
             UPDATE jobs SET state = 'processing', remote_job_id = 'remote-1' WHERE id = 1;
             """
         )

@@ -30,7 +30,7 @@ struct ShellInsertTests {
         ("INSERT INTO jobs(kind, prompt) VALUES ('imagine', 'x');", "unknown kind"),
         ("INSERT INTO jobs(prompt, params) VALUES ('x', '[1, 2]');", "params must be a JSON object"),
         ("INSERT INTO jobs(prompt, params) VALUES ('x', '{not json');", "params must be a JSON object"),
-        ("INSERT INTO jobs(prompt, state) VALUES ('x', 'done');", "a new job starts as queued"),
+        ("INSERT INTO jobs(prompt, state) VALUES ('x', 'done');", "unknown state"),
         ("INSERT INTO jobs(kind, params) VALUES ('upscale', '{\"imageNo\": 1}');", "acts on an earlier job"),
         ("INSERT INTO jobs(kind, prompt, params) VALUES ('upscale', 'x', '{\"jobId\": \"a\"}');", "takes no prompt"),
         ("INSERT INTO jobs(prompt, run_after) VALUES ('x', 'tomorrow');", "run_after must be UTC"),
