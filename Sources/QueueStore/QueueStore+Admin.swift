@@ -83,7 +83,13 @@ extension QueueStore {
                 guard let state = try Self.state(of: id, db) else { return (id, .notFound) }
                 switch state {
                 case .failed, .uncertain, .cancelled:
-                    try Self.requeue(id: id, at: at, db)
+                    do {
+                        try Self.requeue(id: id, at: at, db)
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                        // A row that breaks a rule (one failed as unreadable) stays put; the others go on.
+                        let rule = (error.message ?? "a rule of the schema").replacingOccurrences(of: "CHECK constraint failed: ", with: "")
+                        return (id, .refused("job \(id) breaks the rule \"\(rule)\"; mend the row with sqlite3, or enqueue the job anew"))
+                    }
                     return (id, .done(from: state))
                 case .completed:
                     return (id, .refused("job \(id) completed; retrying would pay again: enqueue a new job instead"))

@@ -194,6 +194,11 @@ struct CarelessRowsTests {
         #expect(try cli.sqlite("PRAGMA integrity_check") == "ok")
         let counts = try cli.json(["status"])["counts"]
         #expect(counts?["failed"]?.intValue == old.count + new.count && counts?["completed"]?.intValue == 3, "\(String(describing: counts))")
+        // Retrying them all puts back what the rules allow and says why for the rest.
+        let retry = try cli.run(["retry", "--failed"])
+        #expect(retry.status == 65, "\(retry.stdout)\(retry.stderr)")
+        #expect(retry.stderr.contains("job 101: not requeued: job 101 breaks the rule \"prompt must be text"), "\(retry.stderr)")
+        #expect(retry.stdout.contains("job 201: requeued (was failed)"), "\(retry.stdout)")
     }
 
     /// `enqueue` and `run` do not add a queue to a database that is someone else's.
