@@ -87,7 +87,7 @@ extension QueueStore {
                         try Self.requeue(id: id, at: at, db)
                     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                         // A row that breaks a rule (one failed as unreadable) stays put; the others go on.
-                        let rule = (error.message ?? "a rule of the schema").replacingOccurrences(of: "CHECK constraint failed: ", with: "")
+                        let rule = error.brokenRule
                         return (id, .refused("job \(id) breaks the rule \"\(rule)\"; mend the row with sqlite3, or enqueue the job anew"))
                     }
                     return (id, .done(from: state))

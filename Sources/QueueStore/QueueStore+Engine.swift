@@ -80,7 +80,7 @@ extension QueueStore {
                 for id in ids { try markSubmitting([id], parents: parents, callbackTokens: callbackTokens, at: at, into: &batch, db) }
                 return
             }
-            let rule = (error.message ?? "a rule of the schema").replacingOccurrences(of: "CHECK constraint failed: ", with: "")
+            let rule = error.brokenRule
             batch.failed.append(try quarantine(id: ids[0], "row could not be read: it breaks the rule \"\(rule)\"", at: at, db))
             return
         }

@@ -91,3 +91,10 @@ extension RowReader {
     func date(_ column: String) throws(RowReadError) -> Date? { try date(index(column), column) }
     func double(_ column: String) throws(RowReadError) -> Double? { try double(index(column), column) }
 }
+
+extension DatabaseError {
+    /// The rule a refused write broke, as the schema names it ("prompt must be text …").
+    var brokenRule: String {
+        (message ?? "a rule of the schema").replacingOccurrences(of: "CHECK constraint failed: ", with: "")
+    }
+}
