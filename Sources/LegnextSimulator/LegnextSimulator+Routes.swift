@@ -55,6 +55,7 @@ extension LegnextSimulator {
         }
         router.get("/_sim/files/:job/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
+            await self.state.recordFileServed()
             let isVideo = file.hasSuffix(".mp4")
             return Response(
                 status: .ok,

@@ -49,6 +49,8 @@ actor SimulatorState {
     private var injectedErrors = 0
     private var malformed = 0
     private var callbacksSent = 0
+    /// Output files served, so a test can prove each was fetched once.
+    private var filesServed = 0
     private var callbacksFailed = 0
 
     /// Callbacks to deliver, handed to the sender.
@@ -275,6 +277,8 @@ actor SimulatorState {
         return outbox
     }
 
+    func recordFileServed() { filesServed += 1 }
+
     func recordCallback(delivered: Bool) {
         if delivered { callbacksSent += 1 } else { callbacksFailed += 1 }
     }
@@ -371,6 +375,7 @@ actor SimulatorState {
             "dropped": .number(Double(dropped)),
             "server_errors": .number(Double(injectedErrors)),
             "malformed": .number(Double(malformed)),
+            "files_served": .number(Double(filesServed)),
             "callbacks": .object(["delivered": .number(Double(callbacksSent)), "failed": .number(Double(callbacksFailed))]),
             "credits": .object([
                 "frozen": .number(Double(frozen)), "consumed": .number(Double(consumed)), "left": .number(Double(available)),

@@ -92,6 +92,8 @@ public struct OutputDownloader: Sendable {
         var log = logger
         log[metadataKey: "lnq.job.id"] = "\(download.jobId)"
         do {
+            // Claimed after the task that did it released it, so this read sees its commit.
+            guard try await store.isPending(download) else { return }
             let (path, size, type, digest) = try await save(download, client)
             try await store.downloadSucceeded(download, path: path, size: size, contentType: type, sha256: digest)
             log.info("job \(download.jobId): saved \(download.kind.rawValue) \(download.index) to \(path) (\(size) bytes)")

@@ -97,7 +97,7 @@ extension QueueStore {
                 sql: """
                     UPDATE job_outputs SET download_state = 'done', path = ?, size = ?, content_type = ?, sha256 = ?,
                         download_attempts = download_attempts + 1, download_error = NULL, next_download_at = NULL
-                    WHERE job_id = ? AND kind = ? AND idx = ?
+                    WHERE job_id = ? AND kind = ? AND idx = ? AND download_state = 'pending'
                     """,
                 arguments: [path, size, contentType, sha256, download.jobId, download.kind.rawValue, download.index]
             )
@@ -111,7 +111,7 @@ extension QueueStore {
                 sql: """
                     UPDATE job_outputs SET download_state = CASE WHEN ?1 IS NULL THEN 'failed' ELSE 'pending' END,
                         next_download_at = ?1, download_attempts = download_attempts + 1, download_error = ?2
-                    WHERE job_id = ?3 AND kind = ?4 AND idx = ?5
+                    WHERE job_id = ?3 AND kind = ?4 AND idx = ?5 AND download_state = 'pending'
                     """,
                 arguments: [retryAt.map(Timestamp.format), error, download.jobId, download.kind.rawValue, download.index]
             )
@@ -130,6 +130,19 @@ extension QueueStore {
                         OR EXISTS (SELECT 1 FROM notifications WHERE state = 'pending' AND next_attempt_at <= ?1)
                     """,
                 arguments: [horizon]
+            ) ?? false
+        }
+    }
+
+    /// Whether `download` still waits, read afresh: a list of due downloads read while another
+    /// task was finishing one can still name it, and a done output is never fetched again.
+    public func isPending(_ download: PendingDownload) async throws(StoreError) -> Bool {
+        try await read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT download_state = 'pending' FROM job_outputs WHERE job_id = ? AND kind = ? AND idx = ?"
+                ),
+                arguments: [download.jobId, download.kind.rawValue, download.index]
             ) ?? false
         }
     }

@@ -66,6 +66,25 @@ import Testing
         #expect(show["outputs"]?.arrayValue?.dropFirst().first?["download"]?["state"] == "done")
     }
 
+    /// Each output is fetched once: a list of due downloads read while another download was
+    /// finishing used to fetch that one again (and demote it to failed when the second GET failed).
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func everyOutputIsFetchedExactlyOnce() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.2", "--duration-spread", "0.5"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<150).map { "fox \($0)" }.joined(separator: "\n")).status == 0)
+        let drained = try Self.drain(
+            cli,
+            sim,
+            ["--output-dir", cli.dir.file("outputs"), "--download-hosts", "127.0.0.1", "--concurrency", "20", "--download-concurrency", "4"]
+        )
+        #expect(drained.status == 0, "\(drained.stderr)")
+        #expect(try cli.sqlite("SELECT count(*) FROM job_outputs WHERE download_state = 'done'") == "750")
+        #expect(try await sim.stats().number("files_served") == 750, "no output fetched twice")
+    }
+
     @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
     func aHostOffTheAllowlistAndAnOversizedFileFailTheOutputNotTheJob() async throws {
         let cli = try CLIFixture()
