@@ -1,12 +1,14 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 extension QueueEngine {
     /// Claims jobs while there are free slots, tokens and work; otherwise sleeps until something
     /// changes (a slot frees, a row is inserted, a delayed job falls due, a pause ends).
     func dispatchLoop(_ queue: AsyncStream<Work>.Continuation) async {
         var workMayBeWaiting = true
+        var claimFailures = 0
         while !isStopping {
             let (free, paused) = state.withLock { (configuration.concurrency - $0.busy, $0.paused != nil) }
             if paused || free <= 0 {
@@ -14,8 +16,14 @@ extension QueueEngine {
                 continue
             }
             if !workMayBeWaiting {
-                if configuration.exitWhenIdle, await isIdle() {
-                    logger.info("queue drained: nothing queued or in flight; exiting (--exit-when-idle)")
+                if configuration.exitWhenIdle, let deferred = await idleDeferred() {
+                    if deferred.count > 0, let next = deferred.next {
+                        logger.notice(
+                            "nothing due and nothing in flight; \(deferred.count) job(s) deferred until \(Timestamp.format(next)) or later (run_after): run again then; exiting (--exit-when-idle)"
+                        )
+                    } else {
+                        logger.info("queue drained: nothing queued or in flight; exiting (--exit-when-idle)")
+                    }
                     state.withLock { $0.drained = true }
                     stop()
                     break
@@ -39,10 +47,19 @@ extension QueueEngine {
             let batch: ClaimBatch
             do {
                 batch = try await store.claim(limit: tickets.count, now: clock.now(), callbackTokens: configuration.callbackBaseURL != nil)
+                if claimFailures > 0 { logger.notice("claiming jobs again after \(claimFailures) failed attempt(s)") }
+                claimFailures = 0
             } catch {
                 tickets.forEach(limiter.giveBack)
-                logger.error("cannot claim jobs: \(error); trying again shortly")
-                try? await clock.sleep(until: clock.now().addingTimeInterval(1))
+                claimFailures += 1
+                let delay = min(60, pow(2, Double(min(claimFailures, 6)) - 1))
+                // Said once, then at each doubling of the count: a damaged file fails every time.
+                if claimFailures & (claimFailures - 1) == 0 {
+                    logger.error(
+                        "cannot claim jobs (\(claimFailures) time(s) in a row): \(error); trying again in \(Int(delay))s. If it persists, check the file with `sqlite3 \(store.path) 'PRAGMA integrity_check'` (REINDEX mends a damaged index)"
+                    )
+                }
+                try? await clock.sleep(until: clock.now().addingTimeInterval(delay))
                 continue
             }
             let claimed = batch.jobs
@@ -69,9 +86,17 @@ extension QueueEngine {
         await clock.wait(for: workSignal, until: deadline)
     }
 
-    private func isIdle() async -> Bool {
-        guard state.withLock({ $0.busy == 0 && $0.paused == nil }) else { return false }
-        return (try? await store.queuedCount()) == 0
+    /// Nothing in flight and nothing queued but jobs whose `run_after` is more than a minute
+    /// ahead (a retry's backoff is waited for): how many those are and when the first falls due;
+    /// nil while there is work to wait for.
+    private func idleDeferred() async -> (count: Int, next: Date?)? {
+        guard state.withLock({ $0.busy == 0 && $0.paused == nil }) else { return nil }
+        let now = clock.now()
+        guard let queued = try? await store.queuedCount(), let deferred = try? await store.deferredJobs(after: now),
+            queued == deferred.count
+        else { return nil }
+        if let next = deferred.next, next.timeIntervalSince(now) <= 60 { return nil }
+        return deferred
     }
 
     /// Makes the requests the loops hand over, each in its own task. When the loops end

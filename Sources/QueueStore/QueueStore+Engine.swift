@@ -434,6 +434,20 @@ extension QueueStore {
         try await read { db in try Self.stateCounts(db)[.queued] ?? 0 }
     }
 
+    /// Queued jobs whose `run_after` is still ahead of `now`, and the earliest of those times.
+    public func deferredJobs(after now: Date) async throws(StoreError) -> (count: Int, next: Date?) {
+        let at = stamp(now)
+        return try await read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT count(*), min(run_after) FROM jobs WHERE state = 'queued' AND run_after IS NOT NULL AND run_after > ?",
+                arguments: [at]
+            )
+            let r = row.map { RowReader(row: $0) }
+            return (Int(try r?.int(0, "count") ?? 0), try r?.date(1, "run_after"))
+        }
+    }
+
     /// The earliest `run_after` still in the future, to wake for it.
     public func nextDueTime(after now: Date) async throws(StoreError) -> Date? {
         let at = stamp(now)

@@ -90,6 +90,25 @@ import Testing
         #expect(try cli.run(["status"]).status == 0)
     }
 
+    /// `--exit-when-idle` does not wait hours for a deferred job: it exits and says so.
+    @Test func exitWhenIdleSaysWhatIsDeferredInsteadOfWaiting() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.1"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "now"]).status == 0)
+        #expect(try cli.run(["enqueue", "--after", "2h", "later"]).status == 0)
+        let run = try Subprocess.run(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", "notice"],
+            environment: Self.environment(),
+            timeout: 60
+        )
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("1 job(s) deferred until"), "\(run.stderr)")
+        #expect(try cli.sqlite("SELECT group_concat(state, ',') FROM jobs ORDER BY id") == "completed,queued")
+    }
+
     @Test func sigtermStopsCleanlyWithinTheGracePeriod() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
