@@ -30,7 +30,7 @@ public struct CancelCommand: AsyncParsableCommand {
         commandName: "cancel",
         abstract: "Cancel queued jobs (and settle uncertain ones without resending).",
         discussion:
-            "With --force, a job Legnext already has (submitting, pending, staged, processing) is settled here too: the daemon stops following it, and Legnext may still run it and charge for it."
+            "With --force, a job Legnext already has (submitting, pending, staged, processing) is settled here too: the daemon stops following it, and Legnext may still run it and charge for it. A selection without --state cancels queued jobs (with --force, every unfinished one)."
     )
 
     @ParentCommand var root: LegnextQueueCommand

@@ -80,21 +80,22 @@ extension QueueStore {
                 for id in ids { try markSubmitting([id], parents: parents, callbackTokens: callbackTokens, at: at, into: &batch, db) }
                 return
             }
-            let rule = error.brokenRule
-            batch.failed.append(try quarantine(id: ids[0], "row could not be read: it breaks the rule \"\(rule)\"", at: at, db))
+            let unreadable = RowReadError("it breaks the rule \"\(error.brokenRule)\"")
+            batch.failed.append(try quarantine(id: ids[0], unreadable.description, at: at, db))
             return
         }
         guard let first = rows.first else { return }
         let columns = Job.Columns(first)
         let nul = Array(first.columnNames).firstIndex(of: "has_nul")
         for row in rows {
-            let id = try RowReader(row).requiredInt(columns.id, "id")
+            let r = RowReader(row)
+            let id = try r.requiredInt(columns.id, "id")
             do {
-                if let nul, try RowReader(row).int(nul, "has_nul") == 1 {
+                if let nul, try r.int(nul, "has_nul") == 1 {
                     throw RowReadError("kind, prompt or params holds a NUL character, which would cut what is sent")
                 }
                 let job = try Job(row: row, columns: columns)
-                let token = try RowReader(row).text(columns.callbackToken, "callback_token")
+                let token = try r.text(columns.callbackToken, "callback_token")
                 batch.jobs.append(ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token))
             } catch {
                 batch.failed.append(try quarantine(id: id, "\(error)", at: at, db))
