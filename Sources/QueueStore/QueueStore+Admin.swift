@@ -19,7 +19,13 @@ extension QueueStore {
         let at = stamp()
         return try write { db in
             try ids.map { id in
-                guard let state = try Self.state(of: id, db) else { return (id, .notFound) }
+                let state: JobState
+                do {
+                    guard let known = try Self.state(of: id, db) else { return (id, .notFound) }
+                    state = known
+                } catch let error as RowReadError {
+                    return (id, .refused(error.description))
+                }
                 switch state {
                 case .queued, .uncertain:
                     try Self.cancel(id: id, reason: "cancelled by a person", at: at, db)
@@ -80,7 +86,13 @@ extension QueueStore {
         let at = stamp()
         return try write { db in
             try ids.map { id in
-                guard let state = try Self.state(of: id, db) else { return (id, .notFound) }
+                let state: JobState
+                do {
+                    guard let known = try Self.state(of: id, db) else { return (id, .notFound) }
+                    state = known
+                } catch let error as RowReadError {
+                    return (id, .refused(error.description))
+                }
                 switch state {
                 case .failed, .uncertain, .cancelled:
                     do {
@@ -102,8 +114,15 @@ extension QueueStore {
         }
     }
 
+    /// The job's state; nil when there is no such job. A state that is not one of the machine's
+    /// is an error that says so (the daemon fails such a row when it starts).
     static func state(of id: Int64, _ db: Database) throws -> JobState? {
-        try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]).flatMap(JobState.init(rawValue:))
+        guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]) else { return nil }
+        let value = (row[0] as DatabaseValue).storage
+        guard case .string(let text) = value, let state = JobState(rawValue: text) else {
+            throw RowReadError("job \(id)'s state is \(RowReader.describe(value)), not one legnext-queue knows; the daemon fails it when it starts")
+        }
+        return state
     }
 
     private static func requeue(id: Int64, at: String, _ db: Database) throws {

@@ -158,6 +158,8 @@ struct CarelessRowsTests {
         let show = try cli.run(["show", "101"])
         #expect(show.status == 0 && show.stdout.contains("row could not be read"), "\(show.stdout)\(show.stderr)")
         #expect(try cli.run(["list", "--json", "--limit", "100"]).status == 0)
+        let cancel = try cli.run(["cancel", "112"])
+        #expect(cancel.status == 65 && cancel.stderr.contains("state is a BLOB"), "\(cancel.stderr)")
 
         let sim = try SimulatorProcess(["--duration-median", "0.05"])
         defer { sim.stop() }
