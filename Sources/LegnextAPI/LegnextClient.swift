@@ -5,6 +5,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// The Legnext HTTP client: typed requests in, a small closed set of outcomes out.
 /// The API key goes only into the `x-api-key` header; it is in no log line and no error.
@@ -12,10 +13,13 @@ public final class LegnextClient: LegnextService {
     public let configuration: LegnextClientConfiguration
     private let http: HTTPClient
     private let logger: Logger
+    /// The key sent; starts as the configuration's, replaced by ``useKey(_:)``.
+    private let key: Mutex<APIKey>
 
     public init(configuration: LegnextClientConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.key = Mutex(configuration.apiKey)
         var http = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .init(configuration.connectTimeout), read: .init(configuration.requestTimeout)),
@@ -48,6 +52,10 @@ public final class LegnextClient: LegnextService {
         return await call(method: .GET, path: "/v1/job/\(escaped)", body: nil, contentType: nil, decode: LegnextJob.init(json:))
     }
 
+    public func useKey(_ key: APIKey) {
+        self.key.withLock { $0 = key }
+    }
+
     public func balance() async -> LegnextOutcome<LegnextBalance> {
         await call(method: .GET, path: "/account/balance", body: nil, contentType: nil, decode: LegnextBalance.init(json:))
     }
@@ -61,7 +69,7 @@ public final class LegnextClient: LegnextService {
     ) async -> LegnextOutcome<Value> {
         var request = HTTPClientRequest(url: configuration.baseURL + path)
         request.method = method
-        request.headers.add(name: "x-api-key", value: configuration.apiKey.value)
+        request.headers.add(name: "x-api-key", value: key.withLock { $0.value })
         request.headers.add(name: "accept", value: "application/json")
         request.headers.add(name: "user-agent", value: "legnext-queue")
         if let body, let contentType {

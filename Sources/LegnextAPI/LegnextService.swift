@@ -6,4 +6,11 @@ public protocol LegnextService: Sendable {
     func job(id: String) async -> LegnextOutcome<LegnextJob>
     /// `GET /account/balance`: free, so the probe for "is the key valid, is there credit".
     func balance() async -> LegnextOutcome<LegnextBalance>
+    /// Sends `key` from the next request on (a key file fixed while the daemon runs).
+    func useKey(_ key: APIKey)
+}
+
+extension LegnextService {
+    /// A service with no key of its own (a scripted one in tests) ignores a new key.
+    public func useKey(_ key: APIKey) {}
 }

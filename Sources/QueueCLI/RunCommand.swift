@@ -181,6 +181,9 @@ public struct RunCommand: AsyncParsableCommand {
                 )
             } else {
                 key = try APIKeySource.load(file: apiKeyFile)
+                // A key refused by Legnext is read again before each balance probe: fixing the
+                // file (or the credential) resumes the daemon. An unreadable file keeps the old key.
+                engine.reloadKey = { [apiKeyFile] in try? APIKeySource.load(file: apiKeyFile) }
                 let url = baseURL ?? ProcessInfo.processInfo.environment["LEGNEXT_BASE_URL"] ?? LegnextClientConfiguration.defaultBaseURL
                 guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                     throw CLIError.usage("--base-url must start with http:// or https://")

@@ -1,4 +1,5 @@
 import Foundation
+import LegnextAPI
 
 /// How the daemon drains the queue. Every field has a default a demanding operator can live with.
 public struct EngineConfiguration: Sendable {
@@ -43,6 +44,10 @@ public struct EngineConfiguration: Sendable {
     public var notifyChannels: [String] = []
     /// Jobs claimed in one transaction at most.
     public var claimBatch: Int = 64
+
+    /// Reads the API key again (from its file or credential), asked before each balance probe
+    /// while the key is refused, so a fixed key file resumes the daemon without a restart.
+    public var reloadKey: (@Sendable () -> APIKey?)? = nil
 
     public init() {}
 }

@@ -33,6 +33,7 @@ extension QueueEngine {
     /// While paused, asks for the balance with growing waits; resumes when it is fine.
     func probeLoop() async {
         var attempt = 0
+        var lastKey: APIKey?
         while !Task.isCancelled, !isStopping {
             guard let paused = state.withLock({ $0.paused }) else {
                 attempt = 0
@@ -48,6 +49,11 @@ extension QueueEngine {
                 ticket = try await limiter.acquire(.poll)
             } catch {
                 break
+            }
+            if paused.accountStatus == 401, let key = configuration.reloadKey?() {
+                if key != lastKey, lastKey != nil { logger.notice("the API key changed; checking it") }
+                lastKey = key
+                legnext.useKey(key)
             }
             let outcome = await legnext.balance()
             limiter.finished(ticket, outcome.budgetResult)

@@ -109,6 +109,35 @@ import Testing
         #expect(try cli.sqlite("SELECT group_concat(state, ',') FROM jobs ORDER BY id") == "completed,queued")
     }
 
+    /// "Fix the key and the daemon resumes by itself": the key file is read again before each
+    /// balance probe while Legnext refuses the key, without a restart.
+    @Test func aFixedKeyFileResumesAPausedDaemon() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.1"])
+        defer { sim.stop() }
+        let keyFile = cli.dir.file("key")
+        try Data("not-the-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
+        #expect(try cli.run(["enqueue", "a red fox"]).status == 0)
+        var env = Self.environment()
+        env["LEGNEXT_API_KEY"] = nil
+        let daemon = try RunningProcess(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--api-key-file", keyFile, "--log-level", "info"],
+            environment: env
+        )
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["paused_reason"]?.stringValue)?.contains("API key") == true })
+        try Data("sim-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
+        #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 1 }, "\(daemon.errors)")
+        #expect(daemon.isRunning, "no restart")
+        #expect(daemon.errors.contains("submissions resumed"))
+        #expect(!daemon.errors.contains("sim-key") && !daemon.errors.contains("not-the-key"), "no key in the log")
+    }
+
     @Test func sigtermStopsCleanlyWithinTheGracePeriod() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
