@@ -18,29 +18,19 @@ extension QueueStore {
     public func cancel(_ ids: [Int64], force: Bool = false) throws(StoreError) -> [(id: Int64, outcome: AdminOutcome)] {
         let at = stamp()
         return try write { db in
-            try ids.map { id in
-                let state: JobState
-                do {
-                    guard let known = try Self.state(of: id, db) else { return (id, .notFound) }
-                    state = known
-                } catch let error as RowReadError {
-                    return (id, .refused(error.description))
-                }
+            try Self.eachJob(ids, db) { id, state in
                 switch state {
                 case .queued, .uncertain:
                     try Self.cancel(id: id, reason: "cancelled by a person", at: at, db)
-                    return (id, .done(from: state))
+                    return .done(from: state)
                 case .cancelled:
-                    return (id, .refused("job \(id) is already cancelled"))
+                    return .refused("job \(id) is already cancelled")
                 case .completed, .failed:
-                    return (id, .refused("job \(id) has already \(state.rawValue); nothing to cancel"))
+                    return .refused("job \(id) has already \(state.rawValue); nothing to cancel")
                 case .submitting, .pending, .staged, .processing:
                     guard force else {
-                        return (
-                            id,
-                            .refused(
-                                "job \(id) is \(state.rawValue) at Legnext and cannot be called back; `cancel --force \(id)` stops following it (Legnext may still run and charge it)"
-                            )
+                        return .refused(
+                            "job \(id) is \(state.rawValue) at Legnext and cannot be called back; `cancel --force \(id)` stops following it (Legnext may still run and charge it)"
                         )
                     }
                     try Self.cancel(
@@ -49,7 +39,7 @@ extension QueueStore {
                         at: at,
                         db
                     )
-                    return (id, .done(from: state))
+                    return .done(from: state)
                 }
             }
         }
@@ -85,14 +75,7 @@ extension QueueStore {
     public func retry(_ ids: [Int64]) throws(StoreError) -> [(id: Int64, outcome: AdminOutcome)] {
         let at = stamp()
         return try write { db in
-            try ids.map { id in
-                let state: JobState
-                do {
-                    guard let known = try Self.state(of: id, db) else { return (id, .notFound) }
-                    state = known
-                } catch let error as RowReadError {
-                    return (id, .refused(error.description))
-                }
+            try Self.eachJob(ids, db) { id, state in
                 switch state {
                 case .failed, .uncertain, .cancelled:
                     do {
@@ -100,16 +83,33 @@ extension QueueStore {
                     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                         // A row that breaks a rule (one failed as unreadable) stays put; the others go on.
                         let rule = error.brokenRule
-                        return (id, .refused("job \(id) breaks the rule \"\(rule)\"; mend the row with sqlite3, or enqueue the job anew"))
+                        return .refused("job \(id) breaks the rule \"\(rule)\"; mend the row with sqlite3, or enqueue the job anew")
                     }
-                    return (id, .done(from: state))
+                    return .done(from: state)
                 case .completed:
-                    return (id, .refused("job \(id) completed; retrying would pay again: enqueue a new job instead"))
+                    return .refused("job \(id) completed; retrying would pay again: enqueue a new job instead")
                 case .queued:
-                    return (id, .refused("job \(id) is already queued"))
+                    return .refused("job \(id) is already queued")
                 case .submitting, .pending, .staged, .processing:
-                    return (id, .refused("job \(id) is \(state.rawValue); only failed, uncertain or cancelled jobs can be retried"))
+                    return .refused("job \(id) is \(state.rawValue); only failed, uncertain or cancelled jobs can be retried")
                 }
+            }
+        }
+    }
+
+    /// Runs `body` on each job that exists and whose state can be read; the others are
+    /// `notFound`, or refused with the reason.
+    private static func eachJob(
+        _ ids: [Int64],
+        _ db: Database,
+        _ body: (Int64, JobState) throws -> AdminOutcome
+    ) throws -> [(id: Int64, outcome: AdminOutcome)] {
+        try ids.map { id in
+            do {
+                guard let state = try state(of: id, db) else { return (id, .notFound) }
+                return (id, try body(id, state))
+            } catch let error as RowReadError {
+                return (id, .refused(error.description))
             }
         }
     }
