@@ -1,7 +1,6 @@
 import Foundation
 import LegnextAPI
 import QueueStore
-import Synchronization
 
 extension QueueEngine {
     /// Hands each in-flight job to a poll request when its time comes.
@@ -72,8 +71,8 @@ extension QueueEngine {
         case .completed, .failed:
             untrack(id)
             let update = finalUpdate(remote, countsRequest: true)
-            let done = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
-            if done { noteFinished(id, remote, kind: tracked.kind, submittedAt: tracked.submittedAt, polls: tracked.polls + 1, now: now, log) }
+            let done: Void? = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
+            if done != nil { noteFinished(id, remote, kind: tracked.kind, submittedAt: tracked.submittedAt, polls: tracked.polls + 1, now: now, log) }
         case .pending, .staged, .processing:
             let progressed = remote.status.rank > (LegnextJobStatus(rawValue: tracked.remoteStatus)?.rank ?? -1)
             let progressAt = progressed ? now : tracked.progressAt
@@ -116,13 +115,9 @@ extension QueueEngine {
             }
             pollSignal.signal()
             let update = RemoteUpdate(status: remote.status.rawValue)
-            let after = Mutex<JobState?>(nil)
-            await record(id, log) {
-                let state = try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now)
-                after.withLock { $0 = state }
-            }
+            let after = await record(id, log) { try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
             // Settled by a person meanwhile (`cancel --force`): stop following it.
-            if let state = after.withLock({ $0 }), !state.isInFlight {
+            if let state = after ?? nil, !state.isInFlight {
                 untrack(id)
                 log.info("job \(id) is \(state.rawValue) in the queue; no longer following it")
             }

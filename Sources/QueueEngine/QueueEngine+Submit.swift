@@ -90,7 +90,7 @@ extension QueueEngine {
         if remote.status.isFinal {
             // Finished before Legnext answered: accepted and finished in one transaction, never polled.
             let update = finalUpdate(remote, countsRequest: false)
-            let stored = await record(job.id, log) {
+            let stored: Void? = await record(job.id, log) {
                 try await self.store.markSubmitted(
                     id: job.id,
                     remoteJobId: remote.jobId,
@@ -100,7 +100,7 @@ extension QueueEngine {
                     finished: update
                 )
             }
-            guard stored else { return }
+            guard stored != nil else { return }
             log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
             noteFinished(job.id, remote, kind: job.kind, submittedAt: now, polls: 0, now: now, log)
             return
@@ -109,10 +109,10 @@ extension QueueEngine {
             if state.earlyFinishHints.remove(job.id) != nil { return now }
             return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
         }
-        let stored = await record(job.id, log) {
+        let stored: Void? = await record(job.id, log) {
             try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status.rawValue, nextPollAt: next, now: now)
         }
-        guard stored else { return }
+        guard stored != nil else { return }
         log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
         state.withLock { state in
             state.inFlight[job.id] = .init(
@@ -169,24 +169,26 @@ extension QueueEngine {
 
     func finishFailed(_ id: Int64, error: String, detail: String?, requestSent: Bool, _ log: JobLog) async {
         let now = clock.now()
-        let done = await record(id, log) { try await self.store.fail(id: id, error: error, detail: detail, requestSent: requestSent, now: now) }
-        if done {
+        let done: Void? = await record(id, log) {
+            try await self.store.fail(id: id, error: error, detail: detail, requestSent: requestSent, now: now)
+        }
+        if done != nil {
             state.withLock { $0.failed += 1 }
             publishStatus()
         }
     }
 
     /// Runs a store write that must not be lost: shielded from cancellation, retried while the
-    /// database is locked by another process. Returns false if it could not be written.
+    /// database is locked by another process. Returns what the write returned, or nil if it could
+    /// not be written.
     @discardableResult
-    func record(_ id: Int64, _ log: JobLog, _ write: @escaping @Sendable () async throws -> Void) async -> Bool {
+    func record<T: Sendable>(_ id: Int64, _ log: JobLog, _ write: @escaping @Sendable () async throws -> T) async -> T? {
         let clock = self.clock
         return await Task {
             var delay = 0.2
             for attempt in 1...20 {
                 do {
-                    try await write()
-                    return true
+                    return try await write()
                 } catch let error as StoreError {
                     if case .busy = error, attempt < 20 {
                         log.warning("job \(id): database busy; retrying the write in \(delay)s")
@@ -195,13 +197,13 @@ extension QueueEngine {
                         continue
                     }
                     log.error("job \(id): cannot record its state: \(error)")
-                    return false
+                    return nil
                 } catch {
                     log.error("job \(id): cannot record its state: \(error)")
-                    return false
+                    return nil
                 }
             }
-            return false
+            return nil
         }.value
     }
 }
