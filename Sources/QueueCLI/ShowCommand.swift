@@ -43,7 +43,7 @@ public struct ShowCommand: AsyncParsableCommand {
         field("attempts", job.attempts == 0 ? nil : String(job.attempts))
         field("requests", job.requests == 0 ? nil : String(job.requests))
         field("error", job.error)
-        if let readError = job.readError, readError != job.error { field("unreadable", readError) }
+        field("unreadable", job.readError)
         field("error detail", job.errorDetail)
         field("credits used", job.creditsUsed.map(String.init))
         field("created", Timestamp.format(job.createdAt))

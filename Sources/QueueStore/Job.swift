@@ -50,7 +50,7 @@ extension Job: FetchableRecord {
     /// access lowercases every column name on each lookup, and a dictionary built per row
     /// was still a third of the claim's decoding.
     init(row: Row, columns c: Columns) throws(RowReadError) {
-        let r = RowReader(row: row)
+        let r = RowReader(row)
         let id = try r.requiredInt(c.id, "id")
         let stateText = try r.requiredText(c.state, "state")
         guard let state = JobState(rawValue: stateText) else {
@@ -93,7 +93,7 @@ extension Job: FetchableRecord {
             self = try Job(row: row, columns: c)
             return
         } catch {
-            let r = RowReader(row: row)
+            let r = RowReader(row)
             let stateText = (try? r.text(c.state, "state"))
             self.init(
                 id: (try? r.int(c.id, "id")) ?? 0,
@@ -113,7 +113,7 @@ extension Job: FetchableRecord {
                 requests: 0,
                 nextPollAt: nil,
                 progressAt: nil,
-                error: error.description,
+                error: (try? r.text(c.error, "error")),
                 errorDetail: nil,
                 output: nil,
                 creditsUsed: nil,

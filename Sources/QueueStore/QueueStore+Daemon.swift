@@ -48,25 +48,27 @@ extension QueueStore {
         }
     }
 
-    /// One daemon per database *file*, whatever path reaches it: the lock file sits beside the
-    /// path, so a symlink, a hard link or a bind mount has a lock of its own; the daemon row is in
-    /// the file itself. A row not marked stopped, from this host, naming a live daemon process
-    /// other than `pid` (`isDaemon` asks the kernel), means that daemon owns the file: this throws
+    /// One daemon per database *file*, a second claim beside ``DaemonLock``: the daemon row is in
+    /// the file itself, so it holds whatever name reaches the file, and if the lock file was
+    /// deleted. A row not marked stopped, from this host, naming a live daemon process other than
+    /// `pid` (`isDaemon` asks the kernel), means that daemon owns the file: this throws
     /// ``StoreError/daemonRunning(path:pid:)`` before anything else is read or changed. Otherwise
     /// the row is taken for `pid`, in the same transaction.
     public func claimDaemon(pid: Int32, hostname: String, now: Date, isDaemon: @escaping (Int32) -> Bool) throws(StoreError) {
         let path = self.path
         let at = Timestamp.format(now)
+        func otherDaemon(_ row: Row) throws(RowReadError) -> Int32? {
+            let r = RowReader(row)
+            let holder = Int32(clamping: try r.requiredInt(0, "pid"))
+            guard holder != pid, try r.requiredText(1, "hostname") == hostname, try r.text(2, "stopped_at") == nil else { return nil }
+            return isDaemon(holder) ? holder : nil
+        }
         try write { db in
             // A row that cannot be read names no daemon: it is taken over.
             if let row = try Row.fetchOne(db, sql: "SELECT pid, hostname, stopped_at FROM daemon WHERE id = 1"),
-                let holder = try? RowReader(row).requiredInt(0, "pid"),
-                let host = try? RowReader(row).requiredText(1, "hostname"),
-                let stopped = try? RowReader(row).text(2, "stopped_at") as String??
+                let holder = try? otherDaemon(row)
             {
-                if holder != Int64(pid), host == hostname, stopped == nil, isDaemon(Int32(clamping: holder)) {
-                    throw StoreError.daemonRunning(path: path, pid: Int32(clamping: holder))
-                }
+                throw StoreError.daemonRunning(path: path, pid: holder)
             }
             try db.execute(
                 sql: """

@@ -400,7 +400,8 @@ extension QueueStore {
             for row in unknown {
                 let id = try RowReader(row).requiredInt(0, "id")
                 let shown = RowReader.describe((row[1] as DatabaseValue).storage)
-                failed.append(try Self.quarantine(id: id, "row could not be read: its state is \(shown), not one legnext-queue knows", at: at, db))
+                let unreadable = RowReadError("its state is \(shown), not one legnext-queue knows")
+                failed.append(try Self.quarantine(id: id, unreadable.description, at: at, db))
             }
             // Every cycle has a step to a parent with a larger (or the same) id: start from those.
             let cycles = try Int64.fetchAll(
@@ -444,7 +445,7 @@ extension QueueStore {
                 sql: "SELECT count(*), min(run_after) FROM jobs WHERE state = 'queued' AND run_after IS NOT NULL AND run_after > ?",
                 arguments: [at]
             )
-            let r = row.map { RowReader(row: $0) }
+            let r = row.map { RowReader($0) }
             return (Int(try r?.int(0, "count") ?? 0), try r?.date(1, "run_after"))
         }
     }
