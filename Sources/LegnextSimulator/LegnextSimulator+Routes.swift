@@ -55,13 +55,22 @@ extension LegnextSimulator {
         }
         router.get("/_sim/files/:job/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
-            await self.state.recordFileServed()
             let isVideo = file.hasSuffix(".mp4")
-            return Response(
-                status: .ok,
-                headers: [.contentType: isVideo ? "video/mp4" : "image/png"],
-                body: .init(byteBuffer: ByteBuffer(bytes: isVideo ? Self.tinyVideo : Self.tinyPNG))
-            )
+            let bytes = isVideo ? Self.tinyVideo : Self.tinyPNG
+            let headers: HTTPFields = [.contentType: isVideo ? "video/mp4" : "image/png", .contentLength: String(bytes.count)]
+            if await self.state.stallsDownloads(of: context.parameters.get("job") ?? "") {
+                // Headers go out, the body never does, until the client gives up and closes.
+                let channel = context.channel
+                return Response(
+                    status: .ok,
+                    headers: headers,
+                    body: .init { _ in
+                        while channel.isActive { try await Task.sleep(for: .milliseconds(100)) }
+                    }
+                )
+            }
+            await self.state.recordFileServed()
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         return router
     }

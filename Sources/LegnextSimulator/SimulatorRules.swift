@@ -126,12 +126,14 @@ enum SimulatorRules {
 /// Test hooks a prompt can carry, so a test can ask for an outcome without relying on chance:
 /// `sim:fail` (the job fails), `sim:reject=403` (the POST is refused with that status),
 /// `sim:duration=1.5` (seconds), `sim:drop` (the job is created, the POST's connection closed
-/// without an answer: a submission whose outcome the client cannot know).
+/// without an answer: a submission whose outcome the client cannot know), `sim:stall-download`
+/// (the job's files answer with headers, then send nothing: a stalled CDN).
 struct SimulatorHooks {
     var fail = false
     var reject: Int?
     var duration: Double?
     var drop = false
+    var stallDownload = false
 
     init(_ text: String) {
         guard text.contains("sim:") else { return }
@@ -142,6 +144,7 @@ struct SimulatorHooks {
             case "reject": reject = parts.count > 1 ? Int(parts[1]) : 400
             case "duration": duration = parts.count > 1 ? Double(parts[1]) : nil
             case "drop": drop = true
+            case "stall-download": stallDownload = true
             default: break
             }
         }

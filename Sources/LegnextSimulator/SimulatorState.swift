@@ -279,6 +279,11 @@ actor SimulatorState {
 
     func recordFileServed() { filesServed += 1 }
 
+    /// Whether the files of job `id` stall after their headers (`sim:stall-download`).
+    func stallsDownloads(of id: String) -> Bool {
+        jobs[id].map { SimulatorHooks(SimulatorRules.text(of: $0.input)).stallDownload } ?? false
+    }
+
     func recordCallback(delivered: Bool) {
         if delivered { callbacksSent += 1 } else { callbacksFailed += 1 }
     }

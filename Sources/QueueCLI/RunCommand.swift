@@ -73,6 +73,11 @@ public struct RunCommand: AsyncParsableCommand {
     var downloadHosts: String?
     @Option(name: .customLong("download-concurrency"), help: "Downloads at once.") var downloadConcurrency = 2
     @Option(name: .customLong("download-max-bytes"), help: "Largest output accepted, e.g. 100M.") var downloadMaxBytes = "100M"
+    @Option(
+        name: .customLong("download-stall-timeout"),
+        help: "Give up on a download attempt (and retry it later) when no bytes arrive for this long."
+    )
+    var downloadStallTimeout = "30s"
     @Option(name: .customLong("notify-url"), help: "POST each finished job (signed JSON) to this URL; delivered at least once.")
     var notifyURL: String?
     @Option(
@@ -113,7 +118,9 @@ public struct RunCommand: AsyncParsableCommand {
         }
         guard Self.bytes(downloadMaxBytes) != nil else { throw ValidationError("--download-max-bytes must be a size like 5000000, 500K, 100M or 1G") }
         guard downloadConcurrency >= 1 else { throw ValidationError("--download-concurrency must be at least 1") }
-        for (name, value) in [("--notify-give-up", notifyGiveUp), ("--on-finish-timeout", onFinishTimeout)] where TimeSpec.duration(value) == nil {
+        for (name, value) in [
+            ("--notify-give-up", notifyGiveUp), ("--on-finish-timeout", onFinishTimeout), ("--download-stall-timeout", downloadStallTimeout),
+        ] where TimeSpec.duration(value) == nil {
             throw ValidationError("\(name) must be a duration like 90s, 10m or 24h")
         }
         if let notifyURL {
@@ -244,6 +251,7 @@ public struct RunCommand: AsyncParsableCommand {
             var downloads = OutputDownloader.Configuration(directory: directory, allowedHosts: hosts)
             downloads.concurrency = downloadConcurrency
             downloads.maxBytes = Self.bytes(downloadMaxBytes)!
+            downloads.stallTimeout = TimeSpec.duration(downloadStallTimeout)!
             settings.downloads = downloads
         }
         if let notifyURL, let notifySecretFile = notifySecretFile ?? Self.credentialSecret(environment) {
@@ -313,7 +321,7 @@ public struct RunCommand: AsyncParsableCommand {
         text += "\nresults:  legnext-queue --db \(path) list --state completed"
         text += "\n          legnext-queue --db \(path) show ID"
         text += "\n          sqlite3 \(path) 'SELECT job_id, tag, kind, idx, url, path FROM outputs'\n"
-        if let outputDirectory { text += "files:    \(outputDirectory)/<job id>/<n>.png\n" }
+        if let outputDirectory { text += "files:    \(outputDirectory)/<job id>/image-<n>.png\n" }
         FileHandle.standardError.write(Data(text.utf8))
     }
 

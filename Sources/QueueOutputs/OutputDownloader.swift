@@ -8,7 +8,8 @@ import QueueStore
 import QueueSupport
 import Synchronization
 
-/// Downloads every image and video of completed jobs to `<dir>/<job id>/<position>.<ext>`,
+/// Downloads every image and video of completed jobs to `<dir>/<job id>/<kind>-<n>.<ext>`
+/// (`grid.png`, `image-0.png` … `image-3.png`: the numbering of `show` and of `imageNo`),
 /// before Legnext's signed URLs expire: streamed to a temporary file and renamed, with size,
 /// content type and SHA-256 in `job_outputs`. Its own connections and concurrency, outside
 /// the Legnext request budget. A half-done download is redone after a restart; a done one never.
@@ -21,6 +22,12 @@ public struct OutputDownloader: Sendable {
         public var maxBytes = 100 << 20
         public var maxAttempts = 6
         public var requestTimeout: TimeAmount = .minutes(5)
+        /// An attempt that receives nothing for this long is given up (and retried later).
+        public var stallTimeout: TimeInterval = 30
+        /// A download that has received nothing for this long stops holding one of the
+        /// `concurrency` slots, so a stalled server does not starve the others; at most
+        /// `4 × concurrency` run at once in all.
+        public var slowAfter: TimeInterval = 2
         /// Look for work at least this often without a wake-up.
         public var idleCheck: TimeInterval = 30
 
@@ -36,11 +43,13 @@ public struct OutputDownloader: Sendable {
     let store: QueueStore
     let configuration: Configuration
     let logger: Logger
+    let diskAlarm: DiskAlarm
     let wakeup = Wakeup()
 
-    public init(store: QueueStore, configuration: Configuration, logger: Logger) {
+    public init(store: QueueStore, configuration: Configuration, diskAlarm: DiskAlarm = DiskAlarm(), logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.diskAlarm = diskAlarm
         self.logger = logger
     }
 
@@ -53,30 +62,32 @@ public struct OutputDownloader: Sendable {
             eventLoopGroupProvider: .singleton,
             configuration: .init(
                 redirectConfiguration: .disallow,
-                timeout: .init(connect: .seconds(10), read: .seconds(60)),
+                timeout: .init(connect: .seconds(10), read: .milliseconds(Int64(configuration.stallTimeout * 1000))),
                 decompression: .disabled
             )
         )
         await withDiscardingTaskGroup { group in
             let active = ActiveDownloads()
             while !Task.isCancelled {
-                let free = configuration.concurrency - active.count
-                let due = free > 0 ? ((try? await store.dueDownloads(now: Date(), limit: free + active.count)) ?? []) : []
+                let now = Date()
+                let slots = active.slots(now: now, slowAfter: configuration.slowAfter)
+                let free = min(configuration.concurrency - slots.holding, 4 * configuration.concurrency - slots.running)
+                let due = free > 0 ? ((try? await store.dueDownloads(now: now, limit: free + slots.running)) ?? []) : []
                 var started = 0
-                for download in due where started < free && active.claim(download) {
+                for download in due where started < free && active.claim(download, at: now) {
                     started += 1
                     group.addTask {
-                        await fetch(download, client)
+                        await fetch(download, client, active)
                         active.release(download)
                         wakeup.signal()
                     }
                 }
                 if started > 0, started == free { continue }  // more may be due
-                // Everything due is under way (or nothing is): sleep until a download ends, a
-                // job completes, a retry falls due, or the periodic look.
-                let now = Date()
+                // Everything due is under way (or nothing is): sleep until a download ends or
+                // turns slow, a job completes, a retry falls due, or the periodic look.
                 let retry = (try? await store.nextDownloadTime(after: now)) ?? nil
-                await wait(until: min(retry ?? .distantFuture, now.addingTimeInterval(configuration.idleCheck)))
+                let turnsSlow = slots.nextSlowAt ?? .distantFuture
+                await wait(until: min(retry ?? .distantFuture, turnsSlow, now.addingTimeInterval(configuration.idleCheck)))
             }
         }
         try? await client.shutdown()
@@ -88,16 +99,31 @@ public struct OutputDownloader: Sendable {
     }
 
     /// One attempt at one output, recorded whatever its end.
-    func fetch(_ download: PendingDownload, _ client: HTTPClient) async {
+    func fetch(_ download: PendingDownload, _ client: HTTPClient, _ active: ActiveDownloads) async {
         var log = logger
         log[metadataKey: "lnq.job.id"] = "\(download.jobId)"
         do {
             // Claimed after the task that did it released it, so this read sees its commit.
             guard try await store.isPending(download) else { return }
-            let (path, size, type, digest) = try await save(download, client)
-            try await store.downloadSucceeded(download, path: path, size: size, contentType: type, sha256: digest)
+            let (path, size, type, digest) = try await save(download, client, active)
+            if diskAlarm.clear(.outputs) { logger.notice("outputs can be saved in \(configuration.directory) again") }
+            try await recording(download) {
+                try await store.downloadSucceeded(download, path: path, size: size, contentType: type, sha256: digest)
+            }
             log.info("job \(download.jobId): saved \(download.kind.rawValue) \(download.index) to \(path) (\(size) bytes)")
         } catch let failure as DownloadFailure {
+            // Cut off by shutdown: redone at the next start, not counted as an attempt.
+            if Task.isCancelled { return }
+            if failure.noSpace {
+                // Not the output's fault: no attempt counted, one line for the whole daemon.
+                if diskAlarm.raise(.outputs, "no space left to save outputs in \(configuration.directory)") {
+                    logger.error("disk full: cannot save outputs in \(configuration.directory) (\(failure.reason)); downloads wait and retry")
+                }
+                try? await recording(download) {
+                    try await store.downloadFailed(download, error: failure.reason, retryAt: Date().addingTimeInterval(30), countAttempt: false)
+                }
+                return
+            }
             let attempts = download.attempts + 1
             let retryAt = failure.transient && attempts < configuration.maxAttempts ? Date().addingTimeInterval(Self.backoff(attempts)) : nil
             if retryAt == nil {
@@ -106,9 +132,25 @@ public struct OutputDownloader: Sendable {
                 log.info("job \(download.jobId): download of \(download.kind.rawValue) \(download.index) failed (\(failure.reason)); trying again")
             }
             let reason = retryAt == nil && failure.transient ? "\(failure.reason) (gave up after \(attempts) attempts)" : failure.reason
-            try? await store.downloadFailed(download, error: reason, retryAt: retryAt)
+            try? await recording(download) { try await store.downloadFailed(download, error: reason, retryAt: retryAt) }
         } catch {
             log.warning("job \(download.jobId): cannot record the download: \(error)")
+        }
+    }
+
+    /// Runs the write that records an attempt. While the queue cannot be written (a full disk)
+    /// it waits before it returns, so the output, still due in the queue, is not fetched again
+    /// at once: retried from the network every 30 s, not in a loop.
+    private func recording(_ download: PendingDownload, _ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+            if diskAlarm.clear(.queue) { logger.notice("the queue can be written again") }
+        } catch let error as StoreError {
+            if case .diskFull = error, diskAlarm.raise(.queue, "\(error)") {
+                logger.error("disk full: \(error); downloads wait and retry")
+            }
+            if error.isTemporary { try? await Task.sleep(for: .seconds(30)) }
+            throw error
         }
     }
 
@@ -117,22 +159,22 @@ public struct OutputDownloader: Sendable {
     }
 
     /// Streams the output to a temporary file beside its final name, then renames it.
-    private func save(_ download: PendingDownload, _ client: HTTPClient) async throws -> (String, Int, String, String) {
+    private func save(_ download: PendingDownload, _ client: HTTPClient, _ active: ActiveDownloads) async throws -> (String, Int, String, String) {
         let url = try checkedURL(download.url)
         let folder = (configuration.directory as NSString).appendingPathComponent(String(download.jobId))
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw DownloadFailure("cannot create \(folder): \(error.localizedDescription)", transient: true)
+            throw DownloadFailure("cannot create \(folder): \(error.localizedDescription)", transient: true, noSpace: Self.isNoSpace(error))
         }
-        let temporary = (folder as NSString).appendingPathComponent(".\(download.position).part")
+        let temporary = (folder as NSString).appendingPathComponent(".\(download.fileStem).part")
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .GET
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: configuration.requestTimeout)
         } catch {
-            throw DownloadFailure("\(error)", transient: true)
+            throw DownloadFailure(describe(error), transient: true)
         }
         guard response.status.code == 200 else {
             let transient = response.status.code >= 500 || response.status.code == 429 || response.status.code == 408
@@ -146,7 +188,8 @@ public struct OutputDownloader: Sendable {
                 $0.trimmingCharacters(in: .whitespaces).lowercased()
             } ?? "application/octet-stream"
         guard FileManager.default.createFile(atPath: temporary, contents: nil), let file = FileHandle(forWritingAtPath: temporary) else {
-            throw DownloadFailure("cannot write \(temporary)", transient: true)
+            let noSpace = errno == ENOSPC || errno == EDQUOT
+            throw DownloadFailure("cannot write \(temporary)\(noSpace ? ": no space left on the device" : "")", transient: true, noSpace: noSpace)
         }
         var hash = SHA256()
         var size = 0
@@ -157,6 +200,7 @@ public struct OutputDownloader: Sendable {
                 guard size <= configuration.maxBytes else {
                     throw DownloadFailure("over the \(configuration.maxBytes)-byte cap (--download-max-bytes)", transient: false)
                 }
+                active.progressed(download, at: Date())
                 chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
                 try file.write(contentsOf: chunk.readableBytesView)
             }
@@ -166,14 +210,35 @@ public struct OutputDownloader: Sendable {
             throw failure
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw DownloadFailure("\(error)", transient: true)
+            throw DownloadFailure(describe(error), transient: true, noSpace: Self.isNoSpace(error))
         }
-        let final = (folder as NSString).appendingPathComponent("\(download.position).\(Self.fileExtension(type))")
+        let final = (folder as NSString).appendingPathComponent("\(download.fileStem).\(Self.fileExtension(type))")
         guard rename(temporary, final) == 0 else {
-            throw DownloadFailure("cannot rename \(temporary) to \(final): errno \(errno)", transient: true)
+            let code = errno
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw DownloadFailure(
+                "cannot rename \(temporary) to \(final): \(String(cString: strerror(code)))",
+                transient: true,
+                noSpace: code == ENOSPC || code == EDQUOT
+            )
         }
         let digest = hash.finalize().map { String(format: "%02x", $0) }.joined()
         return (final, size, type, digest)
+    }
+
+    /// Whether a file operation failed for want of space (ENOSPC, or a quota).
+    static func isNoSpace(_ error: any Error) -> Bool {
+        let error = error as NSError
+        if error.domain == NSPOSIXErrorDomain, error.code == Int(ENOSPC) || error.code == Int(EDQUOT) { return true }
+        if error.domain == NSCocoaErrorDomain, error.code == CocoaError.fileWriteOutOfSpace.rawValue { return true }
+        return (error.userInfo[NSUnderlyingErrorKey] as? any Error).map(isNoSpace) ?? false
+    }
+
+    private func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError, error == .readTimeout {
+            return "the server sent nothing for \(Int(configuration.stallTimeout.rounded(.up)))s (--download-stall-timeout)"
+        }
+        return "\(error)"
     }
 
     /// Only https, or http to the loopback address (the simulator); only allowed hosts.
@@ -217,25 +282,52 @@ public struct OutputDownloader: Sendable {
 struct DownloadFailure: Error, CustomStringConvertible {
     var reason: String
     var transient: Bool
-    init(_ reason: String, transient: Bool) {
+    /// The output folder's filesystem is full: wait for space, not the output's fault.
+    var noSpace = false
+    init(_ reason: String, transient: Bool, noSpace: Bool = false) {
         self.reason = reason
         self.transient = transient
+        self.noSpace = noSpace
     }
     var description: String { reason }
 }
 
-/// Outputs being downloaded right now, so a slow one is not started twice.
+/// Outputs being downloaded right now and when each last received bytes (or began), so a slow
+/// one is not started twice and stops holding a slot while it receives nothing.
 final class ActiveDownloads: Sendable {
-    private let active = Mutex<Set<String>>([])
+    private let active = Mutex<[String: Date]>([:])
 
-    var count: Int { active.withLock { $0.count } }
+    struct Slots {
+        /// Downloads that received bytes (or began) less than `slowAfter` ago.
+        var holding: Int
+        var running: Int
+        /// When the next of those turns slow.
+        var nextSlowAt: Date?
+    }
 
-    func claim(_ download: PendingDownload) -> Bool {
-        active.withLock { $0.insert(Self.key(download)).inserted }
+    func slots(now: Date, slowAfter: TimeInterval) -> Slots {
+        active.withLock { active in
+            let young = active.values.filter { now.timeIntervalSince($0) < slowAfter }
+            return Slots(holding: young.count, running: active.count, nextSlowAt: young.min().map { $0.addingTimeInterval(slowAfter) })
+        }
+    }
+
+    func claim(_ download: PendingDownload, at now: Date) -> Bool {
+        active.withLock { active in
+            guard active[Self.key(download)] == nil else { return false }
+            active[Self.key(download)] = now
+            return true
+        }
+    }
+
+    func progressed(_ download: PendingDownload, at now: Date) {
+        active.withLock { active in
+            if active[Self.key(download)] != nil { active[Self.key(download)] = now }
+        }
     }
 
     func release(_ download: PendingDownload) {
-        _ = active.withLock { $0.remove(Self.key(download)) }
+        _ = active.withLock { $0.removeValue(forKey: Self.key(download)) }
     }
 
     private static func key(_ download: PendingDownload) -> String { "\(download.jobId)/\(download.kind.rawValue)/\(download.index)" }

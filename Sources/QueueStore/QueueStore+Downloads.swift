@@ -9,8 +9,10 @@ public struct PendingDownload: Sendable, Hashable {
     public var index: Int
     public var url: String
     public var attempts: Int
-    /// Its place among the job's image and video outputs (grid first), which names its file.
-    public var position: Int
+
+    /// Its file's name without the extension, in the numbering `show`, the log and Legnext's
+    /// `imageNo` use: `grid`, `image-0` … `image-3`, `video-0`.
+    public var fileStem: String { kind == .grid ? "grid" : "\(kind.rawValue)-\(index)" }
 }
 
 /// An output row the downloader cannot use as it stands: its key, and why.
@@ -27,11 +29,7 @@ extension QueueStore {
             let rows = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT o.job_id, o.kind, o.idx, o.url, o.download_attempts,
-                            (SELECT count(*) FROM job_outputs AS e
-                             WHERE e.job_id = o.job_id AND e.kind <> 'text'
-                               AND (CASE e.kind WHEN 'grid' THEN 0 WHEN 'image' THEN 1 ELSE 2 END, e.idx)
-                                 < (CASE o.kind WHEN 'grid' THEN 0 WHEN 'image' THEN 1 ELSE 2 END, o.idx)) AS position
+                        SELECT o.job_id, o.kind, o.idx, o.url, o.download_attempts
                         FROM job_outputs AS o
                         WHERE o.download_state = 'pending' AND o.next_download_at <= ?
                         ORDER BY o.next_download_at LIMIT ?
@@ -52,8 +50,7 @@ extension QueueStore {
                             kind: JobOutput.Kind(rawValue: kindText) ?? .image,
                             index: Int(try r.requiredInt(2, "idx")),
                             url: url,
-                            attempts: Int(try r.int(4, "download_attempts") ?? 0),
-                            position: Int(try r.int(5, "position") ?? 0)
+                            attempts: Int(try r.int(4, "download_attempts") ?? 0)
                         )
                     )
                 } catch {
@@ -105,15 +102,16 @@ extension QueueStore {
     }
 
     /// A failed attempt: tried again at `retryAt`, or given up (`retryAt` nil) with `error`.
-    public func downloadFailed(_ download: PendingDownload, error: String, retryAt: Date?) async throws(StoreError) {
+    /// `countAttempt: false` for a failure that is not the output's (a full disk).
+    public func downloadFailed(_ download: PendingDownload, error: String, retryAt: Date?, countAttempt: Bool = true) async throws(StoreError) {
         try await write { db in
             try db.executeCached(
                 sql: """
                     UPDATE job_outputs SET download_state = CASE WHEN ?1 IS NULL THEN 'failed' ELSE 'pending' END,
-                        next_download_at = ?1, download_attempts = download_attempts + 1, download_error = ?2
+                        next_download_at = ?1, download_attempts = download_attempts + ?6, download_error = ?2
                     WHERE job_id = ?3 AND kind = ?4 AND idx = ?5 AND download_state = 'pending'
                     """,
-                arguments: [retryAt.map(Timestamp.format), error, download.jobId, download.kind.rawValue, download.index]
+                arguments: [retryAt.map(Timestamp.format), error, download.jobId, download.kind.rawValue, download.index, countAttempt ? 1 : 0]
             )
         }
     }

@@ -164,6 +164,8 @@ extension StoreError {
             self = .busy(path: path, detail: dbError.message ?? "database is locked")
         case .SQLITE_CONSTRAINT:
             self = .invalid(dbError.message ?? "constraint failed")
+        case .SQLITE_FULL, .SQLITE_IOERR:
+            self = .diskFull(path: path, detail: dbError.message ?? "database or disk is full")
         default:
             self = .database(path: path, detail: dbError.message ?? "\(dbError)")
         }

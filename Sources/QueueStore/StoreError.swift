@@ -24,6 +24,16 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case multipleLinks(path: String, links: Int)
     /// Another daemon already runs on this database.
     case daemonRunning(path: String, pid: Int32?)
+    /// A write failed for want of space, or the disk failed it (SQLITE_FULL, SQLITE_IOERR).
+    case diskFull(path: String, detail: String)
+
+    /// A failure that goes away by itself (a lock released, space freed): retry the write.
+    public var isTemporary: Bool {
+        switch self {
+        case .busy, .diskFull: true
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -49,6 +59,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path) is an SQLite database that legnext-queue did not make (it holds \(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")): point --db / LEGNEXT_QUEUE_DB at the queue, or add the queue's tables to this file on purpose with `legnext-queue --db \(path) migrate --adopt`"
         case .multipleLinks(let path, let links):
             "\(path) has \(links) hard links: SQLite keeps a journal beside each name, so two names of one queue would be two diverging queues over one file; remove the other links (`find / -xdev -samefile \(path)` lists them) and use one path, or a symlink"
+        case .diskFull(let path, let detail):
+            "cannot write \(path) (\(detail)): its filesystem is full or failing; free space there (`df \(path)`)"
         case .daemonRunning(let path, let pid):
             "a legnext-queue daemon already runs on \(path)\(pid.map { " (pid \($0))" } ?? ""): stop it first, or use another --db"
         }

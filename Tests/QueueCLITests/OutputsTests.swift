@@ -44,26 +44,28 @@ import Testing
             #expect(fields[2] == "image/png")
             #expect(try Self.sha256(fields[0]) == fields[3])
         }
-        #expect(FileManager.default.fileExists(atPath: folder + "/1/0.png"))
-        #expect(FileManager.default.fileExists(atPath: folder + "/2/4.png"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/1/grid.png"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/2/image-3.png"))
 
         // A crash in the middle of one download: its row still pending, a partial file beside.
-        let done = folder + "/1/1.png"
+        let done = folder + "/1/image-0.png"
         let before = try FileManager.default.attributesOfItem(atPath: done)[.modificationDate] as? Date
-        try FileManager.default.removeItem(atPath: folder + "/2/3.png")
-        try Data("half a png".utf8).write(to: URL(fileURLWithPath: folder + "/2/.3.part"))
+        try FileManager.default.removeItem(atPath: folder + "/2/image-2.png")
+        try Data("half a png".utf8).write(to: URL(fileURLWithPath: folder + "/2/.image-2.part"))
         _ = try cli.sqlite(
             "UPDATE job_outputs SET download_state = 'pending', next_download_at = '2000-01-01T00:00:00.000Z' WHERE job_id = 2 AND kind = 'image' AND idx = 2"
         )
         let second = try Self.drain(cli, sim, ["--output-dir", folder, "--download-hosts", "127.0.0.1"])
         #expect(second.status == 0, "\(second.stderr)")
         #expect(try cli.sqlite("SELECT download_state FROM job_outputs WHERE job_id = 2 AND kind = 'image' AND idx = 2") == "done")
-        #expect(FileManager.default.fileExists(atPath: folder + "/2/3.png"), "the half-done one is redone")
-        #expect(!FileManager.default.fileExists(atPath: folder + "/2/.3.part"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/2/image-2.png"), "the half-done one is redone")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/2/.image-2.part"))
         let after = try FileManager.default.attributesOfItem(atPath: done)[.modificationDate] as? Date
         #expect(before == after, "a finished one is never fetched again")
         let show = try cli.json(["show", "2"])
-        #expect(show["outputs"]?.arrayValue?.dropFirst().first?["download"]?["state"] == "done")
+        let image0 = show["outputs"]?.arrayValue?.first { $0["kind"] == "image" && $0["index"]?.intValue == 0 }
+        #expect(image0?["download"]?["state"] == "done")
+        #expect(image0?["download"]?["path"]?.stringValue == folder + "/2/image-0.png", "one numbering: show's image 0 is image-0.png")
     }
 
     /// Each output is fetched once: a list of due downloads read while another download was
@@ -83,6 +85,40 @@ import Testing
         #expect(drained.status == 0, "\(drained.stderr)")
         #expect(try cli.sqlite("SELECT count(*) FROM job_outputs WHERE download_state = 'done'") == "750")
         #expect(try await sim.stats().number("files_served") == 750, "no output fetched twice")
+    }
+
+    /// A server that sends headers and then nothing holds its downloads open, but not the slots:
+    /// every other output is saved while the stalled ones are still in their first attempt.
+    /// The stall timeout then gives them up for a later retry, with a reason.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func aStalledDownloadDoesNotStarveTheOthers() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.2", "--duration-spread", "0"])
+        defer { sim.stop() }
+        let prompts = ["a stalled fox sim:stall-download"] + (0..<18).map { "healthy heron \($0)" }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: prompts.joined(separator: "\n")).status == 0)
+        let options = ["--output-dir", cli.dir.file("outputs"), "--download-hosts", "127.0.0.1", "--download-concurrency", "2"]
+        let first = try DaemonProcessTests.startDaemon(cli, sim, options + ["--download-stall-timeout", "1h"])
+        let healthyDone = "SELECT count(*) FROM job_outputs WHERE job_id > 1 AND download_state = 'done'"
+        #expect(eventually(timeout: 120) { (try? cli.sqlite(healthyDone)) == "90" }, "\(first.errors)")
+        #expect(
+            try cli.sqlite("SELECT count(*) || ' ' || sum(download_attempts) FROM job_outputs WHERE job_id = 1 AND download_state = 'pending'")
+                == "5 0",
+            "the stalled ones are still in their first attempt"
+        )
+        first.signal(SIGTERM)
+        let stopped = first.wait()
+        #expect(stopped.status == 0, "stops with downloads stalled: \(stopped.stderr)")
+
+        let second = try DaemonProcessTests.startDaemon(cli, sim, options + ["--download-stall-timeout", "1s"])
+        defer {
+            second.signal(SIGTERM)
+            second.wait()
+        }
+        let givenUp = "SELECT count(*) FROM job_outputs WHERE job_id = 1 AND download_attempts > 0 AND download_error LIKE '%sent nothing for 1s%'"
+        #expect(eventually(timeout: 60) { (try? cli.sqlite(givenUp)) == "5" }, "\(second.errors)")
+        #expect(try cli.sqlite("SELECT DISTINCT download_state FROM job_outputs WHERE job_id = 1") == "pending", "retried later, not failed")
     }
 
     @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
@@ -201,7 +237,7 @@ import Testing
         )
         #expect(result.status == 0, "\(result.stderr)")
         let written = try String(contentsOfFile: log, encoding: .utf8)
-        #expect(written.hasPrefix("1|completed|x; touch \(trap)|\(cli.dir.file("out"))/1/0.png\n"), "\(written)")
+        #expect(written.hasPrefix("1|completed|x; touch \(trap)|\(cli.dir.file("out"))/1/grid.png\n"), "\(written)")
         #expect(!FileManager.default.fileExists(atPath: trap), "job data never ran as a command")
         #expect(try cli.json(["show", "1"])["notifications"]?.arrayValue?.first?["channel"] == "command")
     }
