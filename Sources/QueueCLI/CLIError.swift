@@ -19,6 +19,7 @@ public struct CLIError: Error, CustomStringConvertible {
     public static let dataError: Int32 = 65
     public static let noInput: Int32 = 66
     public static let software: Int32 = 70
+    public static let cannotCreate: Int32 = 73
     public static let ioError: Int32 = 74
     public static let tempFail: Int32 = 75
     public static let config: Int32 = 78
@@ -35,6 +36,7 @@ extension StoreError {
         case .invalid, .rejected: CLIError.dataError
         case .newerSchema, .outdatedSchema, .notAQueue, .multipleLinks: CLIError.config
         case .database: CLIError.ioError
+        case .diskFull: CLIError.cannotCreate
         case .brokenMigration: CLIError.software
         }
     }

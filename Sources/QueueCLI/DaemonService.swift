@@ -54,6 +54,8 @@ struct DaemonService: Service {
     var callbacks: CallbackSettings?
     var metrics: MetricsSettings?
     var outputs = OutputSettings()
+    /// Raised by the engine and the downloader while their writes fail for want of space.
+    let diskAlarm = DiskAlarm()
 
     func run() async throws {
         var engineConfiguration = engineConfiguration
@@ -139,7 +141,7 @@ struct DaemonService: Service {
         var tasks: [@Sendable () async -> Void] = []
         var wakes: [@Sendable () -> Void] = []
         if let configuration = outputs.downloads {
-            let downloader = OutputDownloader(store: store, configuration: configuration, logger: logger)
+            let downloader = OutputDownloader(store: store, configuration: configuration, diskAlarm: diskAlarm, logger: logger)
             tasks.append { await downloader.run() }
             wakes.append { downloader.wake() }
         }
@@ -177,7 +179,7 @@ struct DaemonService: Service {
     }
 
     private func makeEngine(_ client: LegnextClient, _ configuration: EngineConfiguration) -> QueueEngine {
-        let engine = QueueEngine(store: store, legnext: client, configuration: configuration, logger: logger)
+        let engine = QueueEngine(store: store, legnext: client, configuration: configuration, diskAlarm: diskAlarm, logger: logger)
         if let onStatus { engine.observeStatus(onStatus) }
         if let notifier {
             let watchdog = notifier.watchdogInterval != nil
@@ -199,7 +201,8 @@ struct DaemonService: Service {
             if !first { try? await Task.sleep(for: .milliseconds(Int64(progressInterval * 1000))) }
             first = false
             guard let status = try? store.status() else { continue }
-            let line = Self.summary(status)
+            var line = Self.summary(status)
+            if let problem = diskAlarm.current { line += "; DISK FULL: \(problem)" }
             if line != last {
                 logger.info("progress: \(line)")
                 notifier?.status(line)

@@ -19,7 +19,19 @@ public struct StatusCommand: AsyncParsableCommand {
         try await reportingErrors {
             let store = try global.openExisting()
             let status = try store.status()
-            print(json ? JobJSON.render(JobJSON.status(status, path: store.path)) : Self.text(status, path: store.path))
+            let free = Self.freeBytes(besides: store.path)
+            if json {
+                guard case .object(var members) = JobJSON.status(status, path: store.path) else { return }
+                members["disk_free_bytes"] = free.map { .int(Int($0)) } ?? .null
+                print(JobJSON.render(.object(members)))
+            } else {
+                var text = Self.text(status, path: store.path)
+                if let free, free < Self.nearlyFull {
+                    text += "\n\nDISK FULL  \(free / 1024) KiB free where the queue is: the daemon keeps what it learns in memory and waits;"
+                    text += " free space (`df \(store.path)`)"
+                }
+                print(text)
+            }
         }
     }
 
@@ -42,6 +54,16 @@ public struct StatusCommand: AsyncParsableCommand {
         lines.append("in flight  " + String(status.inFlight).leftPad(9))
         lines.append("credits    " + String(status.creditsUsed).leftPad(9) + "   used")
         return lines.joined(separator: "\n")
+    }
+
+    /// Below this, SQLite's next WAL append may not fit.
+    static let nearlyFull: UInt64 = 1 << 20
+
+    /// Bytes an unprivileged writer may still use on the filesystem holding `path`.
+    static func freeBytes(besides path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
     }
 
     private static func daemonLine(_ status: QueueStatus) -> String {

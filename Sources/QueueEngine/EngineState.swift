@@ -25,6 +25,9 @@ struct EngineState: Sendable {
     var planner: PollPlanner
     var paused: (reason: String, since: Date, accountStatus: Int)?
     var stopping = false
+    var stopStartedAt: Date?
+    /// Writes under way or waiting to be retried (a full disk): the engine is not idle while any is.
+    var unwritten = 0
     /// Stopped because the queue ran dry (`exitWhenIdle`), not because it was told to.
     var drained = false
     var completed = 0

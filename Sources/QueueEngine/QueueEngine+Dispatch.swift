@@ -49,12 +49,16 @@ extension QueueEngine {
                 batch = try await store.claim(limit: tickets.count, now: clock.now(), callbackTokens: configuration.callbackBaseURL != nil)
                 if claimFailures > 0 { logger.notice("claiming jobs again after \(claimFailures) failed attempt(s)") }
                 claimFailures = 0
+                writeLanded()
             } catch {
                 tickets.forEach(limiter.giveBack)
                 claimFailures += 1
-                let delay = min(60, pow(2, Double(min(claimFailures, 6)) - 1))
-                // Said once, then at each doubling of the count: a damaged file fails every time.
-                if claimFailures & (claimFailures - 1) == 0 {
+                // A full disk or another process's lock passes by itself: look again soon.
+                let delay = min(error.isTemporary ? 10 : 60, pow(2, Double(min(claimFailures, 6)) - 1))
+                if case .diskFull = error {
+                    diskFull(error)
+                } else if claimFailures & (claimFailures - 1) == 0 {
+                    // Said once, then at each doubling of the count: a damaged file fails every time.
                     logger.error(
                         "cannot claim jobs (\(claimFailures) time(s) in a row): \(error); trying again in \(Int(delay))s. If it persists, check the file with `sqlite3 \(store.path) 'PRAGMA integrity_check'` (REINDEX mends a damaged index)"
                     )
@@ -90,7 +94,7 @@ extension QueueEngine {
     /// ahead (a retry's backoff is waited for): how many those are and when the first falls due;
     /// nil while there is work to wait for.
     private func idleDeferred() async -> (count: Int, next: Date?)? {
-        guard state.withLock({ $0.busy == 0 && $0.paused == nil }) else { return nil }
+        guard state.withLock({ $0.busy == 0 && $0.unwritten == 0 && $0.paused == nil }) else { return nil }
         let now = clock.now()
         guard let queued = try? await store.queuedCount(), let deferred = try? await store.deferredJobs(after: now),
             queued == deferred.count

@@ -7,6 +7,11 @@ extension QueueEngine {
     func pollLoop(_ queue: AsyncStream<Work>.Continuation) async {
         while !isStopping {
             let now = clock.now()
+            if diskAlarm.isRaised(.queue) {
+                // Nothing a poll learns could be written: wait for space instead of asking.
+                try? await clock.sleep(until: now.addingTimeInterval(2))
+                continue
+            }
             let (due, next) = state.withLock { state -> ([Int64], Date?) in
                 var due: [Int64] = []
                 while let earliest = state.polls.earliest, earliest <= now, let entry = state.polls.pop() {
@@ -44,7 +49,6 @@ extension QueueEngine {
             await applyPolled(id, remote, now: now)
         case .rejected(let failure):
             log.warning("job \(id): Legnext no longer knows \(tracked.remoteJobId): \(failure)")
-            untrack(id)
             await finishFailed(
                 id,
                 error: "Legnext cannot report job \(tracked.remoteJobId): \(failure)",
@@ -52,6 +56,7 @@ extension QueueEngine {
                 requestSent: true,
                 log
             )
+            untrack(id)
         case .account(let failure):
             pause(for: failure)
             await retryPoll(id, after: Backoff.accountProbe.delay(attempt: tracked.polls + 1), note: "poll refused: \(failure)", now: now, log)
@@ -69,15 +74,14 @@ extension QueueEngine {
         guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
         switch remote.status {
         case .completed, .failed:
-            untrack(id)
             let update = finalUpdate(remote, countsRequest: true)
             let done: Void? = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
+            untrack(id)  // after the write: the engine is not idle while the end is unwritten
             if done != nil { noteFinished(id, remote, kind: tracked.kind, submittedAt: tracked.submittedAt, polls: tracked.polls + 1, now: now, log) }
         case .pending, .staged, .processing:
             let progressed = remote.status.rank > (LegnextJobStatus(rawValue: tracked.remoteStatus)?.rank ?? -1)
             let progressAt = progressed ? now : tracked.progressAt
             if now.timeIntervalSince(tracked.submittedAt) > configuration.giveUpAfter {
-                untrack(id)
                 await finishFailed(
                     id,
                     error:
@@ -86,10 +90,10 @@ extension QueueEngine {
                     requestSent: true,
                     log
                 )
+                untrack(id)
                 return
             }
             if now.timeIntervalSince(progressAt) > configuration.noProgressTimeout {
-                untrack(id)
                 await finishFailed(
                     id,
                     error:
@@ -98,6 +102,7 @@ extension QueueEngine {
                     requestSent: true,
                     log
                 )
+                untrack(id)
                 return
             }
             let next = state.withLock { state -> Date in
@@ -137,7 +142,6 @@ extension QueueEngine {
             return false
         }
         if giveUp {
-            untrack(id)
             await finishFailed(
                 id,
                 error: "gave up: no answer about it for \(Self.minutes(configuration.giveUpAfter)) (--give-up-after)",
@@ -145,6 +149,7 @@ extension QueueEngine {
                 requestSent: true,
                 log
             )
+            untrack(id)
             return
         }
         pollSignal.signal()

@@ -178,32 +178,63 @@ extension QueueEngine {
         }
     }
 
-    /// Runs a store write that must not be lost: shielded from cancellation, retried while the
-    /// database is locked by another process. Returns what the write returned, or nil if it could
-    /// not be written.
+    /// Runs a store write that must not be lost: shielded from cancellation, and retried with
+    /// backoff while the database is locked by another process or its disk is full, until it
+    /// lands (while the engine stops: until the grace period is over). Returns what the write
+    /// returned, or nil if it could not be written.
     @discardableResult
     func record<T: Sendable>(_ id: Int64, _ log: JobLog, _ write: @escaping @Sendable () async throws -> T) async -> T? {
-        let clock = self.clock
-        return await Task {
-            var delay = 0.2
-            for attempt in 1...20 {
+        state.withLock { $0.unwritten += 1 }
+        let value = await Task {
+            var failures = 0
+            while true {
                 do {
-                    return try await write()
-                } catch let error as StoreError {
-                    if case .busy = error, attempt < 20 {
-                        log.warning("job \(id): database busy; retrying the write in \(delay)s")
-                        try? await clock.sleep(until: clock.now().addingTimeInterval(delay))
-                        delay = min(delay * 2, 5)
-                        continue
+                    let value = try await write()
+                    if failures > 0 { self.writeLanded() }
+                    return Optional(value)
+                } catch let error as StoreError where error.isTemporary {
+                    failures += 1
+                    let stoppedAt = self.state.withLock { $0.stopStartedAt }
+                    if let stoppedAt, self.clock.now() > stoppedAt.addingTimeInterval(self.configuration.gracePeriod) {
+                        log.error(
+                            "job \(id): could not record its state before stopping (\(error)); \(log.remoteId.map { "it is Legnext job \($0), " } ?? "")the next start settles it from what the queue holds"
+                        )
+                        return nil
                     }
-                    log.error("job \(id): cannot record its state: \(error)")
-                    return nil
+                    self.writeFailed(error, id, log, failures: failures)
+                    let delay = min(30, 0.2 * pow(2, Double(min(failures, 8) - 1)))
+                    try? await self.clock.sleep(until: self.clock.now().addingTimeInterval(delay))
                 } catch {
                     log.error("job \(id): cannot record its state: \(error)")
                     return nil
                 }
             }
-            return nil
         }.value
+        state.withLock { $0.unwritten -= 1 }
+        return value
+    }
+
+    /// Says a failing write once: a full disk once for the whole daemon (and in the status
+    /// line), a lock held by another process at each doubling of one write's failures.
+    private func writeFailed(_ error: StoreError, _ id: Int64, _ log: JobLog, failures: Int) {
+        if case .diskFull = error {
+            diskFull(error)
+        } else if failures & (failures - 1) == 0 {
+            log.warning("job \(id): database busy (\(failures) time(s)); retrying the write")
+        }
+    }
+
+    func diskFull(_ error: StoreError) {
+        if diskAlarm.raise(.queue, "\(error)") {
+            logger.error("disk full: \(error); what the daemon learns is kept and written as soon as space is back")
+            publishStatus()
+        }
+    }
+
+    func writeLanded() {
+        if diskAlarm.clear(.queue) {
+            logger.notice("the queue can be written again; the writes that waited are landing")
+            publishStatus()
+        }
     }
 }

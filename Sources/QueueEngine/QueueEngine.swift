@@ -18,6 +18,8 @@ public final class QueueEngine: Service, Sendable {
     let clock: any EngineClock
     let logger: Logger
     let limiter: RateLimiter
+    /// Raised while the queue cannot be written for want of space.
+    public let diskAlarm: DiskAlarm
     let state: Mutex<EngineState>
     /// Wakes the dispatcher: a slot freed, the queue changed, a pause ended, shutdown began.
     let workSignal = Wakeup()
@@ -44,8 +46,10 @@ public final class QueueEngine: Service, Sendable {
         legnext: any LegnextService,
         configuration: EngineConfiguration,
         clock: any EngineClock = SystemEngineClock(),
+        diskAlarm: DiskAlarm = DiskAlarm(),
         logger: Logger
     ) {
+        self.diskAlarm = diskAlarm
         self.store = store
         self.legnext = legnext
         self.configuration = configuration
@@ -73,8 +77,10 @@ public final class QueueEngine: Service, Sendable {
 
     /// Begins an orderly stop (also what graceful shutdown does).
     public func stop() {
+        let now = clock.now()
         let first = state.withLock { state -> Bool in
             defer { state.stopping = true }
+            if !state.stopping { state.stopStartedAt = now }
             return !state.stopping
         }
         guard first else { return }
@@ -220,8 +226,13 @@ public final class QueueEngine: Service, Sendable {
                     pausedReason: paused?.reason,
                     pausedSince: paused?.since
                 )
+                writeLanded()
             } catch {
-                logger.warning("cannot write the heartbeat: \(error)")
+                if case .diskFull = error {
+                    diskFull(error)
+                } else if !error.isTemporary {
+                    logger.warning("cannot write the heartbeat: \(error)")
+                }
             }
             announce(.alive)
             publishStatus()
@@ -232,9 +243,10 @@ public final class QueueEngine: Service, Sendable {
     func publishStatus() {
         let observers = statusObservers.withLock { $0 }
         guard !observers.isEmpty else { return }
-        let snapshot = state.withLock { state in
+        var snapshot = state.withLock { state in
             EngineStatus(inFlight: state.busy, completed: state.completed, failed: state.failed, pausedReason: state.paused?.reason)
         }
+        snapshot.diskProblem = diskAlarm.current
         for observer in observers { observer(snapshot) }
     }
 
@@ -262,6 +274,8 @@ public struct EngineStatus: Sendable, Hashable {
     public var completed: Int
     public var failed: Int
     public var pausedReason: String?
+    /// Why the queue cannot be written, while it cannot.
+    public var diskProblem: String?
 }
 
 /// The program's version as the engine records it.
