@@ -167,6 +167,9 @@ public final class LegnextClient: LegnextService {
             switch error.errnoCode {
             case ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL:
                 return .init(reason: "could not connect (\(error))", mayHaveReachedServer: false)
+            case EMFILE, ENFILE:
+                // Only a new descriptor (socket(), accept()) fails so: no connection, nothing sent.
+                return .init(reason: "out of file descriptors, nothing sent (\(error)); raise `ulimit -n` / LimitNOFILE", mayHaveReachedServer: false)
             default:
                 return .init(reason: "\(error)", mayHaveReachedServer: true)
             }

@@ -20,6 +20,8 @@ public struct CallbackReceiver: Sendable {
     let port: Int
     let logger: Logger
     private let boundPort = Promised<Int?>()
+    /// Slow or idle connections and floods end before they cost the daemon its descriptors.
+    let connectionGuard = ConnectionGuard(limit: ConnectionGuard.defaultLimit(), deadline: .seconds(10))
     /// Set by ``attach(_:)``: the engine is built once the callback address (and so the port)
     /// is known, after this has started listening.
     private let engine = Promised<QueueEngine>()
@@ -55,7 +57,8 @@ public struct CallbackReceiver: Sendable {
             failing: "receive callbacks",
             path: "/legnext/",
             logger: logger,
-            serverLogger: serverLogger
+            serverLogger: serverLogger,
+            connectionGuard: connectionGuard
         )
     }
 

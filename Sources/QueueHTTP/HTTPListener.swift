@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import QueueSupport
 
@@ -15,10 +16,18 @@ enum HTTPListener {
         failing: String,
         path: String,
         logger: Logger,
-        serverLogger: Logger
+        serverLogger: Logger,
+        connectionGuard: ConnectionGuard? = nil
     ) async throws {
+        let server: HTTPServerBuilder =
+            if let connectionGuard {
+                .http1(configuration: .init(additionalChannelHandlers: [connectionGuard.handler()]))
+            } else {
+                .http1()
+            }
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? port

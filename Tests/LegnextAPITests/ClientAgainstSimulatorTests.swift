@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import LegnextAPI
+@testable import LegnextAPI
 import LegnextSimulator
 import Logging
 import NIOCore
@@ -226,6 +226,17 @@ import Testing
             return
         }
         #expect(!failure.mayHaveReachedServer, "\(failure)")
+    }
+
+    /// `socket()` failing for want of descriptors means no connection, so nothing was sent: a
+    /// retry, never `uncertain`. (The error as NIO throws it from `socket()`.)
+    @Test func runningOutOfDescriptorsIsNotSent() {
+        for code in [EMFILE, ENFILE] {
+            let failure = LegnextClient.classify(IOError(errnoCode: code, reason: "socket"), maxBytes: 1 << 20)
+            #expect(!failure.mayHaveReachedServer, "\(failure)")
+            #expect(failure.reason.contains("nothing sent"))
+        }
+        #expect(LegnextClient.classify(IOError(errnoCode: ECONNRESET, reason: "read"), maxBytes: 1 << 20).mayHaveReachedServer)
     }
 
     @Test func aFiftyMegabyteAnswerIsAnErrorNotAnOutOfMemory() async throws {
