@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
-@testable import LegnextAPI
 import LegnextSimulator
 import Logging
 import NIOCore
 import QueueTestSupport
 import ServiceLifecycle
 import Testing
+
+@testable import LegnextAPI
 
 /// The real client against the simulator over loopback.
 @Suite(.serialized) struct ClientAgainstSimulatorTests {
