@@ -39,6 +39,18 @@ public enum LegnextKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// Points Legnext's docs say a job of this kind freezes, where they say (others are learned
+    /// from the `usage` of accepted jobs).
+    public var documentedPoints: Int? {
+        switch self {
+        case .diffusion: 80
+        case .describe: 20
+        case .retexture: 120
+        case .videoUpscale: 480
+        default: nil
+        }
+    }
+
     /// Whether the request is sent as a multipart form rather than JSON.
     public var isMultipart: Bool { self == .inpaint }
 

@@ -9,6 +9,7 @@ import QueueOutputs
 import QueueStore
 import QueueSupport
 import ServiceLifecycle
+import UnixSignals
 
 /// Where callbacks are received, and the address Legnext is told to use.
 struct CallbackSettings: Sendable {
@@ -103,6 +104,10 @@ struct DaemonService: Service {
                 }
                 group.addTask {
                     await progressLoop()
+                    return false
+                }
+                group.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sighup) { engine.reloadKey() }
                     return false
                 }
                 // The daemon ends with the engine; the helpers follow, after finishing what is

@@ -24,6 +24,16 @@ struct EngineState: Sendable {
     var polls = PollQueue()
     var planner: PollPlanner
     var paused: (reason: String, since: Date, accountStatus: Int)?
+    /// Points the next job needs, while paused for credit: the pause ends when the balance covers it.
+    var creditNeeded: Int?
+    /// Points the balance had at the last resume from a credit pause, less what was sent since
+    /// (nil: not tracked). A job it does not cover waits for a balance check instead of a 402.
+    var creditLeft: Int?
+    /// Points a job of each kind froze, as accepted submissions reported them.
+    var pointsByKind: [String: Int] = [:]
+    /// Consecutive credit pauses whose resume did not last: their probes keep backing off.
+    var creditPauses = 0
+    var lastResume: Date?
     var stopping = false
     var stopStartedAt: Date?
     /// Writes under way or waiting to be retried (a full disk): the engine is not idle while any is.

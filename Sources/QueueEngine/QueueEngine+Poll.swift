@@ -58,7 +58,7 @@ extension QueueEngine {
             )
             untrack(id)
         case .account(let failure):
-            pause(for: failure)
+            pause(for: failure, kind: tracked.kind)
             await retryPoll(id, after: Backoff.accountProbe.delay(attempt: tracked.polls + 1), note: "poll refused: \(failure)", now: now, log)
         case .rateLimited(let retryAfter, _):
             await retryPoll(id, after: retryAfter?.seconds ?? 1, note: nil, now: now, log)

@@ -28,6 +28,20 @@ extension QueueEngine {
             }
             return
         }
+        guard let points = takeCredit(for: job.kind) else {
+            limiter.giveBack(ticket)
+            await record(job.id, log) {
+                try await self.store.requeue(
+                    id: job.id,
+                    runAfter: nil,
+                    reason: "waiting: the balance left does not cover it",
+                    countAttempt: false,
+                    requestSent: false,
+                    now: self.clock.now()
+                )
+            }
+            return
+        }
         let request: LegnextRequest
         do {
             request = try LegnextRequest.job(
@@ -50,12 +64,13 @@ extension QueueEngine {
         let now = clock.now()
         switch outcome {
         case .success(let remote):
+            notePoints(kind: job.kind, frozen: remote.usage?.frozen, taken: points)
             await accepted(job, remote: remote, now: now, log)
         case .rejected(let failure):
             log.warning("job \(job.id) refused by Legnext: \(failure)")
             await finishFailed(job.id, error: "Legnext refused the job: \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
         case .account(let failure):
-            pause(for: failure)
+            pause(for: failure, kind: job.kind)
             await record(job.id, log) {
                 try await self.store.requeue(
                     id: job.id,

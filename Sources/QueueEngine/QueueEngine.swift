@@ -29,6 +29,8 @@ public final class QueueEngine: Service, Sendable {
     let pauseSignal = Wakeup()
     /// Signalled once when shutdown begins.
     let stopSignal = Wakeup()
+    /// Cuts the balance prober's wait short: shutdown, or a key read again (SIGHUP).
+    let probeSignal = Wakeup()
     /// Requests under way, so shutdown ends as soon as the last one does.
     let active = Mutex(0)
     let idleSignal = Wakeup()
@@ -87,6 +89,7 @@ public final class QueueEngine: Service, Sendable {
         announce(.stopping)
         logger.info("stopping: no new submissions; waiting up to \(Int(configuration.gracePeriod))s for requests under way")
         stopSignal.signal()
+        probeSignal.signal()
         workSignal.signal()
         pollSignal.signal()
         pauseSignal.signal()
