@@ -109,6 +109,36 @@ import Testing
         #expect(try cli.sqlite("SELECT group_concat(state, ',') FROM jobs ORDER BY id") == "completed,queued")
     }
 
+    /// The run's closing line counts every job that ended in it, whichever way: failed at
+    /// Legnext, refused, a follow-up whose parent failed, a row a person broke, completed.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "skipped: needs the sqlite3 shell"))
+    func theStoppedLineCountsEveryEndOfTheRun() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.2", "--duration-spread", "0"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "fails sim:fail", "refused sim:reject=403", "fine", "also fine", "fails too sim:fail"]).status == 0)
+        #expect(try cli.run(["enqueue", "--kind", "upscale", "--parent", "1", "--param", "imageNo=0", "--param", "type=0"]).status == 0)
+        // A row only `sqlite3` with the checks switched off could write: failed at claim, counted.
+        _ = try Subprocess.run(
+            Subprocess.sqlite3!,
+            [cli.db, "PRAGMA ignore_check_constraints = ON; INSERT INTO jobs(kind, prompt) VALUES ('diffusion', '   ')"]
+        )
+        #expect(try cli.sqlite("SELECT count(*) FROM jobs") == "7")
+        let run = try Subprocess.run(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", "info"],
+            environment: Self.environment(),
+            timeout: 60
+        )
+        #expect(run.status == 0, "\(run.stderr)")
+        let completed = try cli.sqlite("SELECT count(*) FROM jobs WHERE state = 'completed'")
+        let failed = try cli.sqlite("SELECT count(*) FROM jobs WHERE state = 'failed'")
+        let rows = try cli.sqlite("SELECT group_concat(id || ' ' || state || ' ' || coalesce(error, ''), char(10)) FROM jobs")
+        #expect(completed == "2" && failed == "5", "\(rows)")
+        #expect(run.stderr.contains("stopped: \(completed) completed and \(failed) failed in this run"), "\(run.stderr)")
+    }
+
     /// "Fix the key and the daemon resumes by itself": the key file is read again before each
     /// balance probe while Legnext refuses the key, without a restart.
     @Test func aFixedKeyFileResumesAPausedDaemon() async throws {
