@@ -190,7 +190,9 @@ struct DaemonService: Service {
             let watchdog = notifier.watchdogInterval != nil
             engine.observeLifecycle { event in
                 switch event {
-                case .ready: notifier.ready(status: "started")
+                // READY carries the counts: a later STATUS= only comes when they change, and an
+                // idle queue would say "started" for ever.
+                case .ready: notifier.ready(status: (try? store.status()).map(Self.summary) ?? "started")
                 case .alive: if watchdog { notifier.watchdog() }
                 case .stopping: notifier.stopping(status: "stopping: finishing the requests under way")
                 }

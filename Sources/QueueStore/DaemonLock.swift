@@ -21,7 +21,7 @@ public final class DaemonLock: Sendable {
 
     /// Takes the lock, or throws ``StoreError/daemonRunning(path:pid:)`` at once if another process holds it.
     public static func acquire(path: String, holderPid: () -> Int32? = { nil }) throws(StoreError) -> DaemonLock {
-        let fd = open(lockPath(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(lockPath(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o660)
         guard fd >= 0 else {
             throw .database(path: path, detail: "cannot open for locking: \(String(cString: strerror(errno)))")
         }

@@ -38,8 +38,12 @@ public struct QueueStore: Sendable {
         options: Options = .init(),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(StoreError) -> QueueStore {
-        if !options.create, !FileManager.default.fileExists(atPath: path) {
-            throw .noDatabase(path: path)
+        if !FileManager.default.fileExists(atPath: path) {
+            guard options.create else { throw .noDatabase(path: path) }
+            // Made here so it is group-writable (0660 less the umask): SQLite would make it 0644,
+            // and its -wal and -shm copy the database's mode, so operators in the group could read
+            // the queue but not add work with `sqlite3`.
+            createEmptyFile(path, mode: 0o660)
         }
         // SQLite names the -wal and -shm files after the path it was given: through a second
         // hard link the same file gets a journal of its own, and two journals over one file
@@ -170,4 +174,10 @@ extension StoreError {
             self = .database(path: path, detail: dbError.message ?? "\(dbError)")
         }
     }
+}
+
+/// Creates `path` (if it does not exist) with `mode`, less the umask.
+private func createEmptyFile(_ path: String, mode: mode_t) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    if fd >= 0 { close(fd) }
 }

@@ -100,6 +100,7 @@ import Testing
         let ready = try #require(messages.firstIndex { $0.text.hasPrefix("READY=1") })
         let firstPing = try #require(messages.firstIndex { $0.text == "WATCHDOG=1" })
         #expect(ready < firstPing, "no watchdog ping before READY")
+        #expect(messages[ready].text.contains("STATUS=0 queued, 0 in flight"), "READY carries the counts: \(messages[ready].text)")
         let pings = listener.messages(with: "WATCHDOG=1").map(\.at)
         for (earlier, later) in zip(pings, pings.dropFirst()) {
             #expect(later.timeIntervalSince(earlier) < 2, "pings come within WATCHDOG_USEC")
@@ -110,6 +111,21 @@ import Testing
         #expect(!result.stderr.contains(secret))
         let status = try JSONValue(data: Data(try cli(["status", "--json"]).stdout.utf8))
         #expect(status["counts"]?["completed"]?.intValue == 3)
+    }
+
+    /// Under the unit's `UMask=0007` the queue, its journal files and the lock are group-writable,
+    /// so the people in the service's group can add work with `sqlite3`.
+    @Test func theQueueFilesAreGroupWritableUnderTheUnitsUmask() throws {
+        let dir = try TemporaryDirectory("umask")
+        defer { dir.remove() }
+        let db = dir.file("queue.db")
+        let script = "umask 0007 && \"$0\" --db \"$1\" enqueue 'a fox' && exec \"$0\" --db \"$1\" run --simulate --no-downloads --exit-when-idle"
+        let run = try Subprocess.run("/bin/sh", ["-c", script, CLIFixture.binary, db], environment: DaemonProcessTests.environment(), timeout: 120)
+        #expect(run.status == 0, "\(run.stderr)")
+        for file in [db, db + "-lock"] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o660, "\(file): \(String(mode ?? 0, radix: 8))")
+        }
     }
 
     /// A heartbeat round that cannot finish (here: a sqlite3 shell holds the write lock) stops
