@@ -143,11 +143,28 @@ public struct ShortenRequest: LegnextRequestBody {
     public func validate() throws(RequestValidationError) { try Rule.text(prompt, "prompt", required: true) }
 }
 
+/// Which way a pan extends the image, numbered as Legnext's docs and OpenAPI files number it.
+/// (The Python SDK's enum numbers them 0 up, 1 down, 2 left, 3 right; the docs win: a user
+/// asking for "up" must not pay for "down".)
+public enum PanDirection: Int, CaseIterable, Sendable {
+    case down = 0
+    case right = 1
+    case up = 2
+    case left = 3
+
+    public init?(name: String) {
+        guard let direction = Self.allCases.first(where: { "\($0)" == name.lowercased() }) else { return nil }
+        self = direction
+    }
+
+    public static let names = allCases.map { "\($0)" }.joined(separator: ", ")
+}
+
 public struct PanRequest: LegnextRequestBody {
     public static let kind = LegnextKind.pan
     public var jobId: String
     public var imageNo: Int
-    /// 0 up, 1 down, 2 left, 3 right.
+    /// Legnext's numbering (docs site, both OpenAPI files): see ``PanDirection``.
     public var direction: Int
     public var scale: Double
     public var remixPrompt: String?

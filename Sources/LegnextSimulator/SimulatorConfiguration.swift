@@ -38,10 +38,12 @@ public struct SimulatorConfiguration: Sendable {
     /// Points a submission of `kind` freezes.
     public static func cost(of kind: String) -> Int {
         switch kind {
+        // Documented: diffusion 80, describe 20, retexture 120, video-upscale 480; the rest guessed.
         case "upscale", "remove-background", "enhance": 40
         case "describe", "shorten": 20
+        case "retexture": 120
         case "video-diffusion", "extend-video": 400
-        case "video-upscale": 200
+        case "video-upscale": 480
         default: 80
         }
     }

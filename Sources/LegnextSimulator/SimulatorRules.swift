@@ -62,7 +62,9 @@ enum SimulatorRules {
         guard let rules = kinds[kind] else { throw Violation(status: 404, message: "unknown endpoint") }
         var parent: String?
         for (name, rule) in rules {
-            let value = body[name]
+            // `null` is absent: Legnext's own SDK sends `"remixPrompt": null` for an optional
+            // field it was not given, and Legnext accepts its SDK's requests.
+            let value = body[name].flatMap { $0 == .null ? nil : $0 }
             switch rule {
             case .text(let required):
                 guard let value else {

@@ -196,7 +196,7 @@ actor SimulatorState {
 
     func balance() -> [String: AnyJSON] {
         [
-            "account_id": .string("sim-account"), "balance_usd": .number(Double(available) / 1000),
+            "account_id": .number(1001), "balance_usd": .number(Double(available) / 1000),
             "available_credits": .number(Double(available)), "available_points": .number(Double(available)),
             "alert_threshold": .number(0), "low_balance_alert": .bool(false),
             "updated_at": .string(Self.stamp(Date())),

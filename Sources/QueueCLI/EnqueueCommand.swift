@@ -58,7 +58,7 @@ public struct EnqueueCommand: AsyncParsableCommand {
                 guard let date = TimeSpec.after(after, now: now) else { throw CLIError.usage("--after must be \(TimeSpec.afterHelp)") }
                 defaults.after = date
             }
-            let drafts: [JobDraft]
+            var drafts: [JobDraft]
             let source: String?
             if let file {
                 source = file == "-" ? "<stdin>" : file
@@ -77,9 +77,9 @@ public struct EnqueueCommand: AsyncParsableCommand {
                         return draft
                     }
                 }
-                for draft in drafts {
+                for index in drafts.indices {
                     do throws(RequestValidationError) {
-                        try draft.check()
+                        try drafts[index].check()
                     } catch {
                         throw CLIError.bad(error.message)
                     }

@@ -16,8 +16,16 @@ struct JobDraft {
     var line: Int?
 
     /// Checks the draft against the endpoint's rules (the daemon's own, at claim); the message
-    /// says what is wrong.
-    func check() throws(RequestValidationError) {
+    /// says what is wrong. A pan's direction is given by name and stored as Legnext's number.
+    mutating func check() throws(RequestValidationError) {
+        if kind == LegnextKind.pan.rawValue, let direction = params["direction"] {
+            guard let name = direction.stringValue, let named = PanDirection(name: name) else {
+                throw RequestValidationError(
+                    "give the pan direction by name: direction=\(PanDirection.names) (a bare number is ambiguous: Legnext numbers them 0 down, 1 right, 2 up, 3 left, its Python SDK otherwise)"
+                )
+            }
+            params["direction"] = .int(named.rawValue)
+        }
         // The parent's Legnext id is unknown until it completes; a placeholder checks the rest.
         _ = try LegnextRequest.job(kind: kind, prompt: prompt, params: params, hasParent: parent != nil, parentRemoteJobId: "parent")
     }
@@ -71,7 +79,7 @@ struct JobFileReader {
                 start = end + 1
                 if line.isBlank { continue }
                 switch parse(line, number: lineNumber) {
-                case .success(let draft):
+                case .success(var draft):
                     do throws(RequestValidationError) {
                         try draft.check()
                         drafts.append(draft)

@@ -102,6 +102,25 @@ import Testing
         #expect(try cli.json(["show", atId])["run_after"] == "2030-01-02T03:04:05.000Z")
     }
 
+    /// A pan's direction by name, stored as Legnext's docs number it (0 down, 1 right, 2 up,
+    /// 3 left); a bare number is refused, since the Python SDK numbers them otherwise.
+    @Test func panDirectionsAreNamedAndStoredAsTheDocsNumberThem() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        #expect(try cli.run(["enqueue", "a fox"]).status == 0)
+        let pan = ["enqueue", "--kind", "pan", "--parent", "1", "--param", "imageNo=0", "--param", "scale=1.5"]
+        for (name, number) in [("down", 0), ("right", 1), ("up", 2), ("left", 3)] {
+            let id = try cli.run(pan + ["--param", "direction=\(name)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try cli.json(["show", id])["params"]?["direction"]?.intValue == number, "\(name)")
+        }
+        let bare = try cli.run(pan + ["--param", "direction=2"])
+        #expect(bare.status == 65)
+        #expect(bare.stderr.contains("by name") && bare.stderr.contains("0 down, 1 right, 2 up, 3 left"), "\(bare.stderr)")
+        let line = #"{"kind": "pan", "parent": 1, "params": {"imageNo": 1, "scale": 2, "direction": "left"}}"#
+        #expect(try cli.run(["enqueue", "--file", "-"], input: line).status == 0)
+        #expect(try cli.json(["show", "6"])["params"]?["direction"]?.intValue == 3)
+    }
+
     @Test func theKindsTableMatchesTheClient() throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
