@@ -51,9 +51,6 @@ public enum LegnextKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// Whether the request is sent as a multipart form rather than JSON.
-    public var isMultipart: Bool { self == .inpaint }
-
     /// `kind` names accepted from users, for messages.
     public static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
 }

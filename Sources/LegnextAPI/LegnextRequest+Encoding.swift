@@ -4,11 +4,8 @@ import NIOFoundationCompat
 import QueueSupport
 
 extension LegnextRequest {
-    /// The wire body and its content type: JSON, or a multipart form for inpaint.
+    /// The wire body and its content type: JSON, for every endpoint.
     func encodedBody() throws -> (ByteBuffer, String) {
-        if let inpaint = body as? InpaintRequest {
-            return Self.multipart(inpaint)
-        }
         if let diffusion = body as? DiffusionRequest {
             // Nearly every request: written directly, without JSONEncoder's reflection.
             var bytes: [UInt8] = []
@@ -25,23 +22,5 @@ extension LegnextRequest {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return (ByteBuffer(bytes: try encoder.encode(body)), "application/json")
-    }
-
-    private static func multipart(_ request: InpaintRequest) -> (ByteBuffer, String) {
-        let boundary = "lnq-\(UUID().uuidString)"
-        var buffer = ByteBuffer()
-        func field(_ name: String, _ value: String) {
-            buffer.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n")
-        }
-        field("jobId", request.jobId)
-        field("imageNo", String(request.imageNo))
-        if let remix = request.remixPrompt { field("remixPrompt", remix) }
-        if let callback = request.callback { field("callback", callback) }
-        buffer.writeString(
-            "--\(boundary)\r\nContent-Disposition: form-data; name=\"mask\"; filename=\"mask.png\"\r\nContent-Type: image/png\r\n\r\n"
-        )
-        buffer.writeBytes(request.mask)
-        buffer.writeString("\r\n--\(boundary)--\r\n")
-        return (buffer, "multipart/form-data; boundary=\(boundary)")
     }
 }

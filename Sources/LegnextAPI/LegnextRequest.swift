@@ -66,8 +66,10 @@ public struct LegnextRequest: Sendable {
                 throw RequestValidationError("\(kind.rawValue) acts on an earlier job: give a parent job (--parent) or params.jobId")
             }
         }
-        if kind == .inpaint {
-            return try LegnextRequest(inpaint: fields)
+        if kind == .inpaint, let mask = fields["mask"], mask.objectValue == nil {
+            throw RequestValidationError(
+                #"params.mask must be {"areas": [{"width": …, "height": …, "points": [x1, y1, …]}]} or {"url": "https://…"}: Legnext takes no image file or base64 here"#
+            )
         }
         return try decode(kind.bodyType, from: fields)
     }
@@ -87,21 +89,6 @@ public struct LegnextRequest: Sendable {
             throw RequestValidationError("invalid parameters: \(error)")
         }
         return try LegnextRequest(body)
-    }
-
-    private init(inpaint fields: [String: JSONValue]) throws(RequestValidationError) {
-        // The mask travels in the row itself: the daemon never opens a file a row names.
-        guard let value = fields["mask"] else {
-            throw RequestValidationError("inpaint needs a mask: params.mask, base64 text of a PNG image")
-        }
-        guard let text = value.stringValue, let mask = Data(base64Encoded: text) else {
-            throw RequestValidationError("mask must be base64 text of a PNG image")
-        }
-        guard let jobId = fields["jobId"]?.stringValue else { throw RequestValidationError("jobId must be a string") }
-        guard let imageNo = fields["imageNo"]?.intValue else { throw RequestValidationError("imageNo is required (0–3)") }
-        let remix = fields["remixPrompt"]
-        if let remix, remix.stringValue == nil { throw RequestValidationError("remixPrompt must be a string") }
-        try self.init(InpaintRequest(jobId: jobId, imageNo: imageNo, mask: mask, remixPrompt: remix?.stringValue))
     }
 }
 

@@ -208,16 +208,58 @@ public struct OutpaintRequest: LegnextRequestBody {
     }
 }
 
-/// Sent as a multipart form; the mask travels as a file part.
+/// Where an inpaint repaints, as Legnext's docs and OpenAPI files give it: polygons, or an
+/// image at a URL. (Only the Python SDK sends a multipart form with a file; the docs win.)
+public struct InpaintMask: Codable, Sendable, Hashable {
+    public struct Area: Codable, Sendable, Hashable {
+        public var width: Int
+        public var height: Int
+        /// The polygon's corners as x1, y1, x2, y2, … in pixels of the `width` × `height` canvas.
+        public var points: [Int]
+        public init(width: Int, height: Int, points: [Int]) {
+            self.width = width
+            self.height = height
+            self.points = points
+        }
+    }
+    public var areas: [Area]?
+    public var url: String?
+    public init(areas: [Area]) { self.areas = areas }
+    public init(url: String) { self.url = url }
+
+    func validate() throws(RequestValidationError) {
+        switch (areas, url) {
+        case (let areas?, nil):
+            try Rule.check(!areas.isEmpty, "mask.areas must hold at least one area")
+            for (index, area) in areas.enumerated() {
+                let name = "mask.areas[\(index)]"
+                try Rule.range(area.width, "\(name).width", 500...4096)
+                try Rule.range(area.height, "\(name).height", 500...4096)
+                try Rule.check(
+                    area.points.count >= 6 && area.points.count.isMultiple(of: 2),
+                    "\(name).points must be x, y pairs of at least three corners"
+                )
+                for (offset, value) in area.points.enumerated() {
+                    let limit = offset.isMultiple(of: 2) ? area.width : area.height
+                    try Rule.check((0...limit).contains(value), "\(name).points[\(offset)] must be within the \(area.width)×\(area.height) area")
+                }
+            }
+        case (nil, let url?):
+            try Rule.url(url, "mask.url")
+        default:
+            throw RequestValidationError(#"mask must be {"areas": [{"width", "height", "points"}]} or {"url": "https://…"}"#)
+        }
+    }
+}
+
 public struct InpaintRequest: LegnextRequestBody {
     public static let kind = LegnextKind.inpaint
     public var jobId: String
     public var imageNo: Int
-    /// The mask image's bytes (PNG).
-    public var mask: Data
+    public var mask: InpaintMask
     public var remixPrompt: String?
     public var callback: String?
-    public init(jobId: String, imageNo: Int, mask: Data, remixPrompt: String? = nil, callback: String? = nil) {
+    public init(jobId: String, imageNo: Int, mask: InpaintMask, remixPrompt: String? = nil, callback: String? = nil) {
         self.jobId = jobId
         self.imageNo = imageNo
         self.mask = mask
@@ -227,8 +269,7 @@ public struct InpaintRequest: LegnextRequestBody {
     public func validate() throws(RequestValidationError) {
         try Rule.jobId(jobId)
         try Rule.range(imageNo, "imageNo", 0...3)
-        try Rule.check(!mask.isEmpty, "mask must not be empty")
-        try Rule.check(mask.count <= 10 << 20, "mask is \(mask.count) bytes; at most 10 MiB are allowed")
+        try mask.validate()
         try Rule.text(remixPrompt, "remixPrompt", required: false)
     }
 }

@@ -129,18 +129,9 @@ extension LegnextSimulator {
             return Self.error(413, code: 413, "payload too large")
         }
         let data = Data(buffer: buffer)
-        var body: [String: AnyJSON]
-        let contentType = request.headers[.contentType] ?? ""
-        if contentType.hasPrefix("multipart/form-data") {
-            guard let fields = Self.multipartFields(data, contentType: contentType) else {
-                return Self.error(400, code: 400, "malformed multipart body")
-            }
-            body = fields
-        } else {
-            guard let object = try? JSONDecoder().decode([String: AnyJSON].self, from: data) else {
-                return Self.error(400, code: 400, "request body must be a JSON object")
-            }
-            body = object
+        // Every endpoint takes JSON, inpaint too (docs, OpenAPI): a form is a body that is not JSON.
+        guard let body = try? JSONDecoder().decode([String: AnyJSON].self, from: data) else {
+            return Self.error(400, code: 400, "request body must be a JSON object")
         }
         var key = body
         key["callback"] = nil
@@ -154,30 +145,6 @@ extension LegnextSimulator {
         } catch {
             return Self.error(error.status, code: error.code, error.message)
         }
-    }
-
-    /// Reads the parts of a multipart form: text parts as strings, file parts as their size.
-    static func multipartFields(_ data: Data, contentType: String) -> [String: AnyJSON]? {
-        guard let range = contentType.range(of: "boundary=") else { return nil }
-        let boundary = "--" + contentType[range.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
-        let text = String(decoding: data, as: UTF8.self)
-        var fields: [String: AnyJSON] = [:]
-        for part in text.components(separatedBy: boundary) {
-            guard let headerEnd = part.range(of: "\r\n\r\n") else { continue }
-            let headers = part[..<headerEnd.lowerBound]
-            guard let nameRange = headers.range(of: "name=\"") else { continue }
-            let name = headers[nameRange.upperBound...].prefix { $0 != "\"" }
-            var value = String(part[headerEnd.upperBound...])
-            if value.hasSuffix("\r\n") { value.removeLast() }  // "\r\n" is one Character
-            if headers.contains("filename=") {
-                fields[String(name)] = .string("<file of \(value.utf8.count) bytes>")
-            } else if let number = Double(value) {
-                fields[String(name)] = .number(number)
-            } else {
-                fields[String(name)] = .string(value)
-            }
-        }
-        return fields.isEmpty ? nil : fields
     }
 
     static func json(_ value: some JSONWritable) -> Response {

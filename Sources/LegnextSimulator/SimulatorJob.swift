@@ -4,7 +4,7 @@ import Foundation
 struct SimulatorJob: Sendable {
     let id: String
     let kind: String
-    /// The request body as received (JSON object text or the multipart fields as JSON).
+    /// The request body as received.
     let input: [String: AnyJSON]
     let cost: Int
     let callback: String?

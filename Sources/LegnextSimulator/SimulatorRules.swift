@@ -13,6 +13,8 @@ enum SimulatorRules {
         case choice([String])
         case object([String])
         case present
+        /// An inpaint mask as documented: `{"areas": [{width, height (500–4096), points}]}` or `{"url"}`.
+        case mask
         case optionalAny
     }
 
@@ -31,7 +33,7 @@ enum SimulatorRules {
             "scale": .number(1.1...3.0), "remixPrompt": .text(required: false),
         ],
         "outpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "scale": .number(1.1...2.0), "remixPrompt": .text(required: false)],
-        "inpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "mask": .present, "remixPrompt": .text(required: false)],
+        "inpaint": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "mask": .mask, "remixPrompt": .text(required: false)],
         "remix": [
             "jobId": .jobId, "imageNo": .int(0...3, required: true), "remixPrompt": .text(required: true), "mode": .int(0...1, required: false),
         ],
@@ -114,6 +116,22 @@ enum SimulatorRules {
                 if value == nil || value == .null { throw Violation(status: 400, message: "\(name) is required") }
             case .optionalAny:
                 break
+            case .mask:
+                guard case .object(let mask) = value else {
+                    throw Violation(status: 400, message: "mask is required: {\"areas\": [...]} or {\"url\": ...}")
+                }
+                if case .string(let url)? = mask["url"], url.hasPrefix("http") { continue }
+                guard case .array(let areas)? = mask["areas"], !areas.isEmpty else {
+                    throw Violation(status: 400, message: "mask must hold areas or a url")
+                }
+                for area in areas {
+                    guard case .object(let area) = area, let width = area["width"]?.number, let height = area["height"]?.number,
+                        case .array(let points)? = area["points"], points.allSatisfy({ $0.number != nil })
+                    else { throw Violation(status: 400, message: "each mask area needs width, height and points") }
+                    if !(500...4096).contains(width) || !(500...4096).contains(height) {
+                        throw Violation(status: 422, message: "mask area width and height must be between 500 and 4096")
+                    }
+                }
             }
         }
         return parent

@@ -48,7 +48,14 @@ import Testing
                 try LegnextRequest(ShortenRequest(prompt: "a long prompt")),
                 try LegnextRequest(PanRequest(jobId: p, imageNo: 0, direction: 3, scale: 1.5)),
                 try LegnextRequest(OutpaintRequest(jobId: p, imageNo: 0, scale: 1.5)),
-                try LegnextRequest(InpaintRequest(jobId: p, imageNo: 0, mask: Data([0x89, 0x50, 0x4E, 0x47]), remixPrompt: "a hat")),
+                try LegnextRequest(
+                    InpaintRequest(
+                        jobId: p,
+                        imageNo: 0,
+                        mask: InpaintMask(areas: [.init(width: 1024, height: 1024, points: [0, 0, 512, 0, 512, 512])]),
+                        remixPrompt: "a hat"
+                    )
+                ),
                 try LegnextRequest(RemixRequest(jobId: p, imageNo: 0, remixPrompt: "as a sketch", mode: 0)),
                 try LegnextRequest(
                     EditRequest(

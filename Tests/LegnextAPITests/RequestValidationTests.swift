@@ -16,7 +16,8 @@ import Testing
             ("shorten", "a long prompt", [:], nil),
             ("pan", "more sky", ["imageNo": 0, "direction": 2, "scale": 1.5], "R"),
             ("outpaint", nil, ["imageNo": 0, "scale": 2.0], "R"),
-            ("inpaint", "a hat", ["imageNo": 0, "mask": "iVBORw0KGgo="], "R"),
+            ("inpaint", "a hat", ["imageNo": 0, "mask": ["areas": [["width": 1024, "height": 1024, "points": [10, 10, 500, 10, 500, 500]]]]], "R"),
+            ("inpaint", nil, ["imageNo": 1, "mask": ["url": "https://a/mask.png"]], "R"),
             ("remix", "as a sketch", ["imageNo": 1, "mode": 1], "R"),
             (
                 "edit", "a boat",
@@ -59,7 +60,14 @@ import Testing
             ("blend", nil, ["imgUrls": ["https://a/1.png"], "aspect_ratio": "1:1"], nil, "2–5 URLs"),
             ("blend", nil, ["imgUrls": ["https://a/1.png", "https://a/2.png"], "aspect_ratio": "16:9"], nil, "aspect_ratio must be one of"),
             ("describe", nil, ["imgUrl": "file:///etc/passwd"], nil, "must be an http(s) URL"),
-            ("inpaint", nil, ["imageNo": 0], "R", "needs a mask"),
+            ("inpaint", nil, ["imageNo": 0], "R", "mask is required"),
+            ("inpaint", nil, ["imageNo": 0, "mask": "iVBORw0KGgo="], "R", "no image file or base64"),
+            (
+                "inpaint", nil, ["imageNo": 0, "mask": ["areas": [["width": 100, "height": 600, "points": [0, 0, 9, 0, 9, 9]]]]], "R",
+                "width must be 500–4096"
+            ),
+            ("inpaint", nil, ["imageNo": 0, "mask": ["areas": [["width": 600, "height": 600, "points": [0, 0, 9]]]]], "R", "x, y pairs"),
+            ("inpaint", nil, ["imageNo": 0, "mask": ["url": "file:///etc/passwd"]], "R", "must be an http(s) URL"),
             ("video-upscale", nil, ["videoNo": 4], "R", "videoNo must be 0–3"),
             ("diffusion", "x", ["callback": "https://evil"], nil, "set by legnext-queue"),
         ] as [(String, String?, [String: JSONValue], String?, String)]

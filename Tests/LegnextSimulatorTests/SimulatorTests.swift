@@ -158,6 +158,32 @@ import Testing
         }
     }
 
+    /// Inpaint takes JSON as the docs say; a multipart form (what Legnext's Python SDK sends) is
+    /// a body that is not JSON, refused like any other, and a documented JSON mask is accepted
+    /// with `null` for an optional field read as absent.
+    @Test func inpaintTakesTheDocumentedJSONMaskOnly() async throws {
+        var config = SimulatorConfiguration()
+        config.durationMedian = 0
+        try await withSimulator(config) { _, baseURL in
+            let headers = ["content-type": "application/json", "x-api-key": "sim-key"]
+            let (parent, _) = try await URLSessionLite.post(baseURL + "/v1/diffusion", body: Data(#"{"text": "a fox"}"#.utf8), headers: headers)
+            let parentId = try #require((try JSONSerialization.jsonObject(with: parent) as? [String: Any])?["job_id"] as? String)
+            let form = "--b\r\nContent-Disposition: form-data; name=\"jobId\"\r\n\r\n\(parentId)\r\n--b--\r\n"
+            let (refused, formStatus) = try await URLSessionLite.post(
+                baseURL + "/v1/inpaint",
+                body: Data(form.utf8),
+                headers: ["content-type": "multipart/form-data; boundary=b", "x-api-key": "sim-key"]
+            )
+            #expect(formStatus == 400, "\(String(decoding: refused, as: UTF8.self))")
+            let area = #"{"width": 1024, "height": 1024, "points": [0, 0, 500, 0, 500, 500]}"#
+            let json = #"{"jobId": "\#(parentId)", "imageNo": 0, "remixPrompt": null, "mask": {"areas": [\#(area)]}}"#
+            let (accepted, status) = try await URLSessionLite.post(baseURL + "/v1/inpaint", body: Data(json.utf8), headers: headers)
+            #expect(status == 200, "\(String(decoding: accepted, as: UTF8.self))")
+            let small = #"{"jobId": "\#(parentId)", "imageNo": 0, "mask": {"areas": [{"width": 100, "height": 100, "points": [0, 0, 9, 0, 9, 9]}]}}"#
+            #expect(try await URLSessionLite.post(baseURL + "/v1/inpaint", body: Data(small.utf8), headers: headers).1 == 422)
+        }
+    }
+
     /// The Job object is written by hand for speed: it must stay valid JSON, in Legnext's shape,
     /// whatever a prompt holds. Read back with Foundation's parser, not ours.
     @Test func theJobObjectIsValidJSONWhateverThePromptHolds() async throws {
