@@ -80,7 +80,9 @@ extension QueueEngine {
             if done != nil { noteFinished(id, remote, kind: tracked.kind, submittedAt: tracked.submittedAt, polls: tracked.polls + 1, now: now, log) }
         case .pending, .staged, .processing:
             let progressed = remote.status.rank > (LegnextJobStatus(rawValue: tracked.remoteStatus)?.rank ?? -1)
-            let progressAt = progressed ? now : tracked.progressAt
+            // Waiting in Legnext's own queue (a plan runs ~6 at once, the rest wait `pending`) is
+            // not a stall: the no-progress clock starts when the job leaves it.
+            let progressAt = progressed || remote.status == .pending ? now : tracked.progressAt
             if now.timeIntervalSince(tracked.submittedAt) > configuration.giveUpAfter {
                 await finishFailed(
                     id,

@@ -122,6 +122,22 @@ import Testing
         }
     }
 
+    /// Above the plan's concurrency Legnext queues the extra jobs in `pending` itself: time spent
+    /// there is not "no progress", so no job is failed locally while Legnext still runs (and
+    /// charges) it.
+    @Test func waitingInLegnextsOwnQueueIsNotAStall() async throws {
+        var sim = Self.simulator(median: 0.6, spread: 0)
+        sim.concurrency = 2
+        try await EngineHarness.with(simulator: sim) { harness in
+            _ = try harness.store.enqueue((0..<12).map { NewJob(prompt: "queued at Legnext \($0)") })
+            var engine = Self.engine(concurrency: 10)
+            engine.noProgressTimeout = 1
+            #expect(try await harness.run(engine, timeout: 60) { try harness.all(in: Self.terminal) })
+            let status = try harness.store.status()
+            #expect(status.counts[.completed] == 12, "\(status.counts)")
+        }
+    }
+
     /// Test 3: 401 and 402 pause without failing any job, and the daemon resumes by itself.
     @Test func outOfCreditPausesAndResumesWhenCreditArrives() async throws {
         var sim = Self.simulator()
