@@ -39,6 +39,7 @@ let package = Package(
                 .embedInCode("0004_cheaper_checks.sql"),
                 .embedInCode("0005_common_case_checks.sql"),
                 .embedInCode("0006_rules_for_every_writer.sql"),
+                .embedInCode("0007_video_from_an_image.sql"),
             ],
             swiftSettings: strict
         ),

@@ -51,6 +51,9 @@ public enum LegnextKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// May act on an earlier job: the follow-ups, and a video made from an earlier image job.
+    public var takesParent: Bool { isFollowUp || self == .videoDiffusion }
+
     /// `kind` names accepted from users, for messages.
     public static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
 }
@@ -74,7 +77,7 @@ extension LegnextKind {
         case .uploadPaint: ["imgUrl", "canvas", "imgPos", "remixPrompt", "mask"]
         case .retexture: ["imgUrl", "remixPrompt"]
         case .enhance: ["jobId", "imageNo"]
-        case .videoDiffusion: ["prompt", "videoType"]
+        case .videoDiffusion: ["prompt", "videoType", "jobId", "imageNo"]
         case .extendVideo: ["jobId", "videoNo", "prompt"]
         case .videoUpscale: ["jobId", "videoNo"]
         }

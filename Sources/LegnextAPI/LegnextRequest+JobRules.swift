@@ -34,9 +34,9 @@ extension LegnextRequest {
         guard let legnextKind = LegnextKind(rawValue: kind) else {
             throw RequestValidationError("unknown kind \"\(kind)\": use one of \(LegnextKind.namesList)")
         }
-        if hasParent, !legnextKind.isFollowUp {
+        if hasParent, !legnextKind.takesParent {
             throw RequestValidationError(
-                "a parent job is only for follow-up kinds (\(LegnextKind.allCases.filter(\.isFollowUp).map(\.rawValue).joined(separator: ", ")))"
+                "a parent job is only for follow-up kinds (\(LegnextKind.allCases.filter(\.takesParent).map(\.rawValue).joined(separator: ", ")))"
             )
         }
         if let prompt, prompt.isBlank {

@@ -44,19 +44,22 @@ public struct LegnextRequest: Sendable {
             let expected = kind.fields.isEmpty ? "none" : kind.fields.joined(separator: ", ")
             throw RequestValidationError("\(kind.rawValue) has no parameter \"\(unknown)\" (it takes: \(expected))")
         }
+        // A video from an earlier image job: its jobId and imageNo say what to animate, and the
+        // prompt is optional.
+        let animatesImage = kind == .videoDiffusion && (parentRemoteJobId != nil || fields["jobId"] != nil)
         if let field = kind.promptField {
             if let prompt {
                 if let given = fields[field], given != .string(prompt) {
                     throw RequestValidationError("give the text either as the prompt or as params.\(field), not both")
                 }
                 fields[field] = .string(prompt)
-            } else if kind.promptRequired, fields[field] == nil {
+            } else if kind.promptRequired, fields[field] == nil, !animatesImage {
                 throw RequestValidationError("\(kind.rawValue) needs a prompt")
             }
         } else if let prompt, !prompt.isEmpty {
             throw RequestValidationError("\(kind.rawValue) takes no prompt; put its settings in params")
         }
-        if kind.isFollowUp {
+        if kind.isFollowUp || animatesImage {
             if let parentRemoteJobId {
                 if let given = fields["jobId"], given != .string(parentRemoteJobId) {
                     throw RequestValidationError("give either a parent job or params.jobId, not both")

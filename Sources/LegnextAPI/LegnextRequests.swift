@@ -397,10 +397,13 @@ public struct EnhanceRequest: LegnextRequestBody {
     }
 }
 
+/// A video from a prompt (`"<image url> text"`), or from image `imageNo` of an earlier image
+/// job `jobId` (the prompt then optional).
 public struct VideoDiffusionRequest: LegnextRequestBody {
     public static let kind = LegnextKind.videoDiffusion
-    /// `"<image url> text"`.
-    public var prompt: String
+    public var prompt: String?
+    public var jobId: String?
+    public var imageNo: Int?
     /// 0 480p, 1 720p.
     public var videoType: Int?
     public var callback: String?
@@ -409,8 +412,23 @@ public struct VideoDiffusionRequest: LegnextRequestBody {
         self.videoType = videoType
         self.callback = callback
     }
+    public init(jobId: String, imageNo: Int, prompt: String? = nil, videoType: Int? = nil, callback: String? = nil) {
+        self.jobId = jobId
+        self.imageNo = imageNo
+        self.prompt = prompt
+        self.videoType = videoType
+        self.callback = callback
+    }
     public func validate() throws(RequestValidationError) {
-        try Rule.text(prompt, "prompt", required: true)
+        if let jobId {
+            try Rule.jobId(jobId)
+            guard let imageNo else { throw RequestValidationError("imageNo is required (0–3): which image of job \(jobId) to animate") }
+            try Rule.range(imageNo, "imageNo", 0...3)
+            try Rule.text(prompt, "prompt", required: false)
+        } else {
+            try Rule.check(imageNo == nil, "imageNo needs the image job it numbers: a parent job (--parent) or params.jobId")
+            try Rule.text(prompt, "prompt", required: true)
+        }
         try Rule.range(videoType, "videoType", 0...1, required: false)
     }
 }

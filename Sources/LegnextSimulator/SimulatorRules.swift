@@ -60,8 +60,14 @@ enum SimulatorRules {
     }
 
     /// Checks a body against its kind's rules; returns the parent job id for follow-ups.
+    /// `/v1/video-diffusion` given `jobId`: a video of image `imageNo` of that image job.
+    static let videoFromImage: [String: Field] = [
+        "jobId": .jobId, "imageNo": .int(0...3, required: true), "prompt": .text(required: false), "videoType": .int(0...1, required: false),
+    ]
+
     static func check(kind: String, body: [String: AnyJSON]) throws(Violation) -> String? {
-        guard let rules = kinds[kind] else { throw Violation(status: 404, message: "unknown endpoint") }
+        guard var rules = kinds[kind] else { throw Violation(status: 404, message: "unknown endpoint") }
+        if kind == "video-diffusion", let jobId = body["jobId"], jobId != .null { rules = videoFromImage }
         var parent: String?
         for (name, rule) in rules {
             // `null` is absent: Legnext's own SDK sends `"remixPrompt": null` for an optional

@@ -66,7 +66,9 @@ public struct EnqueueCommand: AsyncParsableCommand {
             } else {
                 source = nil
                 if prompts.isEmpty {
-                    guard let kindInfo = LegnextKind(rawValue: kind), !kindInfo.promptRequired else {
+                    // A video of an earlier image job needs no prompt: the image is the subject.
+                    let animatesImage = kind == LegnextKind.videoDiffusion.rawValue && (parent != nil || defaults.params["jobId"] != nil)
+                    guard let kindInfo = LegnextKind(rawValue: kind), !kindInfo.promptRequired || animatesImage else {
                         throw CLIError.usage("give at least one prompt (or --file)")
                     }
                     drafts = [defaults]

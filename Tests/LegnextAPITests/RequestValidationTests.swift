@@ -34,6 +34,8 @@ import Testing
             ("remove-background", nil, ["imgUrl": "https://a/1.png"], nil),
             ("enhance", nil, ["imageNo": 2], "R"),
             ("video-diffusion", "https://a/1.png a fox running", ["videoType": 1], nil),
+            ("video-diffusion", nil, ["imageNo": 2], "R"),
+            ("video-diffusion", "slowly, at dusk", ["imageNo": 0, "videoType": 0], "R"),
             ("extend-video", nil, ["videoNo": 0], "R"),
             ("video-upscale", nil, ["videoNo": 3], "R"),
         ] as [(String, String?, [String: JSONValue], String?)]
@@ -69,6 +71,9 @@ import Testing
             ("inpaint", nil, ["imageNo": 0, "mask": ["areas": [["width": 600, "height": 600, "points": [0, 0, 9]]]]], "R", "x, y pairs"),
             ("inpaint", nil, ["imageNo": 0, "mask": ["url": "file:///etc/passwd"]], "R", "must be an http(s) URL"),
             ("video-upscale", nil, ["videoNo": 4], "R", "videoNo must be 0–3"),
+            ("video-diffusion", nil, ["imageNo": 4], "R", "imageNo must be 0–3"),
+            ("video-diffusion", nil, [:], "R", "imageNo is required"),
+            ("video-diffusion", "a fox", ["imageNo": 1], nil, "needs the image job"),
             ("diffusion", "x", ["callback": "https://evil"], nil, "set by legnext-queue"),
         ] as [(String, String?, [String: JSONValue], String?, String)]
     )

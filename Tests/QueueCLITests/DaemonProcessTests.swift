@@ -109,6 +109,31 @@ import Testing
         #expect(try cli.sqlite("SELECT group_concat(state, ',') FROM jobs ORDER BY id") == "completed,queued")
     }
 
+    /// The two follow-ups whose shapes the docs give and our picture had wrong: an inpaint with a
+    /// JSON mask and a video made from an earlier image job (no prompt) complete end to end.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "skipped: needs the sqlite3 shell"))
+    func anInpaintAndAVideoFromAnImageComplete() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.2", "--duration-spread", "0"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "a fox in the snow"]).status == 0)
+        let mask = #"mask={"areas": [{"width": 1024, "height": 1024, "points": [100, 100, 600, 100, 600, 600]}]}"#
+        let inpaint = try cli.run(["enqueue", "--kind", "inpaint", "--parent", "1", "--param", "imageNo=0", "--param", mask, "a red hat"])
+        #expect(inpaint.status == 0, "\(inpaint.stderr)")
+        let video = try cli.run(["enqueue", "--kind", "video-diffusion", "--parent", "1", "--param", "imageNo=2"])
+        #expect(video.status == 0, "\(video.stderr)")
+        let run = try Subprocess.run(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", "warning"],
+            environment: Self.environment(),
+            timeout: 60
+        )
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try cli.sqlite("SELECT group_concat(kind || ' ' || state, ', ') FROM jobs") == "diffusion completed, inpaint completed, video-diffusion completed")
+        #expect(try cli.sqlite("SELECT count(*) FROM job_outputs WHERE job_id = 3 AND kind = 'video'") != "0")
+    }
+
     /// The run's closing line counts every job that ended in it, whichever way: failed at
     /// Legnext, refused, a follow-up whose parent failed, a row a person broke, completed.
     @Test(.enabled(if: Subprocess.sqlite3 != nil, "skipped: needs the sqlite3 shell"))
