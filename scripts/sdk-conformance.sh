@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Drives the simulator with Legnext's official Python SDK (PyPI legnext==0.3.0): every call the
+# SDK has must be accepted and every answer must parse (scripts/sdk-conformance/conformance.py).
+#
+#   scripts/sdk-conformance.sh [path/to/legnext-sim] [conformance.py options, e.g. --verbose]
+#
+# The simulator defaults to .build/debug/legnext-sim. The SDK goes into a venv at
+# .build/sdk-venv (made once, reused while it holds legnext 0.3.0). Without a working
+# `python3 -m venv` or without PyPI, prints one line `skipped: <why>` and exits 0; otherwise
+# exits with the conformance script's status (non-zero on any FAIL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sim="${1:-.build/debug/legnext-sim}"
+if [ $# -gt 0 ]; then shift; fi
+sdk_version=0.3.0
+venv=.build/sdk-venv
+
+if [ ! -x "$sim" ]; then
+    echo "error: no simulator binary at $sim (swift build --product legnext-sim, or pass its path)" >&2
+    exit 2
+fi
+
+skip() {
+    echo "skipped: $*"
+    exit 0
+}
+
+has_sdk() {
+    "$venv/bin/python" -c "import legnext, sys; sys.exit(legnext.__version__ != '$sdk_version')" >/dev/null 2>&1
+}
+
+if ! has_sdk; then
+    command -v python3 >/dev/null 2>&1 || skip "python3 not found (scripts/deps.sh test installs it)"
+    mkdir -p .build
+    setup_log=$(mktemp)
+    if [ ! -x "$venv/bin/python" ]; then
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >"$setup_log" 2>&1; then
+            rm -rf "$venv"
+            why=$(grep -v '^\s*$' "$setup_log" | tail -n 1)
+            rm -f "$setup_log"
+            skip "python3 -m venv failed (${why:-no message}; on Debian: apt-get install python3-venv, see scripts/deps.sh test)"
+        fi
+    fi
+    if ! "$venv/bin/python" -m pip install --quiet "legnext==$sdk_version" >"$setup_log" 2>&1 || ! has_sdk; then
+        why=$(grep -v '^\s*$' "$setup_log" | tail -n 1)
+        rm -f "$setup_log"
+        skip "pip install legnext==$sdk_version failed (${why:-no message}); is PyPI reachable?"
+    fi
+    rm -f "$setup_log"
+fi
+
+sim_out=$(mktemp)
+sim_pid=""
+cleanup() {
+    if [ -n "$sim_pid" ]; then
+        kill "$sim_pid" 2>/dev/null || true
+        wait "$sim_pid" 2>/dev/null || true
+    fi
+    rm -f "$sim_out"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Fast jobs (0.2 s each, no spread) so wait_for_completion and the follow-ups take seconds.
+"$sim" --port 0 --duration-median 0.2 --duration-spread 0 >"$sim_out" 2>&1 &
+sim_pid=$!
+base_url=""
+for _ in $(seq 1 100); do
+    base_url=$(sed -n 's/.*listening on \(http:[^ ]*\/api\).*/\1/p' "$sim_out" | head -n 1)
+    [ -n "$base_url" ] && break
+    if ! kill -0 "$sim_pid" 2>/dev/null; then
+        echo "error: $sim exited before listening:" >&2
+        cat "$sim_out" >&2
+        exit 2
+    fi
+    sleep 0.1
+done
+if [ -z "$base_url" ]; then
+    echo "error: $sim printed no 'listening on' line within 10 s:" >&2
+    cat "$sim_out" >&2
+    exit 2
+fi
+
+status=0
+"$venv/bin/python" scripts/sdk-conformance/conformance.py "$base_url" "$@" || status=$?
+exit "$status"
