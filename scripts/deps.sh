@@ -8,6 +8,10 @@ if [ "${1:-}" = test ]; then
     # The unit-file tests (systemd-analyze) and `make install`.
     command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
     command -v make >/dev/null 2>&1 || need+=(make)
+    # scripts/sdk-conformance.sh: a venv for Legnext's Python SDK (Debian's python3 has no
+    # ensurepip, hence no `python3 -m venv`, without python3-venv).
+    command -v python3 >/dev/null 2>&1 || need+=(python3)
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
