@@ -9,3 +9,6 @@ swift build --build-tests
 # One test at a time: many tests start daemons and simulators as processes, and on two cores
 # running them all at once makes timeouts, not findings (about 2.5 minutes in all).
 swift test --skip-build --no-parallel "$@"
+# Legnext's own Python SDK (PyPI legnext, pinned) against our simulator: the judge of whether
+# the simulator answers like Legnext. Prints "skipped: …" where PyPI or venv cannot work.
+bash scripts/sdk-conformance.sh .build/debug/legnext-sim
