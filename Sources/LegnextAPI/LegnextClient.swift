@@ -56,6 +56,10 @@ public final class LegnextClient: LegnextService {
         self.key.withLock { $0 = key }
     }
 
+    public func activeTasks() async -> LegnextOutcome<LegnextActiveTasks> {
+        await call(method: .GET, path: "/account/active_tasks", body: nil, contentType: nil, decode: LegnextActiveTasks.init(json:))
+    }
+
     public func balance() async -> LegnextOutcome<LegnextBalance> {
         await call(method: .GET, path: "/account/balance", body: nil, contentType: nil, decode: LegnextBalance.init(json:))
     }

@@ -240,3 +240,41 @@ public struct LegnextBalance: Sendable, Hashable {
         raw = json
     }
 }
+
+/// `GET /account/active_tasks` (openapi-complete.yaml; not on the docs site, so a server may
+/// answer 404): the account's unfinished jobs and the plan's concurrency.
+public struct LegnextActiveTasks: Sendable, Hashable {
+    public struct Task: Sendable, Hashable {
+        public var jobId: String
+        public var taskType: String?
+        public var status: String?
+        public var createdAt: Date?
+        /// 0–100.
+        public var progress: Double?
+        /// Seconds left, as Legnext estimates them.
+        public var estimatedTime: Double?
+    }
+
+    public var totalActive: Int?
+    /// Jobs the plan runs at once (the rest wait in `pending`).
+    public var concurrentLimit: Int?
+    public var tasks: [Task]
+
+    init(json: JSONValue) throws(LegnextDecodingError) {
+        guard let envelope = json.objectValue else { throw .notAnObject(json.typeName) }
+        let data = envelope["data"]?.objectValue ?? envelope
+        totalActive = data["total_active"]?.intValue
+        concurrentLimit = data["concurrent_limit"]?.intValue
+        tasks = (data["tasks"]?.arrayValue ?? []).compactMap { item in
+            guard let task = item.objectValue, let id = task["job_id"]?.stringValue, !id.isEmpty else { return nil }
+            return Task(
+                jobId: id,
+                taskType: task["task_type"]?.stringValue,
+                status: task["status"]?.stringValue,
+                createdAt: task["created_at"]?.stringValue.flatMap(Timestamp.parse),
+                progress: task["progress"]?.doubleValue,
+                estimatedTime: task["estimated_time"]?.doubleValue
+            )
+        }
+    }
+}

@@ -8,6 +8,8 @@ public protocol LegnextService: Sendable {
     func balance() async -> LegnextOutcome<LegnextBalance>
     /// Sends `key` from the next request on (a key file fixed while the daemon runs).
     func useKey(_ key: APIKey)
+    /// `GET /account/active_tasks`, where the server has it (a 404 is `.rejected`).
+    func activeTasks() async -> LegnextOutcome<LegnextActiveTasks>
 }
 
 extension LegnextService {

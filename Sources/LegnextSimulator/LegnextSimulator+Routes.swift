@@ -42,6 +42,12 @@ extension LegnextSimulator {
                 Self.json(["code": AnyJSON.number(200), "message": .string("success"), "data": .object(await self.state.balance())])
             }
         }
+        router.get("/api/account/active_tasks") { request, context in
+            try await self.api(request, context, route: "GET /account/active_tasks") { Self.json(await self.state.activeTasks()) }
+        }
+        router.get("/api/account/info") { request, context in
+            try await self.api(request, context, route: "GET /account/info") { Self.json(await self.state.accountInfo()) }
+        }
         router.get("/_sim/stats") { _, _ in Self.json(await self.state.stats()) }
         router.post("/_sim/credits") { request, _ in
             var request = request

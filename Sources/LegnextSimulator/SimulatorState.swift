@@ -279,6 +279,51 @@ actor SimulatorState {
 
     func recordFileServed() { filesServed += 1 }
 
+    /// `GET /account/active_tasks` (openapi-complete.yaml): every job not yet finished, with
+    /// progress and a noisy estimate of the seconds left, as real estimates are. A scan of
+    /// the jobs: a client asks now and then, not per job.
+    func activeTasks() -> [String: AnyJSON] {
+        let t = now()
+        advance(to: t)
+        var tasks: [AnyJSON] = []
+        for job in jobs.values.sorted(by: { $0.createdAt < $1.createdAt }) {
+            let status = job.status(at: t)
+            guard status == "pending" || status == "processing" else { continue }
+            var progress = 0.0
+            var left = job.duration
+            if let start = job.startAt, start <= t {
+                progress = job.duration > 0 ? min(99, (t - start) / job.duration * 100) : 99
+                left = max(0, start + job.duration - t)
+            }
+            tasks.append(
+                .object([
+                    "job_id": .string(job.id), "task_type": .string(job.kind), "status": .string(status),
+                    "created_at": .string(Self.stamp(date(job.createdAt))), "progress": .number(progress.rounded()),
+                    "estimated_time": .number((left * rng.logNormal(median: 1, sigma: 0.25)).rounded(.up)),
+                ])
+            )
+        }
+        return [
+            "account_id": .string(Self.accountUUID), "total_active": .number(Double(tasks.count)),
+            "concurrent_limit": .number(Double(config.concurrency)), "tasks": .array(tasks),
+            "updated_at": .string(Self.stamp(date(t))),
+        ]
+    }
+
+    /// `GET /account/info` (openapi-complete.yaml's AccountInfo).
+    func accountInfo() -> [String: AnyJSON] {
+        [
+            "account_id": .string(Self.accountUUID), "email": .string("sim@example.com"), "plan": .string("pro"),
+            "balance": .number(Double(available)), "used": .number(Double(consumed)),
+            "quota": .object(["monthly_limit": .number(33_000), "remaining": .number(Double(available)), "reset_at": .string(Self.stamp(startDate))]),
+            "status": .string("active"), "created_at": .string(Self.stamp(startDate)), "updated_at": .string(Self.stamp(Date())),
+        ]
+    }
+
+    /// The account endpoints disagree on the id's type (balance: an integer; active tasks and
+    /// info: a UUID), and the simulator answers each as its schema says.
+    static let accountUUID = "5e1d7a3c-0b2f-4c1e-9a6d-1f2e3d4c5b6a"
+
     /// Whether the files of job `id` stall after their headers (`sim:stall-download`).
     func stallsDownloads(of id: String) -> Bool {
         jobs[id].map { SimulatorHooks(SimulatorRules.text(of: $0.input)).stallDownload } ?? false

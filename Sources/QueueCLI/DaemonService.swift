@@ -55,6 +55,8 @@ struct DaemonService: Service {
     var callbacks: CallbackSettings?
     var metrics: MetricsSettings?
     var outputs = OutputSettings()
+    /// No `--concurrency` was given: take the plan's limit from `GET /account/active_tasks`.
+    var learnConcurrency = false
     /// Raised by the engine and the downloader while their writes fail for want of space.
     let diskAlarm = DiskAlarm()
 
@@ -67,10 +69,11 @@ struct DaemonService: Service {
             configuration: LegnextClientConfiguration(
                 baseURL: await baseURL(),
                 apiKey: key,
-                maxConnections: max(4, engineConfiguration.concurrency * 2)
+                maxConnections: max(4, (learnConcurrency ? 16 : engineConfiguration.concurrency) * 2)
             ),
             logger: logger
         )
+        if learnConcurrency { engineConfiguration.concurrency = await planConcurrency(client, otherwise: engineConfiguration.concurrency) }
         engineConfiguration.downloadOutputs = outputs.downloads != nil
         engineConfiguration.notifyChannels = outputs.channels
         let helpers = makeHelpers()
@@ -123,6 +126,25 @@ struct DaemonService: Service {
         }
         try? await helpers.http?.shutdown()
         try await client.shutdown()
+    }
+
+    /// The plan's concurrency as `active_tasks` reports it, or `fallback` (said in the log).
+    private func planConcurrency(_ client: LegnextClient, otherwise fallback: Int) async -> Int {
+        switch await client.activeTasks() {
+        case .success(let active):
+            if let limit = active.concurrentLimit, limit > 0 {
+                logger.notice(
+                    "the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): concurrency \(limit); --concurrency overrides it"
+                )
+                return limit
+            }
+            logger.notice("GET /account/active_tasks reports no concurrency limit: concurrency \(fallback) (--concurrency sets it)")
+        case .rejected(let failure) where failure.httpStatus == 404:
+            logger.notice("this server has no /account/active_tasks: concurrency \(fallback); set --concurrency to your plan's limit")
+        default:
+            logger.notice("cannot ask for the plan's limit (GET /account/active_tasks): concurrency \(fallback) (--concurrency sets it)")
+        }
+        return fallback
     }
 
     /// Starts a server in `group` and waits until it listens; returns its port, or nil after

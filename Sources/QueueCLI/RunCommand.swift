@@ -26,7 +26,8 @@ public struct RunCommand: AsyncParsableCommand {
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }
 
-    @Option(help: "Remote jobs in flight at most.") var concurrency = 4
+    @Option(help: "Remote jobs in flight at most (default: the plan's limit, from GET /account/active_tasks; else 4).")
+    var concurrency: Int?
     @Option(help: "Requests per second to Legnext (submissions, polls and balance checks together); 0 = unlimited.") var rate = 2.0
     @Option(help: "Requests that may go at once after a quiet spell (default: the rate, at least 1).") var burst: Int?
     @Option(name: .customLong("max-attempts"), help: "Submissions tried per job when the request provably did not reach Legnext.")
@@ -98,7 +99,7 @@ public struct RunCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be 0 (unlimited) or more") }
         if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
@@ -161,7 +162,7 @@ public struct RunCommand: AsyncParsableCommand {
             try store.claimDaemon(pid: getpid(), hostname: ProcessInfo.processInfo.hostName, now: Date(), isDaemon: Self.isDaemonProcess)
 
             var engine = EngineConfiguration()
-            engine.concurrency = concurrency
+            engine.concurrency = concurrency ?? EngineConfiguration().concurrency
             engine.rate = rate
             engine.burst = burst ?? max(1, Int(rate.rounded(.up)))
             engine.maxAttempts = maxAttempts
@@ -211,7 +212,8 @@ public struct RunCommand: AsyncParsableCommand {
                 metrics: metricsListen.flatMap(Self.hostAndPort).map {
                     MetricsSettings(host: $0.host, port: $0.port, registry: MetricsEndpoint.bootstrap())
                 },
-                outputs: outputs
+                outputs: outputs,
+                learnConcurrency: concurrency == nil
             )
             // Shut down in reverse order: the daemon stops before the simulator it talks to.
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
@@ -308,6 +310,7 @@ public struct RunCommand: AsyncParsableCommand {
         config.durationSpread = 0.3
         config.failRate = 0.05
         config.rateLimit = 10
+        config.concurrency = 6  // a plan's limit, as Legnext documents it; the daemon learns it
         config.seed = UInt64(Date().timeIntervalSince1970)
         return config
     }

@@ -109,6 +109,40 @@ import Testing
         #expect(try cli.sqlite("SELECT group_concat(state, ',') FROM jobs ORDER BY id") == "completed,queued")
     }
 
+    /// Without `--concurrency` the daemon takes the plan's limit from `GET /account/active_tasks`
+    /// and says so; the endpoint lists the unfinished jobs with progress and time left.
+    @Test func withoutConcurrencyTheDaemonLearnsThePlansLimit() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "2", "--duration-spread", "0"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<5).map { "a plan's fox \($0)" }.joined(separator: "\n")).status == 0)
+        let daemon = try RunningProcess(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--log-level", "notice"],
+            environment: Self.environment()
+        )
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 30) { daemon.errors.contains("the plan runs 3 jobs at once") }, "\(daemon.errors)")
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 3 })
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["in_flight"]?.intValue) == 3 })
+        let (data, status) = try await URLSessionLite.send(
+            String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
+            method: .GET,
+            body: nil,
+            headers: ["x-api-key": "sim-key"]
+        )
+        #expect(status == 200)
+        let active = try JSONValue(data: data)
+        #expect(active["concurrent_limit"]?.intValue == 3)
+        let tasks = try #require(active["tasks"]?.arrayValue)
+        #expect(tasks.count == 3 && tasks.allSatisfy { $0["task_type"] == "diffusion" && $0["estimated_time"]?.doubleValue != nil }, "\(tasks)")
+        #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 5 })
+    }
+
     /// The two follow-ups whose shapes the docs give and our picture had wrong: an inpaint with a
     /// JSON mask and a video made from an earlier image job (no prompt) complete end to end.
     @Test(.enabled(if: Subprocess.sqlite3 != nil, "skipped: needs the sqlite3 shell"))
