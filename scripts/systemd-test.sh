@@ -60,6 +60,7 @@ cg=${cg//\/\//\/}
 launcher=""
 timer=""
 pid1=""
+passes=0
 failures=0
 unverified=0
 
@@ -112,6 +113,7 @@ check() {
     local name=$1 ok=$2 figure=$3
     if [ "$ok" = 0 ]; then
         echo "PASS $name: $figure"
+        passes=$((passes + 1))
     else
         echo "FAIL $name: $figure"
         failures=$((failures + 1))
@@ -389,5 +391,5 @@ exposure=$(ns systemd-analyze security --no-pager legnext-queue.service 2>&1 | s
 awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
 check "9 security" $? "exposure ${exposure:-unknown} (at most 2.0)"
 
-echo "systemd-test: $failures failed, $unverified not verifiable here; ready ${ready} s, drain ${drain_time} s, stop ${stop_time} s, kill -9 restart ${restart_time} s, watchdog recovery ${watchdog_time} s"
+echo "systemd-test: $passes passed, $failures failed, $unverified not verifiable here; ready ${ready} s, drain ${drain_time} s, stop ${stop_time} s, kill -9 restart ${restart_time} s, watchdog recovery ${watchdog_time} s"
 [ "$failures" = 0 ]
