@@ -5,13 +5,16 @@ need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 if [ "${1:-}" = test ]; then
-    # The unit-file tests (systemd-analyze) and `make install`.
+    # The unit-file tests (systemd-analyze), `make install` and scripts/systemd-test.sh.
     command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
     command -v make >/dev/null 2>&1 || need+=(make)
     # scripts/sdk-conformance.sh: a venv for Legnext's Python SDK (Debian's python3 has no
     # ensurepip, hence no `python3 -m venv`, without python3-venv).
     command -v python3 >/dev/null 2>&1 || need+=(python3)
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+    # scripts/systemd-test.sh: talks to the daemon over loopback in its own net namespace.
+    command -v curl >/dev/null 2>&1 || need+=(curl)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
