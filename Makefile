@@ -1,10 +1,15 @@
-# make install [PREFIX=/usr/local] [DESTDIR=]   builds in release mode and installs
+# make install [PREFIX=/usr/local] [DESTDIR=]   builds in release mode and installs (the binaries,
+#                                               the unit, completions for bash, zsh and fish, a man page)
 # make uninstall [PREFIX=/usr/local] [DESTDIR=] removes what install put in place
 # The queue (/var/lib/legnext-queue) and the key (/etc/legnext-queue/legnext-api-key) are kept.
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DOCDIR ?= $(PREFIX)/share/doc/legnext-queue
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(SYSCONFDIR)/systemd/system
 SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
@@ -35,6 +40,18 @@ install-files:
 	$(INSTALL) -m 0644 systemd/legnext-queue.sysusers $(DESTDIR)$(SYSUSERSDIR)/legnext-queue.conf
 	$(INSTALL) -m 0644 systemd/legnext-queue.env.example $(DESTDIR)$(SYSCONFDIR)/legnext-queue/legnext-queue.env.example
 	$(INSTALL) -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@# Shell completions and the man page come from the built binary itself (swift-argument-parser
+	@# prints them), so they match it; nothing is built here. manpage.sh renders the same
+	@# --experimental-dump-help JSON that the generate-manual plugin would, and needs jq.
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(MANDIR)/man1
+	$(BUILT)/legnext-queue --generate-completion-script bash > $(DESTDIR)$(BASHCOMPDIR)/legnext-queue.tmp
+	$(BUILT)/legnext-queue --generate-completion-script zsh > $(DESTDIR)$(ZSHCOMPDIR)/_legnext-queue.tmp
+	$(BUILT)/legnext-queue --generate-completion-script fish > $(DESTDIR)$(FISHCOMPDIR)/legnext-queue.fish.tmp
+	bash scripts/manpage.sh $(BUILT)/legnext-queue > $(DESTDIR)$(MANDIR)/man1/legnext-queue.1.tmp
+	@for file in $(DESTDIR)$(BASHCOMPDIR)/legnext-queue $(DESTDIR)$(ZSHCOMPDIR)/_legnext-queue \
+	    $(DESTDIR)$(FISHCOMPDIR)/legnext-queue.fish $(DESTDIR)$(MANDIR)/man1/legnext-queue.1; do \
+	    chmod 0644 "$$file.tmp" && mv -f "$$file.tmp" "$$file" || exit 1; \
+	done
 	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null 2>&1; then \
 	    systemd-sysusers $(SYSUSERSDIR)/legnext-queue.conf; \
 	fi
@@ -51,5 +68,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/legnext-queue.conf
 	rm -f $(DESTDIR)$(SYSCONFDIR)/legnext-queue/legnext-queue.env.example
 	rm -f $(DESTDIR)$(DOCDIR)/README.md
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/legnext-queue $(DESTDIR)$(ZSHCOMPDIR)/_legnext-queue
+	rm -f $(DESTDIR)$(FISHCOMPDIR)/legnext-queue.fish $(DESTDIR)$(MANDIR)/man1/legnext-queue.1
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload || true; fi

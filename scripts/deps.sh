@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+# make install-files: scripts/manpage.sh renders the man page with jq.
+command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ "${1:-}" = test ]; then
     # The unit-file tests (systemd-analyze), `make install` and scripts/systemd-test.sh.
     command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

@@ -197,6 +197,8 @@ import Testing
         let files = [
             "/opt/lnq/bin/legnext-queue", "/opt/lnq/bin/legnext-sim", "/etc/systemd/system/legnext-queue.service",
             "/etc/sysusers.d/legnext-queue.conf", "/etc/legnext-queue/legnext-queue.env.example", "/opt/lnq/share/doc/legnext-queue/README.md",
+            "/opt/lnq/share/bash-completion/completions/legnext-queue", "/opt/lnq/share/zsh/site-functions/_legnext-queue",
+            "/opt/lnq/share/fish/vendor_completions.d/legnext-queue.fish", "/opt/lnq/share/man/man1/legnext-queue.1",
         ]
         for file in files { #expect(FileManager.default.fileExists(atPath: dir.path + file), "\(file)") }
         let unit = try String(contentsOfFile: dir.path + "/etc/systemd/system/legnext-queue.service", encoding: .utf8)
@@ -204,6 +206,8 @@ import Testing
         #expect(!unit.contains("/usr/local"))
         let version = try Subprocess.run(dir.path + "/opt/lnq/bin/legnext-queue", ["--version"])
         #expect(version.status == 0)
+        let page = try String(contentsOfFile: dir.path + "/opt/lnq/share/man/man1/legnext-queue.1", encoding: .utf8)
+        #expect(page.hasPrefix(".Dd ") && page.contains(".Ss enqueue") && page.contains(".Ss run"), "\(page.prefix(300))")
 
         let uninstall = try Subprocess.run(Self.make!, ["-C", Self.root, "uninstall"] + variables)
         #expect(uninstall.status == 0, "\(uninstall.stdout)\(uninstall.stderr)")
