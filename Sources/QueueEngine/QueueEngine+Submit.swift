@@ -15,31 +15,11 @@ extension QueueEngine {
             workSignal.signal()
         }
         if isStopping {
-            limiter.giveBack(ticket)
-            await record(job.id, log) {
-                try await self.store.requeue(
-                    id: job.id,
-                    runAfter: nil,
-                    reason: "daemon stopped before sending it",
-                    countAttempt: false,
-                    requestSent: false,
-                    now: self.clock.now()
-                )
-            }
+            await putBack(job, ticket, reason: "daemon stopped before sending it", log)
             return
         }
         guard let points = takeCredit(for: job.kind) else {
-            limiter.giveBack(ticket)
-            await record(job.id, log) {
-                try await self.store.requeue(
-                    id: job.id,
-                    runAfter: nil,
-                    reason: "waiting: the balance left does not cover it",
-                    countAttempt: false,
-                    requestSent: false,
-                    now: self.clock.now()
-                )
-            }
+            await putBack(job, ticket, reason: "waiting: the balance left does not cover it", log)
             return
         }
         let request: LegnextRequest
@@ -96,6 +76,21 @@ extension QueueEngine {
             }
         case .transient(let failure):
             await transientSubmitFailure(job, failure, now: now, log)
+        }
+    }
+
+    /// Returns a claimed job to the queue unsent: no attempt counted, its rate ticket given back.
+    private func putBack(_ job: Job, _ ticket: RateLimiter.Ticket, reason: String, _ log: JobLog) async {
+        limiter.giveBack(ticket)
+        await record(job.id, log) {
+            try await self.store.requeue(
+                id: job.id,
+                runAfter: nil,
+                reason: reason,
+                countAttempt: false,
+                requestSent: false,
+                now: self.clock.now()
+            )
         }
     }
 

@@ -41,12 +41,9 @@ import Testing
         #expect(daemon.errors.components(separatedBy: "submissions resumed").count - 1 == 2, "\(daemon.errors)")
     }
 
-    /// SIGHUP reads the key again and checks it at once (`systemctl reload`).
-    @Test func sighupReadsTheKeyAgainAndResumes() async throws {
-        let cli = try CLIFixture()
-        defer { cli.dir.remove() }
-        let sim = try SimulatorProcess(["--duration-median", "0.1"])
-        defer { sim.stop() }
+    /// A daemon reading its key from a file that holds the wrong one, with one job queued: it
+    /// pauses. Returns it and the key file.
+    static func daemonWithAWrongKeyFile(_ cli: CLIFixture, _ sim: SimulatorProcess) throws -> (RunningProcess, String) {
         let keyFile = cli.dir.file("key")
         try Data("not-the-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
         #expect(try cli.run(["enqueue", "a red fox"]).status == 0)
@@ -57,6 +54,36 @@ import Testing
             ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--api-key-file", keyFile, "--log-level", "info"],
             environment: env
         )
+        return (daemon, keyFile)
+    }
+
+    /// "Fix the key and the daemon resumes by itself": the key file is read again before each
+    /// balance probe while Legnext refuses the key, without a restart.
+    @Test func aFixedKeyFileResumesAPausedDaemon() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.1"])
+        defer { sim.stop() }
+        let (daemon, keyFile) = try Self.daemonWithAWrongKeyFile(cli, sim)
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["paused_reason"]?.stringValue)?.contains("API key") == true })
+        try Data("sim-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
+        #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 1 }, "\(daemon.errors)")
+        #expect(daemon.isRunning, "no restart")
+        #expect(daemon.errors.contains("submissions resumed"))
+        #expect(!daemon.errors.contains("sim-key") && !daemon.errors.contains("not-the-key"), "no key in the log")
+    }
+
+    /// SIGHUP reads the key again and checks it at once (`systemctl reload`).
+    @Test func sighupReadsTheKeyAgainAndResumes() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--duration-median", "0.1"])
+        defer { sim.stop() }
+        let (daemon, keyFile) = try Self.daemonWithAWrongKeyFile(cli, sim)
         defer {
             daemon.signal(SIGTERM)
             daemon.wait()

@@ -21,6 +21,16 @@ import Testing
         )
     }
 
+    /// `run --exit-when-idle` to the end (at most a minute).
+    static func drain(_ cli: CLIFixture, _ sim: SimulatorProcess, logLevel: String) throws -> CommandResult {
+        try Subprocess.run(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", logLevel],
+            environment: environment(),
+            timeout: 60
+        )
+    }
+
     @Test func aSecondDaemonOnTheSameFileRefuses() throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
@@ -98,12 +108,7 @@ import Testing
         defer { sim.stop() }
         #expect(try cli.run(["enqueue", "now"]).status == 0)
         #expect(try cli.run(["enqueue", "--after", "2h", "later"]).status == 0)
-        let run = try Subprocess.run(
-            CLIFixture.binary,
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", "notice"],
-            environment: Self.environment(),
-            timeout: 60
-        )
+        let run = try Self.drain(cli, sim, logLevel: "notice")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("1 job(s) deferred until"), "\(run.stderr)")
         #expect(try cli.sqlite("SELECT group_concat(state, ',') FROM jobs ORDER BY id") == "completed,queued")
@@ -157,12 +162,7 @@ import Testing
         #expect(inpaint.status == 0, "\(inpaint.stderr)")
         let video = try cli.run(["enqueue", "--kind", "video-diffusion", "--parent", "1", "--param", "imageNo=2"])
         #expect(video.status == 0, "\(video.stderr)")
-        let run = try Subprocess.run(
-            CLIFixture.binary,
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", "warning"],
-            environment: Self.environment(),
-            timeout: 60
-        )
+        let run = try Self.drain(cli, sim, logLevel: "warning")
         #expect(run.status == 0, "\(run.stderr)")
         let ends = try cli.sqlite("SELECT group_concat(kind || ' ' || state, ', ') FROM jobs")
         #expect(ends == "diffusion completed, inpaint completed, video-diffusion completed")
@@ -185,47 +185,13 @@ import Testing
             [cli.db, "PRAGMA ignore_check_constraints = ON; INSERT INTO jobs(kind, prompt) VALUES ('diffusion', '   ')"]
         )
         #expect(try cli.sqlite("SELECT count(*) FROM jobs") == "7")
-        let run = try Subprocess.run(
-            CLIFixture.binary,
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", "info"],
-            environment: Self.environment(),
-            timeout: 60
-        )
+        let run = try Self.drain(cli, sim, logLevel: "info")
         #expect(run.status == 0, "\(run.stderr)")
         let completed = try cli.sqlite("SELECT count(*) FROM jobs WHERE state = 'completed'")
         let failed = try cli.sqlite("SELECT count(*) FROM jobs WHERE state = 'failed'")
         let rows = try cli.sqlite("SELECT group_concat(id || ' ' || state || ' ' || coalesce(error, ''), char(10)) FROM jobs")
         #expect(completed == "2" && failed == "5", "\(rows)")
         #expect(run.stderr.contains("stopped: \(completed) completed and \(failed) failed in this run"), "\(run.stderr)")
-    }
-
-    /// "Fix the key and the daemon resumes by itself": the key file is read again before each
-    /// balance probe while Legnext refuses the key, without a restart.
-    @Test func aFixedKeyFileResumesAPausedDaemon() async throws {
-        let cli = try CLIFixture()
-        defer { cli.dir.remove() }
-        let sim = try SimulatorProcess(["--duration-median", "0.1"])
-        defer { sim.stop() }
-        let keyFile = cli.dir.file("key")
-        try Data("not-the-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
-        #expect(try cli.run(["enqueue", "a red fox"]).status == 0)
-        var env = Self.environment()
-        env["LEGNEXT_API_KEY"] = nil
-        let daemon = try RunningProcess(
-            CLIFixture.binary,
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--api-key-file", keyFile, "--log-level", "info"],
-            environment: env
-        )
-        defer {
-            daemon.signal(SIGTERM)
-            daemon.wait()
-        }
-        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["paused_reason"]?.stringValue)?.contains("API key") == true })
-        try Data("sim-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
-        #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 1 }, "\(daemon.errors)")
-        #expect(daemon.isRunning, "no restart")
-        #expect(daemon.errors.contains("submissions resumed"))
-        #expect(!daemon.errors.contains("sim-key") && !daemon.errors.contains("not-the-key"), "no key in the log")
     }
 
     @Test func sigtermStopsCleanlyWithinTheGracePeriod() async throws {
