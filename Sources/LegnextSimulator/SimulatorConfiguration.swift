@@ -1,3 +1,5 @@
+import Foundation
+
 /// Knobs of ``LegnextSimulator``: how Legnext behaves, and how it misbehaves.
 public struct SimulatorConfiguration: Sendable {
     /// Address to bind; loopback by default.
@@ -18,6 +20,10 @@ public struct SimulatorConfiguration: Sendable {
     public var durationMedian: Double = 2
     /// Log-normal sigma of job durations; 0 makes every job last the median.
     public var durationSpread: Double = 0.3
+    /// When set, each kind lasts as Legnext documents it (``documentedSeconds(of:)``), times this
+    /// factor: 0.01 runs a 60 s diffusion in 0.6 s and keeps every ratio between kinds.
+    /// `durationMedian` and `durationSpread` are then unused.
+    public var timeScale: Double?
     /// Share of jobs that end `failed` with an error object.
     public var failRate: Double = 0
     /// Share of requests answered 500 before anything is done.
@@ -34,6 +40,28 @@ public struct SimulatorConfiguration: Sendable {
     public var publicBaseURL: String?
 
     public init() {}
+
+    /// Typical durations in seconds, from the OpenAPI description: diffusion 30–90 s; variation,
+    /// reroll, blend 60–90 s; upscale, pan, outpaint, inpaint, remix, edit 90–120 s; describe
+    /// 30–60 s; shorten 20–40 s; video-diffusion, extend-video 3–5 min; video-upscale 4–6 min.
+    public static func documentedSeconds(of kind: String) -> ClosedRange<Double> {
+        switch kind {
+        case "diffusion", "retexture", "remove-background", "enhance", "upload-paint": 30...90
+        case "variation", "reroll", "blend": 60...90
+        case "upscale", "pan", "outpaint", "inpaint", "remix", "edit": 90...120
+        case "describe": 30...60
+        case "shorten": 20...40
+        case "video-diffusion", "extend-video": 180...300
+        case "video-upscale": 240...360
+        default: 30...90
+        }
+    }
+
+    /// The log-normal median and sigma whose central 90 % spans `range`.
+    public static func logNormal(spanning range: ClosedRange<Double>) -> (median: Double, sigma: Double) {
+        let median = (range.lowerBound * range.upperBound).squareRoot()
+        return (median, log(range.upperBound / range.lowerBound) / (2 * 1.645))
+    }
 
     /// Points a submission of `kind` freezes.
     public static func cost(of kind: String) -> Int {

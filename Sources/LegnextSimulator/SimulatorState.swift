@@ -152,7 +152,14 @@ actor SimulatorState {
         }
         available -= cost
         frozen += cost
-        let duration = max(0, hooks.duration ?? rng.logNormal(median: config.durationMedian, sigma: config.durationSpread))
+        let drawn: Double
+        if let scale = config.timeScale {
+            let shape = SimulatorConfiguration.logNormal(spanning: SimulatorConfiguration.documentedSeconds(of: kind))
+            drawn = rng.logNormal(median: shape.median, sigma: shape.sigma) * scale
+        } else {
+            drawn = rng.logNormal(median: config.durationMedian, sigma: config.durationSpread)
+        }
+        let duration = max(0, hooks.duration ?? drawn)
         let willFail = hooks.fail || rng.chance(config.failRate)
         let id = makeId()
         var callback: String?

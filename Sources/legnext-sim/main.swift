@@ -26,6 +26,11 @@ struct LegnextSimCommand: AsyncParsableCommand {
     @Option(help: "Jobs processing at once per key; the rest wait in pending (0 = no limit).") var concurrency = 0
     @Option(name: .customLong("duration-median"), help: "Median job duration, seconds.") var durationMedian = 2.0
     @Option(name: .customLong("duration-spread"), help: "Log-normal sigma of job durations.") var durationSpread = 0.3
+    @Option(
+        name: .customLong("time-scale"),
+        help: "Each kind lasts as Legnext documents it (a diffusion 30-90 s, a video 3-5 min, ...) times this factor; replaces --duration-median/--duration-spread."
+    )
+    var timeScale: Double?
     @Option(name: .customLong("fail-rate"), help: "Share of jobs that end failed.") var failRate = 0.0
     @Option(name: .customLong("error-rate"), help: "Share of requests answered 500 before doing anything.") var errorRate = 0.0
     @Option(name: .customLong("drop-rate"), help: "Share of requests handled, then dropped without an answer.") var dropRate = 0.0
@@ -38,6 +43,7 @@ struct LegnextSimCommand: AsyncParsableCommand {
             guard (0...1).contains(value) else { throw ValidationError("--\(name) must be between 0 and 1") }
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+        if let timeScale, !(timeScale > 0) { throw ValidationError("--time-scale must be more than 0, e.g. 0.01") }
         guard durationMedian >= 0, durationSpread >= 0, rateLimit >= 0, concurrency >= 0, latency >= 0 else {
             throw ValidationError("durations, rates, concurrency and latency must not be negative")
         }
@@ -59,6 +65,7 @@ struct LegnextSimCommand: AsyncParsableCommand {
         config.concurrency = concurrency
         config.durationMedian = durationMedian
         config.durationSpread = durationSpread
+        config.timeScale = timeScale
         config.failRate = failRate
         config.errorRate = errorRate
         config.dropRate = dropRate

@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import LegnextSimulator
+import QueueSupport
 import QueueTestSupport
 import Synchronization
 import Testing
@@ -155,6 +156,37 @@ import Testing
                 let stats = try await simulatorStats(baseURL)
                 #expect(stats.number("callbacks", "delivered") == 2)
             }
+        }
+    }
+
+    /// With a time scale each kind lasts as Legnext documents it, scaled: a video (3–5 min) takes
+    /// several times a diffusion (30–90 s), and a diffusion about a minute times the scale.
+    @Test func aTimeScaleGivesEachKindItsDocumentedLength() async throws {
+        let diffusion = SimulatorConfiguration.logNormal(spanning: SimulatorConfiguration.documentedSeconds(of: "diffusion"))
+        #expect(abs(diffusion.median - 51.96) < 0.01)
+        #expect(abs(diffusion.median * exp(1.645 * diffusion.sigma) - 90) < 0.01, "the 95th percentile is the range's top")
+        var config = SimulatorConfiguration()
+        config.timeScale = 0.004
+        try await withSimulator(config) { _, baseURL in
+            let headers = ["content-type": "application/json", "x-api-key": "sim-key"]
+            func length(_ path: String, _ body: String) async throws -> Double {
+                let (posted, _) = try await URLSessionLite.post(baseURL + path, body: Data(body.utf8), headers: headers)
+                let id = try #require((try JSONSerialization.jsonObject(with: posted) as? [String: Any])?["job_id"] as? String)
+                var meta: [String: Any] = [:]
+                _ = try await eventuallyAsync(timeout: 20) {
+                    let (data, _) = try await URLSessionLite.send(baseURL + "/v1/job/" + id, method: .GET, body: nil, headers: headers)
+                    let job = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+                    meta = job?["meta"] as? [String: Any] ?? [:]
+                    return job?["status"] as? String == "completed"
+                }
+                let start = try #require((meta["started_at"] as? String).flatMap(Timestamp.parse))
+                let end = try #require((meta["ended_at"] as? String).flatMap(Timestamp.parse))
+                return end.timeIntervalSince(start)
+            }
+            let image = try await length("/v1/diffusion", #"{"text": "a fox"}"#)
+            let video = try await length("/v1/video-diffusion", #"{"prompt": "https://a.example/1.png a fox running"}"#)
+            #expect((0.06...0.72).contains(image), "a 30–90 s diffusion at 0.004 (seeded; 0.12–0.36 for nine in ten): \(image) s")
+            #expect(video > 2 * image, "video \(video) s, image \(image) s")
         }
     }
 
