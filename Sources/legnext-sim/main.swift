@@ -28,7 +28,10 @@ struct LegnextSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("duration-spread"), help: "Log-normal sigma of job durations.") var durationSpread = 0.3
     @Option(
         name: .customLong("time-scale"),
-        help: "Each kind lasts as Legnext documents it (a diffusion 30-90 s, a video 3-5 min, ...) times this factor; replaces --duration-median/--duration-spread."
+        help: ArgumentHelp(
+            "Each kind lasts as Legnext documents it (a diffusion 30-90 s, a video 3-5 min, ...) times this factor.",
+            discussion: "Replaces --duration-median and --duration-spread."
+        )
     )
     var timeScale: Double?
     @Option(name: .customLong("fail-rate"), help: "Share of jobs that end failed.") var failRate = 0.0
