@@ -32,8 +32,15 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "Requests that may go at once after a quiet spell (default: the rate, at least 1).") var burst: Int?
     @Option(name: .customLong("max-attempts"), help: "Submissions tried per job when the request provably did not reach Legnext.")
     var maxAttempts = 5
-    @Option(name: .customLong("give-up-after"), help: "Fail a job unfinished this long after submission (e.g. 30m).") var giveUpAfter = "30m"
-    @Option(name: .customLong("no-progress-timeout"), help: "Fail a job whose Legnext status has not changed for this long.")
+    @Option(
+        name: .customLong("give-up-after"),
+        help: "Stop waiting on a job unfinished this long after submission (e.g. 30m): it frees its slot and is asked about every 5 minutes."
+    )
+    var giveUpAfter = "30m"
+    @Option(
+        name: .customLong("no-progress-timeout"),
+        help: "The same for a job whose Legnext status has not changed for this long (pending at Legnext does not count)."
+    )
     var noProgressTimeout = "10m"
     @Option(name: .customLong("poll-budget"), help: "Average status requests per job to aim at.") var pollBudget = 2.0
     @Option(name: .customLong("grace-period"), help: "On SIGTERM, time for requests under way to finish.") var gracePeriod = "20s"

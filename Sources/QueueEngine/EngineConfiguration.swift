@@ -11,10 +11,17 @@ public struct EngineConfiguration: Sendable {
     public var burst: Int = 4
     /// Submissions tried per job before it fails (only for requests that provably never left).
     public var maxAttempts: Int = 5
-    /// Fail a job still unfinished this long after submission.
+    /// Stop waiting on a job still unfinished this long after submission (its slot goes to the
+    /// next job; it is still followed slowly, see `lingerPollInterval`).
     public var giveUpAfter: TimeInterval = 30 * 60
-    /// Fail a job whose Legnext status has not changed for this long.
+    /// Stop waiting on a job whose Legnext status has not changed for this long (time in
+    /// Legnext's own queue, `pending`, does not count), as with `giveUpAfter`.
     public var noProgressTimeout: TimeInterval = 10 * 60
+    /// A job past `noProgressTimeout` or `giveUpAfter` frees its slot but is still asked about
+    /// this often (Legnext may finish, and charge, it later) ...
+    public var lingerPollInterval: TimeInterval = 5 * 60
+    /// ... until this long after its submission, when it is failed.
+    public var lingerLimit: TimeInterval = 24 * 60 * 60
     /// Average GET requests per job the poll planner aims at.
     public var pollBudget: Double = 2
     /// On shutdown, time given to requests under way before they are cut off.

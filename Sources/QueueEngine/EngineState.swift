@@ -43,7 +43,11 @@ struct EngineState: Sendable {
     var completed = 0
     var failed = 0
 
-    var busy: Int { inFlight.count + submitting }
+    /// In-flight jobs past a timeout: still asked about, slowly, but no longer holding a slot.
+    var lingering: Set<Int64> = []
+
+    /// Slots in use: submissions under way and jobs followed at their normal pace.
+    var busy: Int { inFlight.count - lingering.count + submitting }
 }
 
 /// Polls due, earliest first (a binary heap with lazy deletion).

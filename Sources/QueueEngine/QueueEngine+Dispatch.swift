@@ -17,6 +17,12 @@ extension QueueEngine {
             }
             if !workMayBeWaiting {
                 if configuration.exitWhenIdle, let deferred = await idleDeferred() {
+                    let lingering = state.withLock { $0.lingering.count }
+                    if lingering > 0 {
+                        logger.notice(
+                            "\(lingering) job(s) past a timeout are left in flight: Legnext has not finished them, and the next run follows them"
+                        )
+                    }
                     if deferred.count > 0, let next = deferred.next {
                         logger.notice(
                             "nothing due and nothing in flight; \(deferred.count) job(s) deferred until \(Timestamp.format(next)) or later (run_after): run again then; exiting (--exit-when-idle)"

@@ -83,29 +83,28 @@ extension QueueEngine {
             // Waiting in Legnext's own queue (a plan runs ~6 at once, the rest wait `pending`) is
             // not a stall: the no-progress clock starts when the job leaves it.
             let progressAt = progressed || remote.status == .pending ? now : tracked.progressAt
-            if now.timeIntervalSince(tracked.submittedAt) > configuration.giveUpAfter {
-                await finishFailed(
-                    id,
-                    error:
-                        "gave up: not finished \(Self.minutes(configuration.giveUpAfter)) after submission (--give-up-after); Legnext may still finish and charge it",
-                    detail: nil,
-                    requestSent: true,
-                    log
-                )
-                untrack(id)
-                return
-            }
-            if now.timeIntervalSince(progressAt) > configuration.noProgressTimeout {
-                await finishFailed(
-                    id,
-                    error:
-                        "no progress: \(remote.status.rawValue) for \(Self.minutes(configuration.noProgressTimeout)) (--no-progress-timeout); Legnext may still finish and charge it",
-                    detail: nil,
-                    requestSent: true,
-                    log
-                )
-                untrack(id)
-                return
+            if let timeout = timeoutPassed(tracked, progressAt: progressAt, status: remote.status, now: now) {
+                guard now.timeIntervalSince(tracked.submittedAt) < configuration.lingerLimit else {
+                    await finishFailed(
+                        id,
+                        error:
+                            "gave up: Legnext had not finished it \(Self.minutes(configuration.lingerLimit)) after submission; it may still finish and charge it",
+                        detail: nil,
+                        requestSent: true,
+                        log
+                    )
+                    untrack(id)
+                    return
+                }
+                let started = state.withLock { $0.lingering.insert(id).inserted }
+                if started {
+                    // A job paid for is never dropped: its slot goes to the next job, and it is still followed.
+                    let every = Self.minutes(configuration.lingerPollInterval)
+                    let note = "\(timeout); its slot goes to the next job, and it is still asked about every \(every)"
+                    log.warning("job \(id): \(note)")
+                    workSignal.signal()
+                    await record(id, log) { try await self.store.addEvent(id: id, detail: note, now: now) }
+                }
             }
             let next = state.withLock { state -> Date in
                 guard var job = state.inFlight[id] else { return now }
@@ -115,7 +114,10 @@ extension QueueEngine {
                     job.remoteStatus = remote.status.rawValue
                     job.progressAt = now
                 }
-                job.nextPoll = nextPoll(state.planner, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now)
+                job.nextPoll =
+                    state.lingering.contains(id)
+                    ? now.addingTimeInterval(configuration.lingerPollInterval)
+                    : nextPoll(state.planner, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now)
                 state.inFlight[id] = job
                 state.polls.push(id, at: job.nextPoll)
                 return job.nextPoll
@@ -159,8 +161,22 @@ extension QueueEngine {
     }
 
     func untrack(_ id: Int64) {
-        state.withLock { _ = $0.inFlight.removeValue(forKey: id) }
+        state.withLock {
+            _ = $0.inFlight.removeValue(forKey: id)
+            $0.lingering.remove(id)
+        }
         workSignal.signal()
+    }
+
+    /// Which timeout a job still running at Legnext has passed, if any.
+    private func timeoutPassed(_ job: EngineState.Tracked, progressAt: Date, status: LegnextJobStatus, now: Date) -> String? {
+        if now.timeIntervalSince(job.submittedAt) > configuration.giveUpAfter {
+            return "not finished \(Self.minutes(configuration.giveUpAfter)) after submission (--give-up-after)"
+        }
+        if now.timeIntervalSince(progressAt) > configuration.noProgressTimeout {
+            return "no progress: \(status.rawValue) for \(Self.minutes(configuration.noProgressTimeout)) (--no-progress-timeout)"
+        }
+        return nil
     }
 
     static func minutes(_ seconds: TimeInterval) -> String {

@@ -256,6 +256,14 @@ extension QueueStore {
 
     /// A request for this job did not get a usable answer: counts it and, when `note` is given,
     /// records it in the job's events without changing its state.
+    /// A line in the job's timeline (`show`), without a state change.
+    public func addEvent(id: Int64, detail: String, now: Date) async throws(StoreError) {
+        let at = stamp(now)
+        try await write { db in
+            try db.executeCached(sql: "INSERT INTO job_events (job_id, at, detail) VALUES (?, ?, ?)", arguments: [id, at, detail])
+        }
+    }
+
     public func recordRequestProblem(id: Int64, note: String?, nextPollAt: Date?, now: Date) async throws(StoreError) {
         let at = stamp(now)
         try await write { db in
