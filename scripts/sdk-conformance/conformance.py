@@ -176,43 +176,37 @@ class Results:
         since = len(EXCHANGES)
         try:
             value = check()
-        except KnownDifference as known:
-            self.known += 1
-            print(f"KNOWN {name}: {known}")
-            if self.verbose:
-                self._exchanges(since)
-            return None
-        except Exception as error:  # every exception is a finding
-            self.failed += 1
-            self.failures.append(name)
-            print(f"FAIL {name}: {describe_error(error)}")
-            self._exchanges(since)
-            return None
+        except Exception as error:  # every exception is a finding (or a known difference)
+            return self._not_passed(name, since, error)
+        return self._passed(name, since, value)
+
+    async def run_async(self, name: str, check: Callable[[], Any]) -> Any:
+        since = len(EXCHANGES)
+        try:
+            value = await check()
+        except Exception as error:
+            return self._not_passed(name, since, error)
+        return self._passed(name, since, value)
+
+    def _passed(self, name: str, since: int, value: Any) -> Any:
         self.passed += 1
         print(f"PASS {name}")
         if self.verbose:
             self._exchanges(since)
         return value
 
-    async def run_async(self, name: str, check: Callable[[], Any]) -> Any:
-        since = len(EXCHANGES)
-        try:
-            value = await check()
-        except KnownDifference as known:
+    def _not_passed(self, name: str, since: int, error: Exception) -> None:
+        if isinstance(error, KnownDifference):
             self.known += 1
-            print(f"KNOWN {name}: {known}")
+            print(f"KNOWN {name}: {error}")
+            if self.verbose:
+                self._exchanges(since)
             return None
-        except Exception as error:
-            self.failed += 1
-            self.failures.append(name)
-            print(f"FAIL {name}: {describe_error(error)}")
-            self._exchanges(since)
-            return None
-        self.passed += 1
-        print(f"PASS {name}")
-        if self.verbose:
-            self._exchanges(since)
-        return value
+        self.failed += 1
+        self.failures.append(name)
+        print(f"FAIL {name}: {describe_error(error)}")
+        self._exchanges(since)
+        return None
 
 
 def describe_error(error: BaseException) -> str:
