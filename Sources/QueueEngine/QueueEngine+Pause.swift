@@ -54,19 +54,24 @@ extension QueueEngine {
     /// Points a job of `kind` is expected to freeze: what Legnext last reported for the kind,
     /// else its documented price, else a diffusion's.
     func expectedPoints(_ kind: String) -> Int {
-        state.withLock { $0.pointsByKind[kind] } ?? LegnextKind(rawValue: kind)?.documentedPoints ?? LegnextKind.diffusion.documentedPoints ?? 80
+        state.withLock { Self.expectedPoints(kind, $0) }
+    }
+
+    private static func expectedPoints(_ kind: String, _ state: EngineState) -> Int {
+        state.pointsByKind[kind] ?? LegnextKind(rawValue: kind)?.documentedPoints ?? LegnextKind.diffusion.documentedPoints ?? 80
     }
 
     /// Before a submission, after a credit pause: takes the job's points from what the last
     /// balance check left. Returns the points taken (0 when credit is not tracked), or nil when
     /// they are not covered: then submissions pause for a balance check instead of a 402.
     func takeCredit(for kind: String) -> Int? {
-        let points = expectedPoints(kind)
-        let taken = state.withLock { state -> Int? in
-            guard let left = state.creditLeft else { return 0 }
-            guard points <= left else { return nil }
+        // One lock per submission: the common case (credit not tracked) reads nothing else.
+        let (taken, points) = state.withLock { state -> (Int?, Int) in
+            guard let left = state.creditLeft else { return (0, 0) }
+            let points = Self.expectedPoints(kind, state)
+            guard points <= left else { return (nil, points) }
             state.creditLeft = left - points
-            return points
+            return (points, points)
         }
         if taken == nil {
             pauseForCredit(
