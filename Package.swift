@@ -45,6 +45,7 @@ let package = Package(
         ),
         .target(
             name: "QueueSupport",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -194,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "QueueCLITests",
             dependencies: [
-                "QueueCLI", "QueueStore", "Migrations", "LegnextAPI", "QueueTestSupport", "legnext-queue", "legnext-sim",
+                "QueueCLI", "QueueStore", "Migrations", "LegnextAPI", "QueueSupport", "QueueTestSupport", "legnext-queue", "legnext-sim",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

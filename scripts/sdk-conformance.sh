@@ -52,19 +52,22 @@ if ! has_sdk; then
 fi
 
 sim_out=$(mktemp)
+secret_file=$(mktemp)
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret_file"
 sim_pid=""
 cleanup() {
     if [ -n "$sim_pid" ]; then
         kill "$sim_pid" 2>/dev/null || true
         wait "$sim_pid" 2>/dev/null || true
     fi
-    rm -f "$sim_out"
+    rm -f "$sim_out" "$secret_file"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Fast jobs (0.2 s each, no spread) so wait_for_completion and the follow-ups take seconds.
-"$sim" --port 0 --duration-median 0.2 --duration-spread 0 >"$sim_out" 2>&1 &
+# Callbacks signed as for an account with a webhook secret, so the SDK's verifier is tried on them.
+"$sim" --port 0 --duration-median 0.2 --duration-spread 0 --webhook-secret-file "$secret_file" >"$sim_out" 2>&1 &
 sim_pid=$!
 base_url=""
 for _ in $(seq 1 100); do
@@ -84,5 +87,5 @@ if [ -z "$base_url" ]; then
 fi
 
 status=0
-"$venv/bin/python" scripts/sdk-conformance/conformance.py "$base_url" "$@" || status=$?
+"$venv/bin/python" scripts/sdk-conformance/conformance.py "$base_url" --webhook-secret-file "$secret_file" "$@" || status=$?
 exit "$status"

@@ -82,6 +82,11 @@ public final class LegnextSimulator: Service, Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
+        if let secret = configuration.webhookSecret {
+            let timestamp = String(Int(Date().timeIntervalSince1970))
+            request.headers.add(name: "x-legnext-timestamp", value: timestamp)
+            request.headers.add(name: "x-legnext-signature", value: HMACSignature.hex(secret: secret, timestamp: timestamp, body: body))
+        }
         request.body = .bytes(ByteBuffer(bytes: body))
         for attempt in 0..<max(1, configuration.callbackAttempts) {
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(200 << attempt)) }

@@ -36,6 +36,9 @@ public struct SimulatorConfiguration: Sendable {
     public var malformedRate: Double = 0
     /// Attempts to deliver each callback.
     public var callbackAttempts: Int = 3
+    /// The account's webhook secret: callbacks then carry `X-Legnext-Timestamp` and
+    /// `X-Legnext-Signature` (hex HMAC-SHA256 of `timestamp.body`), the scheme the SDK verifies.
+    public var webhookSecret: Data?
     /// The address clients reach this simulator at, for output URLs; defaults to `http://host:port`.
     public var publicBaseURL: String?
 

@@ -17,6 +17,8 @@ struct CallbackSettings: Sendable {
     var port: Int
     /// The public base URL; nil: `http://HOST:PORT` (a loopback or LAN address).
     var publicURL: String?
+    /// The account's webhook secret: callbacks must be signed with it.
+    var signingSecret: Data?
 }
 
 /// What happens to results besides the queue: downloads, notify URL, finish command.
@@ -77,7 +79,7 @@ struct DaemonService: Service {
         engineConfiguration.downloadOutputs = outputs.downloads != nil
         engineConfiguration.notifyChannels = outputs.channels
         let helpers = makeHelpers()
-        let receiver = callbacks.map { CallbackReceiver(store: store, host: $0.host, port: $0.port, logger: logger) }
+        let receiver = callbacks.map { CallbackReceiver(store: store, host: $0.host, port: $0.port, signingSecret: $0.signingSecret, logger: logger) }
         do {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 if let metrics {

@@ -66,6 +66,14 @@ public struct RunCommand: AsyncParsableCommand {
         help: "The public base URL that reaches --callback-listen (default: http://HOST:PORT of --callback-listen)."
     )
     var callbackURL: String?
+    @Option(
+        name: .customLong("callback-secret-file"),
+        help: ArgumentHelp(
+            "File holding the account's webhook secret: callbacks must then carry a valid X-Legnext-Signature (default: $CREDENTIALS_DIRECTORY/legnext-webhook-secret).",
+            discussion: "Unsigned or wrongly signed callbacks are refused (401) and logged."
+        )
+    )
+    var callbackSecretFile: String?
     @Option(name: .customLong("metrics-listen"), help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
     var metricsListen: String?
     @Option(
@@ -135,13 +143,16 @@ public struct RunCommand: AsyncParsableCommand {
             guard notifyURL.hasPrefix("http://") || notifyURL.hasPrefix("https://") else {
                 throw ValidationError("--notify-url must start with http:// or https://")
             }
-            guard notifySecretFile != nil || Self.credentialSecret() != nil else {
+            guard notifySecretFile != nil || Self.credential("legnext-notify-secret") != nil else {
                 throw ValidationError(
                     "--notify-url needs --notify-secret-file (or the systemd credential legnext-notify-secret): the key that signs each post, so receivers can tell ours from forgeries"
                 )
             }
         } else if notifySecretFile != nil {
             throw ValidationError("--notify-secret-file goes with --notify-url")
+        }
+        if callbackSecretFile != nil, callbackListen == nil {
+            throw ValidationError("--callback-secret-file goes with --callback-listen (where the signed callbacks arrive)")
         }
         if noDownloads, outputDir != nil { throw ValidationError("--no-downloads and --output-dir do not go together") }
         if let metricsListen, Self.hostAndPort(metricsListen) == nil {
@@ -215,7 +226,11 @@ public struct RunCommand: AsyncParsableCommand {
                 progressInterval: 3,
                 onStatus: nil,
                 notifier: notifier,
-                callbacks: callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) },
+                callbacks: try callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) }.map {
+                    var settings = $0
+                    settings.signingSecret = try callbackSecret()
+                    return settings
+                },
                 metrics: metricsListen.flatMap(Self.hostAndPort).map {
                     MetricsSettings(host: $0.host, port: $0.port, registry: MetricsEndpoint.bootstrap())
                 },
@@ -263,16 +278,9 @@ public struct RunCommand: AsyncParsableCommand {
             downloads.stallTimeout = TimeSpec.duration(downloadStallTimeout)!
             settings.downloads = downloads
         }
-        if let notifyURL, let notifySecretFile = notifySecretFile ?? Self.credentialSecret(environment) {
-            guard let secret = FileManager.default.contents(atPath: notifySecretFile) else {
-                throw CLIError("cannot read --notify-secret-file \(notifySecretFile)", exitCode: CLIError.noInput)
-            }
-            let trimmed = Data(String(decoding: secret, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-            guard trimmed.count >= 16 else {
-                throw CLIError("--notify-secret-file \(notifySecretFile) holds under 16 bytes: use a long random key", exitCode: CLIError.config)
-            }
+        if let notifyURL, let notifySecretFile = notifySecretFile ?? Self.credential("legnext-notify-secret", environment) {
             settings.notifyURL = notifyURL
-            settings.notifySecret = trimmed
+            settings.notifySecret = try Self.secret(notifySecretFile, option: "--notify-secret-file")
         }
         settings.onFinish = onFinish
         settings.onFinishTimeout = TimeSpec.duration(onFinishTimeout)!
@@ -280,11 +288,29 @@ public struct RunCommand: AsyncParsableCommand {
         return settings
     }
 
-    /// The notify secret systemd hands over (`LoadCredential=legnext-notify-secret:…`), if any.
-    static func credentialSecret(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    /// The webhook secret of the account, when callbacks are to be signed.
+    func callbackSecret(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Data? {
+        guard let file = callbackSecretFile ?? Self.credential("legnext-webhook-secret", environment) else { return nil }
+        return try Self.secret(file, option: "--callback-secret-file")
+    }
+
+    /// A credential systemd hands over (`LoadCredential=NAME:…`), if any.
+    static func credential(_ name: String, _ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         guard let directory = environment["CREDENTIALS_DIRECTORY"] else { return nil }
-        let path = (directory as NSString).appendingPathComponent("legnext-notify-secret")
+        let path = (directory as NSString).appendingPathComponent(name)
         return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// A signing key from a file: its text without surrounding white space, at least 16 bytes.
+    static func secret(_ file: String, option: String) throws -> Data {
+        guard let secret = FileManager.default.contents(atPath: file) else {
+            throw CLIError("cannot read \(option) \(file)", exitCode: CLIError.noInput)
+        }
+        let trimmed = Data(String(decoding: secret, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        guard trimmed.count >= 16 else {
+            throw CLIError("\(option) \(file) holds under 16 bytes: use a long random key", exitCode: CLIError.config)
+        }
+        return trimmed
     }
 
     /// `5000`, `500K`, `100M`, `1G` (powers of 1024).

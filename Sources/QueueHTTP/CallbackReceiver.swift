@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LegnextAPI
 import Logging
@@ -11,13 +12,17 @@ import QueueSupport
 /// A callback is a hint, not the truth: its body is unauthenticated, so it only makes the
 /// engine ask Legnext at once (a GET through the normal rate limiter). A wrong token, an unknown
 /// job, an oversized or malformed body are answered with the fitting status, logged, and change
-/// nothing.
+/// nothing. With the account's webhook secret, a callback must also be signed as Legnext signs
+/// them (`X-Legnext-Signature`: hex HMAC-SHA256 of `X-Legnext-Timestamp + "." + body`, stamped
+/// within five minutes) or it is refused.
 public struct CallbackReceiver: Sendable {
     public static let maxBodyBytes = 256 << 10
 
     let store: QueueStore
     let host: String
     let port: Int
+    let signingSecret: Data?
+    let now: @Sendable () -> Date
     let logger: Logger
     private let boundPort = Promised<Int?>()
     /// Slow or idle connections and floods end before they cost the daemon its descriptors.
@@ -26,10 +31,22 @@ public struct CallbackReceiver: Sendable {
     /// is known, after this has started listening.
     private let engine = Promised<QueueEngine>()
 
-    public init(store: QueueStore, host: String, port: Int, logger: Logger) {
+    /// How far a signed callback's timestamp may be from our clock (replays of old callbacks are refused).
+    public static let signatureTolerance: TimeInterval = 300
+
+    public init(
+        store: QueueStore,
+        host: String,
+        port: Int,
+        signingSecret: Data? = nil,
+        now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
         self.store = store
         self.host = host
         self.port = port
+        self.signingSecret = signingSecret
+        self.now = now
         self.logger = logger
     }
 
@@ -77,7 +94,7 @@ public struct CallbackReceiver: Sendable {
             logger.warning("callback for unknown job \(id) rejected")
             return reply(.notFound, "no such job")
         }
-        guard let expected = target.token, Self.same(context.parameters.get("token") ?? "", expected) else {
+        guard let expected = target.token, HMACSignature.constantTimeEqual(context.parameters.get("token") ?? "", expected) else {
             logger.warning("callback for job \(id) rejected: wrong token")
             return reply(.forbidden, "wrong token")
         }
@@ -87,6 +104,10 @@ public struct CallbackReceiver: Sendable {
         } catch {
             logger.warning("callback for job \(id) rejected: body over \(Self.maxBodyBytes) bytes")
             return reply(.contentTooLarge, "body too large")
+        }
+        if let signingSecret, let problem = signatureProblem(request.headers, body: Data(buffer: body), secret: signingSecret) {
+            logger.warning("callback for job \(id) rejected: \(problem)")
+            return reply(.unauthorized, "bad signature")
         }
         guard case .object(let job)? = JSONValue(parsing: String(buffer: body)) else {
             logger.warning("callback for job \(id) rejected: the body is not a JSON object")
@@ -118,12 +139,23 @@ public struct CallbackReceiver: Sendable {
         )
     }
 
-    /// Compares in time that does not depend on where the strings differ.
-    static func same(_ given: String, _ expected: String) -> Bool {
-        let a = Array(given.utf8)
-        let b = Array(expected.utf8)
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for index in 0..<b.count { difference |= (index < a.count ? a[index] : 0) ^ b[index] }
-        return difference == 0
+    /// Why a callback's signature does not hold, or nil when it does.
+    func signatureProblem(_ headers: HTTPFields, body: Data, secret: Data) -> String? {
+        guard let signature = headers[Self.signatureHeader] else { return "no X-Legnext-Signature (the account's webhook secret is set)" }
+        guard let timestamp = headers[Self.timestampHeader], let seconds = TimeInterval(timestamp) else {
+            return "no X-Legnext-Timestamp beside the signature"
+        }
+        let skew = abs(now().timeIntervalSince1970 - seconds)
+        guard skew <= Self.signatureTolerance else {
+            return
+                "X-Legnext-Timestamp is \(Int(skew)) s away from our clock (at most \(Int(Self.signatureTolerance)) s): an old callback replayed, or a clock that is off"
+        }
+        guard HMACSignature.verify(signature, secret: secret, timestamp: timestamp, body: body) else {
+            return "X-Legnext-Signature does not match the body (is --callback-secret-file the account's webhook secret?)"
+        }
+        return nil
     }
+
+    static let signatureHeader = HTTPField.Name("x-legnext-signature")!
+    static let timestampHeader = HTTPField.Name("x-legnext-timestamp")!
 }

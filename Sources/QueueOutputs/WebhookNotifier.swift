@@ -1,9 +1,9 @@
 import AsyncHTTPClient
-import Crypto
 import Foundation
 import Logging
 import NIOCore
 import QueueStore
+import QueueSupport
 
 /// Delivers notifications as signed POSTs to `--notify-url`.
 ///
@@ -32,7 +32,7 @@ public struct WebhookNotifier: Sendable {
         request.headers.add(name: "x-legnextqueue-timestamp", value: timestamp)
         request.headers.add(
             name: "x-legnextqueue-signature",
-            value: "sha256=" + Self.signature(secret: SymmetricKey(data: secret), timestamp: timestamp, body: body)
+            value: "sha256=" + HMACSignature.hex(secret: secret, timestamp: timestamp, body: body)
         )
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
@@ -43,12 +43,5 @@ public struct WebhookNotifier: Sendable {
         } catch {
             return .failed("\(error)", permanent: false)
         }
-    }
-
-    static func signature(secret: SymmetricKey, timestamp: String, body: Data) -> String {
-        var message = Data(timestamp.utf8)
-        message.append(UInt8(ascii: "."))
-        message.append(body)
-        return HMAC<SHA256>.authenticationCode(for: message, using: secret).map { String(format: "%02x", $0) }.joined()
     }
 }

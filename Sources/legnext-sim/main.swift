@@ -39,6 +39,11 @@ struct LegnextSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("drop-rate"), help: "Share of requests handled, then dropped without an answer.") var dropRate = 0.0
     @Option(help: "Milliseconds added to every answer.") var latency = 0
     @Option(name: .customLong("malformed-rate"), help: "Share of requests answered 200 with a body that is not JSON.") var malformedRate = 0.0
+    @Option(
+        name: .customLong("webhook-secret-file"),
+        help: "Sign callbacks with the secret in FILE, as Legnext signs them for an account with a webhook secret."
+    )
+    var webhookSecretFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
     func validate() throws {
@@ -74,6 +79,12 @@ struct LegnextSimCommand: AsyncParsableCommand {
         config.dropRate = dropRate
         config.latencyMilliseconds = latency
         config.malformedRate = malformedRate
+        if let webhookSecretFile {
+            guard let data = FileManager.default.contents(atPath: webhookSecretFile),
+                let secret = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty
+            else { throw ValidationError("cannot read a secret from --webhook-secret-file \(webhookSecretFile)") }
+            config.webhookSecret = Data(secret.utf8)
+        }
         let simulator = LegnextSimulator(configuration: config, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [simulator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

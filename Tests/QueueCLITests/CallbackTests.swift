@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import QueueSupport
 import QueueTestSupport
 import Testing
 
@@ -125,6 +126,50 @@ import Testing
         #expect(stats.number("duplicate_submissions") == 0)
     }
 
+    /// With the account's webhook secret, only callbacks signed as Legnext signs them (the SDK's
+    /// `X-Legnext-Signature` scheme) are heard: the simulator's signed ones are, a forged one with
+    /// the right token but no, a wrong or an old signature is refused (401) and changes nothing.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func onlySignedCallbacksAreHeardWhenTheAccountHasASecret() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let secret = "whsec-" + String(repeating: "5e1d7a3c", count: 4)
+        let secretFile = cli.dir.file("webhook-secret")
+        try Data((secret + "\n").utf8).write(to: URL(fileURLWithPath: secretFile))
+        let sim = try SimulatorProcess(["--webhook-secret-file", secretFile])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "a signed heron sim:duration=0.5", "a slow one sim:duration=60"]).status == 0)
+        let (daemon, base) = try Self.startDaemon(cli, sim, ["--callback-secret-file", secretFile])
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 30) { (try? cli.sqlite("SELECT state FROM jobs WHERE id = 1")) == "completed" })
+        #expect(eventually(timeout: 10) { (try? cli.sqlite("SELECT remote_job_id IS NOT NULL FROM jobs WHERE id = 2")) == "1" })
+        let stats = try await sim.stats()
+        #expect((stats.number("callbacks", "delivered") ?? 0) >= 1 && stats.number("callbacks", "failed") == 0, "\(stats)")
+
+        let token = try cli.sqlite("SELECT callback_token FROM jobs WHERE id = 2")
+        let remote = try cli.sqlite("SELECT remote_job_id FROM jobs WHERE id = 2")
+        let body = Data(#"{"job_id": "\#(remote)", "status": "completed"}"#.utf8)
+        func post(timestamp: Date, signedWith key: String?) async throws -> Int {
+            var headers = ["content-type": "application/json"]
+            let stamp = String(Int(timestamp.timeIntervalSince1970))
+            if let key {
+                headers["x-legnext-timestamp"] = stamp
+                headers["x-legnext-signature"] = HMACSignature.hex(secret: Data(key.utf8), timestamp: stamp, body: body)
+            }
+            return try await URLSessionLite.post(base + "/legnext/2/\(token)", body: body, headers: headers).1
+        }
+        #expect(try await post(timestamp: Date(), signedWith: nil) == 401, "unsigned")
+        #expect(try await post(timestamp: Date(), signedWith: secret + "x") == 401, "another secret")
+        #expect(try await post(timestamp: Date().addingTimeInterval(-600), signedWith: secret) == 401, "ten minutes old")
+        #expect(daemon.errors.contains("X-Legnext-Timestamp is 600 s away"), "\(daemon.errors)")
+        #expect(try await post(timestamp: Date(), signedWith: secret) == 202, "signed: heard (and confirmed with a GET)")
+        #expect(!daemon.errors.contains(secret), "the secret stays out of the log")
+        #expect(["pending", "processing"].contains(try cli.sqlite("SELECT state FROM jobs WHERE id = 2")))
+    }
+
     @Test func badCallbackOptionsSayWhatToDo() throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
@@ -136,5 +181,7 @@ import Testing
         #expect(everywhere.status == 64)
         #expect(everywhere.stderr.contains("give --callback-url"))
         #expect(try cli.run(["run", "--callback-listen", "8787"], environment: environment).status == 64)
+        let secretAlone = try cli.run(["run", "--callback-secret-file", "/dev/null"], environment: environment)
+        #expect(secretAlone.status == 64 && secretAlone.stderr.contains("goes with --callback-listen"), "\(secretAlone.stderr)")
     }
 }

@@ -344,7 +344,7 @@ class CallbackReceiver:
 # ---------------------------------------------------------------------------------------------
 # The sync client: every call the SDK has
 
-def run_sync(base_url: str, api_key: str, results: Results, receiver: CallbackReceiver) -> None:
+def run_sync(base_url: str, api_key: str, results: Results, receiver: CallbackReceiver, webhook_secret: str | None) -> None:
     client = sync_client(base_url, api_key)
     mj = client.midjourney
     r = results.run
@@ -584,11 +584,11 @@ def run_sync(base_url: str, api_key: str, results: Results, receiver: CallbackRe
     r("failed job -> wait_for_completion raises, error parsed", failed_job)
 
     # --- webhooks ------------------------------------------------------------------------------
-    run_webhooks(client, results, receiver)
+    run_webhooks(client, results, receiver, webhook_secret)
     client.close()
 
 
-def run_webhooks(client: Client, results: Results, receiver: CallbackReceiver) -> None:
+def run_webhooks(client: Client, results: Results, receiver: CallbackReceiver, webhook_secret: str | None) -> None:
     r = results.run
     secret = "whsec-conformance"
     body = json.dumps({"job_id": "x", "status": "completed"}).encode()
@@ -635,21 +635,23 @@ def run_webhooks(client: Client, results: Results, receiver: CallbackReceiver) -
         expect("completed" in got, f"callbacks read as {got}, no 'completed'")
     r("webhook.WebhookHandler parses the callbacks", handler_reads)
 
-    # Signed callbacks: the SDK's handler verifies X-Legnext-Signature by default. Legnext's public
-    # docs do not document signing (nor does legnext-api.md), and the simulator sends none.
+    # Signed callbacks: the SDK's handler verifies X-Legnext-Signature by default, with the secret of
+    # the account's webhook settings (the simulator's --webhook-secret-file, passed here the same way).
     def signed() -> None:
-        headers = [h for h, _ in state["calls"]]
-        signed_calls = [h for h in headers if "x-legnext-signature" in h]
-        if not signed_calls:
-            raise KnownDifference(
-                "callback signature: the simulator sends no X-Legnext-Signature / X-Legnext-Timestamp, so "
-                "WebhookHandler.handle with its default verify_signature=True rejects every callback; Legnext's "
-                "docs do not document signing (we follow the docs; receivers must not trust a callback body)")
-        # If the simulator ever signs: the secret is the Job object's config.webhook_config.secret.
-        call = next((h, b) for h, b in state["calls"] if "x-legnext-signature" in h)
-        secret_used = (json.loads(call[1]).get("config") or {}).get("webhook_config", {}).get("secret") or ""
-        ok = WebhookVerifier(secret_used).verify(call[1], call[0]["x-legnext-signature"], call[0].get("x-legnext-timestamp"))
-        expect(ok, "X-Legnext-Signature does not verify with config.webhook_config.secret")
+        if webhook_secret is None:
+            raise KnownDifference("callback signature: not checked (no --webhook-secret-file given, so the simulator signs nothing)")
+        unsigned = [h for h, _ in state["calls"] if "x-legnext-signature" not in h or "x-legnext-timestamp" not in h]
+        expect(not unsigned, f"{len(unsigned)} of {len(state['calls'])} callbacks without X-Legnext-Signature / X-Legnext-Timestamp")
+        handler = WebhookHandler(webhook_secret=webhook_secret)
+        got: list[str] = []
+        handler.on_any(lambda t: got.append(t.status.value))
+        for headers, payload in state["calls"]:
+            # verify_signature=True (the default): raises ValueError on a wrong signature.
+            handler.handle(payload, headers["x-legnext-signature"], headers["x-legnext-timestamp"])
+        expect("completed" in got, f"signed callbacks read as {got}")
+        other = WebhookVerifier(webhook_secret + "-other")
+        expect(not any(other.verify(b, h["x-legnext-signature"], h["x-legnext-timestamp"]) for h, b in state["calls"]),
+               "a callback verifies with another secret")
     r("webhook callbacks signed", signed)
 
 
@@ -713,6 +715,7 @@ def main() -> int:
     parser.add_argument("--log", help="write every request and answer as JSON lines to this file")
     parser.add_argument("--verbose", action="store_true", help="show the requests of passing checks too")
     parser.add_argument("--no-async", action="store_true", help="skip the AsyncClient checks")
+    parser.add_argument("--webhook-secret-file", help="the secret the simulator signs callbacks with (its --webhook-secret-file)")
     args = parser.parse_args()
 
     base_url = args.base_url.rstrip("/")
@@ -733,7 +736,11 @@ def main() -> int:
     results = Results(args.verbose)
     receiver = CallbackReceiver()
     try:
-        run_sync(base_url, args.api_key, results, receiver)
+        secret = None
+        if args.webhook_secret_file:
+            with open(args.webhook_secret_file, encoding="utf-8") as file:
+                secret = file.read().strip()
+        run_sync(base_url, args.api_key, results, receiver, secret)
         if not args.no_async:
             asyncio.run(run_async(base_url, args.api_key, results))
     finally:
