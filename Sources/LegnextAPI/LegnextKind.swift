@@ -54,6 +54,50 @@ public enum LegnextKind: String, CaseIterable, Sendable, Codable {
     /// May act on an earlier job: the follow-ups, and a video made from an earlier image job.
     public var takesParent: Bool { isFollowUp || self == .videoDiffusion }
 
+    /// What a job of this kind makes.
+    public enum Product: String, Sendable, CustomStringConvertible {
+        case images, videos, text
+        public var description: String { rawValue }
+        var one: String { self == .images ? "an image" : self == .videos ? "a video" : "text" }
+    }
+
+    public var product: Product {
+        switch self {
+        case .describe, .shorten: .text
+        case .videoDiffusion, .extendVideo, .videoUpscale: .videos
+        default: .images
+        }
+    }
+
+    /// What a follow-up acts on: the parent's videos for the video follow-ups, else its images.
+    public var actsOn: Product? {
+        switch self {
+        case .extendVideo, .videoUpscale: .videos
+        default: takesParent ? .images : nil
+        }
+    }
+
+    /// Legnext's limit on a chain of `extend-video` jobs.
+    public static let maxVideoExtensions = 4
+
+    /// Why a job of this kind cannot act on a parent of `parentKind`, or nil when it can:
+    /// a video follow-up needs a video, an image follow-up an image; `enhance` needs a draft-mode
+    /// job (a diffusion whose prompt has `--draft`; of other parents only Legnext knows);
+    /// `extensions` counts the `extend-video` jobs in a row the parent ends.
+    public func parentProblem(parentKind: String, parentPrompt: String?, extensions: Int) -> String? {
+        guard let parent = LegnextKind(rawValue: parentKind), let wanted = actsOn else { return nil }
+        if parent.product != wanted {
+            return "\(rawValue) acts on \(wanted.one), and a \(parentKind) job makes \(parent.product): choose a parent that made \(wanted)"
+        }
+        if self == .enhance, parent == .diffusion, !(parentPrompt ?? "").split(separator: " ").contains("--draft") {
+            return "enhance acts on a draft-mode job: the parent's prompt has no --draft (enqueue the diffusion with --draft, then enhance it)"
+        }
+        if self == .extendVideo, extensions >= Self.maxVideoExtensions {
+            return "this video was already extended \(extensions) times; Legnext extends a video at most \(Self.maxVideoExtensions) times"
+        }
+        return nil
+    }
+
     /// `kind` names accepted from users, for messages.
     public static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
 }

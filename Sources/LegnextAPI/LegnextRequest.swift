@@ -65,7 +65,9 @@ public struct LegnextRequest: Sendable {
                     throw RequestValidationError("give either a parent job or params.jobId, not both")
                 }
                 fields["jobId"] = .string(parentRemoteJobId)
-            } else if fields["jobId"] == nil {
+            } else if let given = fields["jobId"] {
+                if let text = given.stringValue { try Rule.legnextJobId(text) }
+            } else {
                 throw RequestValidationError("\(kind.rawValue) acts on an earlier job: give a parent job (--parent) or params.jobId")
             }
         }

@@ -347,7 +347,7 @@ public struct UploadPaintRequest: LegnextRequestBody {
         self.callback = callback
     }
     public func validate() throws(RequestValidationError) {
-        try Rule.url(imgUrl, "imgUrl")
+        try Rule.url(imgUrl, "imgUrl", maxLength: 1024)
         try canvasRules(canvas, imgPos)
         try Rule.text(remixPrompt, "remixPrompt", required: true)
         try Rule.check(!mask.isNull, "mask is required")
@@ -365,7 +365,7 @@ public struct RetextureRequest: LegnextRequestBody {
         self.callback = callback
     }
     public func validate() throws(RequestValidationError) {
-        try Rule.url(imgUrl, "imgUrl")
+        try Rule.url(imgUrl, "imgUrl", maxLength: 1024)
         try Rule.text(remixPrompt, "remixPrompt", required: true)
     }
 }
@@ -378,7 +378,7 @@ public struct RemoveBackgroundRequest: LegnextRequestBody {
         self.imgUrl = imgUrl
         self.callback = callback
     }
-    public func validate() throws(RequestValidationError) { try Rule.url(imgUrl, "imgUrl") }
+    public func validate() throws(RequestValidationError) { try Rule.url(imgUrl, "imgUrl", maxLength: 1024) }
 }
 
 public struct EnhanceRequest: LegnextRequestBody {

@@ -44,12 +44,25 @@ extension RequestValidationError {
         try check(!value.isBlank, "jobId must not be empty")
     }
 
-    static func url(_ value: String, _ name: String) throws(RequestValidationError) {
+    /// A Legnext job id a person wrote (`params.jobId`): Legnext's ids are UUIDs, so anything
+    /// else is a typo that would cost a request and a refusal. Ids Legnext itself gave are taken as they are.
+    static func legnextJobId(_ value: String) throws(RequestValidationError) {
+        try check(
+            UUID(uuidString: value) != nil,
+            "params.jobId must be a Legnext job id, a UUID such as 3f2b9c1e-8d4a-4e6f-9b7c-2a1d0e5f6c7b (got \"\(value.prefix(80))\")"
+        )
+    }
+
+    /// `maxLength`: where the OpenAPI file bounds the URL (upload-paint, retexture, remove-background: 1024).
+    static func url(_ value: String, _ name: String, maxLength: Int? = nil) throws(RequestValidationError) {
         let lower = value.lowercased()
         try check(
             (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && value.count > 8 && !value.contains(" "),
             "\(name) must be an http(s) URL (got \"\(value.prefix(80))\")"
         )
+        if let maxLength {
+            try check(value.utf8.count <= maxLength, "\(name) is \(value.utf8.count) characters long; Legnext takes at most \(maxLength)")
+        }
     }
 }
 

@@ -12,6 +12,10 @@ struct SimulatorJob: Sendable {
     let duration: Double
     let willFail: Bool
     let seed: UInt32
+    /// Made in draft mode (`--draft` in its text, or a follow-up of a draft job): what `enhance` needs.
+    var draft = false
+    /// The `extend-video` jobs in a row ending at this one.
+    var extensions = 0
     /// When it starts processing; nil while it waits for a concurrency slot.
     var startAt: Double?
     var endAt: Double? { startAt.map { $0 + duration } }
@@ -64,7 +68,7 @@ struct JobObject: JSONWritable {
         var image_urls: [String]?
         var video_urls: [String]
         var seed: String
-        var available_actions: [String: [Int]]
+        var available_actions: [String: AnyJSON]
         var description: String?
         var prompts: [String]?
     }
@@ -114,17 +118,8 @@ struct JobObject: JSONWritable {
         json.strings(output.video_urls)
         json.key("seed")
         json.string(output.seed)
-        json.raw(#","available_actions":{"#)
-        for (index, (name, values)) in output.available_actions.sorted(by: { $0.key < $1.key }).enumerated() {
-            json.key(name, first: index == 0)
-            json.raw("[")
-            for (position, value) in values.enumerated() {
-                if position > 0 { json.raw(",") }
-                json.int(value)
-            }
-            json.raw("]")
-        }
-        json.raw("}")
+        json.key("available_actions")
+        json.object(output.available_actions, sortedKeys: true)
         if let description = output.description {
             json.key("description")
             json.string(description)

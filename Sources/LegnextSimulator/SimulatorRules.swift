@@ -9,6 +9,10 @@ enum SimulatorRules {
         case number(ClosedRange<Double>)
         case jobId
         case url
+        /// A URL of at most 1024 characters (OpenAPI `maxLength` of upload-paint, retexture, remove-background).
+        case boundedURL
+        /// describe's image: `imgUrl`, or `imageLink` / `imageBase64` as some captures of the docs show.
+        case describedImage
         case urls(ClosedRange<Int>)
         case choice([String])
         case object([String])
@@ -26,7 +30,7 @@ enum SimulatorRules {
         "upscale": ["jobId": .jobId, "imageNo": .int(0...3, required: true), "type": .int(0...1, required: true)],
         "reroll": ["jobId": .jobId],
         "blend": ["imgUrls": .urls(2...5), "aspect_ratio": .choice(["2:3", "1:1", "3:2"])],
-        "describe": ["imgUrl": .url],
+        "describe": ["imgUrl": .describedImage],
         "shorten": ["prompt": .text(required: true)],
         "pan": [
             "jobId": .jobId, "imageNo": .int(0...3, required: true), "direction": .int(0...3, required: true),
@@ -42,11 +46,11 @@ enum SimulatorRules {
             "imgPos": .object(["width", "height", "x", "y"]), "remixPrompt": .text(required: true), "mask": .optionalAny,
         ],
         "upload-paint": [
-            "imgUrl": .url, "canvas": .object(["width", "height"]), "imgPos": .object(["width", "height", "x", "y"]),
+            "imgUrl": .boundedURL, "canvas": .object(["width", "height"]), "imgPos": .object(["width", "height", "x", "y"]),
             "remixPrompt": .text(required: true), "mask": .present,
         ],
-        "retexture": ["imgUrl": .url, "remixPrompt": .text(required: true)],
-        "remove-background": ["imgUrl": .url],
+        "retexture": ["imgUrl": .boundedURL, "remixPrompt": .text(required: true)],
+        "remove-background": ["imgUrl": .boundedURL],
         "enhance": ["jobId": .jobId, "imageNo": .int(0...3, required: true)],
         "video-diffusion": ["prompt": .text(required: true), "videoType": .int(0...1, required: false)],
         "extend-video": ["jobId": .jobId, "videoNo": .int(0...3, required: true), "prompt": .text(required: false)],
@@ -103,6 +107,14 @@ enum SimulatorRules {
                 parent = id
             case .url:
                 guard let url = value?.string, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
+            case .boundedURL:
+                guard let url = value?.string, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
+                if url.utf8.count > 1024 { throw Violation(status: 422, message: "\(name) must be at most 1024 characters") }
+            case .describedImage:
+                if let url = value?.string, url.hasPrefix("http") { continue }
+                if let link = body["imageLink"]?.string, link.hasPrefix("http") { continue }
+                if let base64 = body["imageBase64"]?.string, !base64.isEmpty, Data(base64Encoded: base64) != nil { continue }
+                throw Violation(status: 400, message: "imgUrl (or imageLink, or imageBase64) is required")
             case .urls(let count):
                 guard case .array(let urls) = value, urls.allSatisfy({ $0.string?.hasPrefix("http") == true }) else {
                     throw Violation(status: 400, message: "\(name) must be an array of URLs")
@@ -141,6 +153,25 @@ enum SimulatorRules {
             }
         }
         return parent
+    }
+
+    /// What a follow-up needs of its parent: a video for the video follow-ups, an image for the
+    /// others, a draft-mode job for enhance, fewer than 4 extensions before an extend-video.
+    static func checkParent(kind: String, parent: SimulatorJob) throws(Violation) {
+        let parentMakes = parent.kind.contains("video") ? "video" : ["describe", "shorten"].contains(parent.kind) ? "text" : "image"
+        let wanted = ["extend-video", "video-upscale"].contains(kind) ? "video" : "image"
+        if parentMakes != wanted {
+            throw Violation(
+                status: 400,
+                message: "\(kind) needs a job that made \(wanted == "video" ? "a video" : "images"); \(parent.kind) job \(parent.id) did not"
+            )
+        }
+        if kind == "enhance", !parent.draft {
+            throw Violation(status: 400, message: "enhance needs a draft-mode job (--draft); job \(parent.id) is not one")
+        }
+        if kind == "extend-video", parent.extensions >= 4 {
+            throw Violation(status: 400, message: "a video can be extended at most 4 times")
+        }
     }
 
     /// The text fields a test can put simulator hooks into.

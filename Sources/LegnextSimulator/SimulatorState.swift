@@ -140,11 +140,19 @@ actor SimulatorState {
         } catch {
             throw Refusal(status: error.status, code: error.status, message: error.message)
         }
+        var parentJob: SimulatorJob?
         if let parent {
-            guard let parentJob = jobs[parent] else { throw Refusal(status: 400, code: 400, message: "job \(parent) not found") }
-            guard parentJob.status(at: t) == "completed" else {
+            guard UUID(uuidString: parent) != nil else { throw Refusal(status: 400, code: 400, message: "jobId must be a job id (a UUID)") }
+            guard let found = jobs[parent] else { throw Refusal(status: 400, code: 400, message: "job \(parent) not found") }
+            guard found.status(at: t) == "completed" else {
                 throw Refusal(status: 400, code: 400, message: "job \(parent) is not completed")
             }
+            do throws(SimulatorRules.Violation) {
+                try SimulatorRules.checkParent(kind: kind, parent: found)
+            } catch {
+                throw Refusal(status: error.status, code: error.status, message: error.message)
+            }
+            parentJob = found
         }
         let cost = SimulatorConfiguration.cost(of: kind)
         guard available >= cost else {
@@ -164,7 +172,7 @@ actor SimulatorState {
         let id = makeId()
         var callback: String?
         if case .string(let url) = body["callback"], !url.isEmpty { callback = url }
-        let job = SimulatorJob(
+        var job = SimulatorJob(
             id: id,
             kind: kind,
             input: body,
@@ -175,6 +183,8 @@ actor SimulatorState {
             willFail: willFail,
             seed: UInt32(truncatingIfNeeded: rng.next())
         )
+        job.draft = (parentJob?.draft ?? false) || SimulatorRules.text(of: body).split(separator: " ").contains("--draft")
+        if kind == "extend-video" { job.extensions = (parentJob?.extensions ?? 0) + 1 }
         jobsCreated += 1
         if !bodies.insert(bodyKey).inserted { duplicates += 1 }
         durationSum += duration
@@ -365,6 +375,15 @@ actor SimulatorState {
 
     private static let zeroTime = "0001-01-01T00:00:00Z"
 
+    /// A finished image job's follow-ups, as a real diffusion's answer shows them
+    /// (legnext-ai/sdks docs/SDK_TEST_RESULTS.md): image numbers per action, `reroll` a boolean.
+    static let imageActions: [String: AnyJSON] = {
+        let all = AnyJSON.array((0..<4).map { .number(Double($0)) })
+        var actions = Dictionary(uniqueKeysWithValues: ["edit", "inpaint", "outpaint", "pan", "remix", "upscale", "variation"].map { ($0, all) })
+        actions["reroll"] = .bool(true)
+        return actions
+    }()
+
     private func object(_ job: SimulatorJob, at t: Double) -> JobObject {
         let status = job.status(at: t)
         let done = status == "completed"
@@ -383,7 +402,7 @@ actor SimulatorState {
             } else {
                 output.image_url = "\(base)/grid.png"
                 output.image_urls = urls
-                output.available_actions = ["upscale": [0, 1, 2, 3], "variation": [0, 1, 2, 3], "reroll": [0]]
+                output.available_actions = Self.imageActions
             }
             output.seed = String(job.seed)
         }

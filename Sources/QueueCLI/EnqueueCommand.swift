@@ -125,15 +125,26 @@ public struct EnqueueCommand: AsyncParsableCommand {
         }
     }
 
-    /// Parents must exist: a typo would otherwise make a job that waits forever.
+    /// Parents must exist (a typo would otherwise make a job that waits forever) and fit the
+    /// follow-up (an upscale of a video, an enhance of a job not in draft mode).
     private func checkParents(_ drafts: [JobDraft], store: QueueStore, source: String?) throws {
         let wanted = Array(Set(drafts.compactMap(\.parent)))
         guard !wanted.isEmpty else { return }
-        let found = try store.existingIds(wanted)
-        guard let missing = drafts.first(where: { $0.parent.map { !found.contains($0) } ?? false }) else { return }
-        let message = "parent job \(missing.parent!) does not exist"
-        if let source, let line = missing.line { throw CLIError.bad("\(source):\(line): \(message)\nnothing was enqueued") }
-        throw CLIError(message, exitCode: CLIError.noInput)
+        let found = try store.parents(wanted, countingExtensions: drafts.contains { $0.kind == LegnextKind.extendVideo.rawValue })
+        for draft in drafts {
+            guard let id = draft.parent else { continue }
+            let message: String
+            if let parent = found[id] {
+                guard let kind = LegnextKind(rawValue: draft.kind),
+                    let why = kind.parentProblem(parentKind: parent.kind, parentPrompt: parent.prompt, extensions: parent.extensions)
+                else { continue }
+                message = "job \(id) cannot be the parent: \(why)"
+            } else {
+                message = "parent job \(id) does not exist"
+            }
+            if let source, let line = draft.line { throw CLIError.bad("\(source):\(line): \(message)\nnothing was enqueued") }
+            throw CLIError(message, exitCode: found[id] == nil ? CLIError.noInput : CLIError.dataError)
+        }
     }
 
     static func parseParam(_ text: String) throws -> (String, JSONValue) {

@@ -23,13 +23,18 @@ extension QueueEngine {
             return
         }
         let request: LegnextRequest
-        do {
+        do throws(RequestValidationError) {
+            if let parent = claimed.parent, let kind = LegnextKind(rawValue: job.kind),
+                let why = kind.parentProblem(parentKind: parent.kind, parentPrompt: parent.prompt, extensions: parent.extensions)
+            {
+                throw RequestValidationError(why)
+            }
             request = try LegnextRequest.job(
                 kind: job.kind,
                 prompt: job.prompt,
                 params: LegnextRequest.jobParams(job.params),
                 hasParent: job.parentId != nil,
-                parentRemoteJobId: claimed.parentRemoteJobId
+                parentRemoteJobId: claimed.parent?.remoteJobId
             )
             .withCallback(callbackURL(job.id, token: claimed.callbackToken))
         } catch {

@@ -23,7 +23,7 @@ extension QueueStore {
             try db.inTransaction(.immediate) {
                 let candidates = try Row.fetchAll(db.cachedStatement(sql: Self.claimCandidatesSQL), arguments: [at, limit])
                 var ids: [Int64] = []
-                var parents: [Int64: String] = [:]
+                var parents: [Int64: ParentJob] = [:]
                 for row in candidates {
                     let r = RowReader(row)
                     let id = try r.requiredInt(0, "id")
@@ -36,7 +36,7 @@ extension QueueStore {
                         let parentRemote = try r.text(3, "the parent's remote_job_id")
                         if parentState == "completed", let parentRemote {
                             ids.append(id)
-                            parents[id] = parentRemote
+                            parents[id] = try Self.parentFacts(r, parent: parent, remoteJobId: parentRemote, db)
                         } else {
                             let why =
                                 parentState.map { "parent job \(parent) ended \($0); retry it, then retry this job" }
@@ -56,12 +56,38 @@ extension QueueStore {
         }
     }
 
+    /// What the follow-up of a claim candidate row needs to know of its completed parent.
+    private static func parentFacts(_ r: RowReader, parent: Int64, remoteJobId: String, _ db: Database) throws -> ParentJob {
+        ParentJob(
+            id: parent,
+            kind: try r.text(5, "the parent's kind") ?? "",
+            prompt: try r.text(6, "the parent's prompt"),
+            remoteJobId: remoteJobId,
+            extensions: try r.text(4, "kind") == "extend-video" ? try extensions(endingAt: parent, db) : 0
+        )
+    }
+
+    static func extensions(endingAt id: Int64, _ db: Database) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: extensionsSQL), arguments: [id]) ?? 0
+    }
+
+    /// The `extend-video` jobs in a row that end at job ?1 (itself included).
+    private static let extensionsSQL = """
+        WITH RECURSIVE chain(id, kind, parent_id, depth) AS (
+            SELECT id, kind, parent_id, 0 FROM jobs WHERE id = ?1
+            UNION ALL
+            SELECT j.id, j.kind, j.parent_id, chain.depth + 1 FROM chain JOIN jobs AS j ON j.id = chain.parent_id
+            WHERE chain.kind = 'extend-video' AND chain.depth < 64
+        )
+        SELECT count(*) FROM chain WHERE kind = 'extend-video'
+        """
+
     /// Moves `ids` from queued to submitting. A row that breaks a rule added after it was written
     /// makes the one UPDATE fail: then each is claimed alone, and the one that breaks it fails
     /// with the rule's message.
     private static func markSubmitting(
         _ ids: [Int64],
-        parents: [Int64: String],
+        parents: [Int64: ParentJob],
         callbackTokens: Bool,
         at: String,
         into batch: inout ClaimBatch,
@@ -96,7 +122,7 @@ extension QueueStore {
                 }
                 let job = try Job(row: row, columns: columns)
                 let token = try r.text(columns.callbackToken, "callback_token")
-                batch.jobs.append(ClaimedJob(job: job, parentRemoteJobId: parents[job.id], callbackToken: token))
+                batch.jobs.append(ClaimedJob(job: job, parent: parents[job.id], callbackToken: token))
             } catch {
                 batch.failed.append(try quarantine(id: id, "\(error)", at: at, db))
             }
@@ -132,7 +158,7 @@ extension QueueStore {
     /// prefers the `jobs_state` equality lookup and sorts every queued row for each claim (O(queued)
     /// per claim: 8 ms at 20,000 queued, ~0.4 s at a million); `jobs_claim` yields them in order.
     static let claimCandidatesSQL = """
-        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote
+        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote, j.kind, p.kind AS parent_kind, p.prompt AS parent_prompt
         FROM jobs AS j INDEXED BY jobs_claim LEFT JOIN jobs AS p ON p.id = j.parent_id
         WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
           AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))

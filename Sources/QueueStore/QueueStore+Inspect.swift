@@ -77,19 +77,29 @@ extension QueueStore {
         return detail
     }
 
-    /// Ids among `ids` that exist.
-    public func existingIds(_ ids: [Int64]) throws(StoreError) -> Set<Int64> {
-        guard !ids.isEmpty else { return [] }
+    /// The jobs among `ids` that exist, as parents of follow-ups (with their chain of
+    /// `extend-video` jobs counted when `countingExtensions`).
+    public func parents(_ ids: [Int64], countingExtensions: Bool = false) throws(StoreError) -> [Int64: ParentJob] {
+        guard !ids.isEmpty else { return [:] }
         return try read { db in
-            Set(
-                try Int64.fetchAll(
-                    db,
-                    sql: "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
-                    arguments: [
-                        "[" + ids.map(String.init).joined(separator: ",") + "]"
-                    ]
-                )
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT id, kind, prompt, remote_job_id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"]
             )
+            var parents: [Int64: ParentJob] = [:]
+            for row in rows {
+                let r = RowReader(row)
+                let id = try r.requiredInt(0, "id")
+                parents[id] = ParentJob(
+                    id: id,
+                    kind: try r.text(1, "kind") ?? "",
+                    prompt: try r.text(2, "prompt"),
+                    remoteJobId: try r.text(3, "remote_job_id"),
+                    extensions: countingExtensions ? try Self.extensions(endingAt: id, db) : 0
+                )
+            }
+            return parents
         }
     }
 

@@ -67,15 +67,34 @@ public struct ClaimBatch: Sendable {
 
 public struct ClaimedJob: Sendable {
     public var job: Job
-    /// Legnext id of the completed parent, for follow-up kinds.
-    public var parentRemoteJobId: String?
+    /// The completed parent, for follow-up kinds.
+    public var parent: ParentJob?
     /// The secret of the job's callback URL, when claimed with callbacks on.
     public var callbackToken: String?
 
-    public init(job: Job, parentRemoteJobId: String?, callbackToken: String? = nil) {
+    public init(job: Job, parent: ParentJob?, callbackToken: String? = nil) {
         self.job = job
-        self.parentRemoteJobId = parentRemoteJobId
+        self.parent = parent
         self.callbackToken = callbackToken
+    }
+}
+
+/// What a follow-up's request and rules need of its parent job.
+public struct ParentJob: Sendable, Equatable {
+    public var id: Int64
+    public var kind: String
+    public var prompt: String?
+    /// Its Legnext id, once it has one.
+    public var remoteJobId: String?
+    /// The `extend-video` jobs in a row ending at it (counted for an `extend-video` follow-up).
+    public var extensions: Int
+
+    public init(id: Int64, kind: String, prompt: String? = nil, remoteJobId: String? = nil, extensions: Int = 0) {
+        self.id = id
+        self.kind = kind
+        self.prompt = prompt
+        self.remoteJobId = remoteJobId
+        self.extensions = extensions
     }
 }
 

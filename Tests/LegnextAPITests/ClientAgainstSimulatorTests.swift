@@ -30,7 +30,8 @@ import Testing
         try await withSimulator(Self.quickJobs()) { _, baseURL in
             let client = simulatorClient(baseURL)
             defer { Task { try? await client.shutdown() } }
-            guard case .success(let parent) = await client.submit(try LegnextRequest(DiffusionRequest(text: "a red fox"))) else {
+            // In draft mode, so that enhance (which needs a draft-mode job) has its parent too.
+            guard case .success(let parent) = await client.submit(try LegnextRequest(DiffusionRequest(text: "a red fox --draft"))) else {
                 Issue.record("diffusion not accepted")
                 return
             }

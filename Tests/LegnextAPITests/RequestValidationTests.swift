@@ -75,6 +75,9 @@ import Testing
             ("video-diffusion", nil, [:], "R", "imageNo is required"),
             ("video-diffusion", "a fox", ["imageNo": 1], nil, "needs the image job"),
             ("diffusion", "x", ["callback": "https://evil"], nil, "set by legnext-queue"),
+            ("upscale", nil, ["jobId": "job 17", "imageNo": 0, "type": 0], nil, "params.jobId must be a Legnext job id, a UUID"),
+            ("retexture", "wood", ["imgUrl": .string("https://a.example/" + String(repeating: "x", count: 1010))], nil, "at most 1024"),
+            ("remove-background", nil, ["imgUrl": .string("https://a.example/" + String(repeating: "x", count: 1010))], nil, "at most 1024"),
         ] as [(String, String?, [String: JSONValue], String?, String)]
     )
     func mistakesAreCaughtWithAMessage(kind: String, prompt: String?, params: [String: JSONValue], parent: String?, message: String) {
@@ -82,6 +85,53 @@ import Testing
             try LegnextRequest.build(kind: kind, prompt: prompt, params: params, parentRemoteJobId: parent)
         } throws: { error in
             "\(error)".contains(message)
+        }
+    }
+
+    /// A jobId a person wrote is checked for Legnext's id shape; one Legnext gave is taken as it is.
+    @Test func aWrittenJobIdIsAUUIDAndAGivenOneIsTrusted() throws {
+        let uuid = "3f2b9c1e-8d4a-4e6f-9b7c-2a1d0e5f6c7b"
+        #expect(throws: Never.self) { try LegnextRequest.build(kind: "reroll", prompt: nil, params: ["jobId": .string(uuid)]) }
+        #expect(throws: Never.self) { try LegnextRequest.build(kind: "reroll", prompt: nil, params: [:], parentRemoteJobId: "legnext-own-id") }
+        #expect(throws: Never.self) {
+            try LegnextRequest.build(
+                kind: "describe",
+                prompt: nil,
+                params: ["imgUrl": .string("https://a.example/" + String(repeating: "x", count: 1200))]
+            )
+        }
+    }
+
+    /// What a follow-up needs of its parent, as the docs say: an image or a video as it acts on,
+    /// a draft-mode diffusion for enhance, at most 4 extensions of a video.
+    @Test(
+        arguments: [
+            ("upscale", "diffusion", "a fox", 0, nil),
+            ("upscale", "video-diffusion", nil, 0, "a video-diffusion job makes videos"),
+            ("variation", "describe", nil, 0, "makes text"),
+            ("video-diffusion", "upscale", nil, 0, nil),
+            ("video-diffusion", "extend-video", nil, 0, "acts on an image"),
+            ("extend-video", "video-diffusion", "https://a/1.png waves", 0, nil),
+            ("extend-video", "diffusion", "a fox", 0, "acts on a video"),
+            ("video-upscale", "extend-video", nil, 4, nil),
+            ("extend-video", "extend-video", nil, 3, nil),
+            ("extend-video", "extend-video", nil, 4, "already extended 4 times"),
+            ("enhance", "diffusion", "a fox --v 7 --draft", 0, nil),
+            ("enhance", "diffusion", "a fox --v 7", 0, "has no --draft"),
+            ("enhance", "variation", nil, 0, nil),
+            ("reroll", "blend", nil, 0, nil),
+        ] as [(String, String, String?, Int, String?)]
+    )
+    func aFollowUpFitsItsParent(kind: String, parentKind: String, parentPrompt: String?, extensions: Int, problem: String?) throws {
+        let found = try #require(LegnextKind(rawValue: kind)).parentProblem(
+            parentKind: parentKind,
+            parentPrompt: parentPrompt,
+            extensions: extensions
+        )
+        if let problem {
+            #expect(found?.contains(problem) == true, "\(found ?? "no problem")")
+        } else {
+            #expect(found == nil)
         }
     }
 

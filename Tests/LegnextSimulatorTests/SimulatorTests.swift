@@ -216,6 +216,59 @@ import Testing
         }
     }
 
+    /// The follow-up rules of the docs: a jobId is a UUID; a follow-up acts on what its parent
+    /// made (no upscale of a video); enhance needs a draft-mode job; a video is extended at most
+    /// 4 times; describe's image may come as imgUrl, imageLink or imageBase64; the imgUrl of
+    /// retexture is at most 1024 characters. A finished image offers the documented actions.
+    @Test func followUpsFollowTheDocumentedRules() async throws {
+        var config = SimulatorConfiguration()
+        config.durationMedian = 0
+        config.durationSpread = 0
+        try await withSimulator(config) { _, baseURL in
+            let headers = ["content-type": "application/json", "x-api-key": "sim-key"]
+            @Sendable func post(_ path: String, _ body: String) async throws -> (status: Int, id: String?, message: String?) {
+                let (data, status) = try await URLSessionLite.post(baseURL + path, body: Data(body.utf8), headers: headers)
+                let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+                return (status, object?["job_id"] as? String, object?["message"] as? String)
+            }
+            let image = try #require(try await post("/v1/diffusion", #"{"text": "a fox --v 7"}"#).id)
+            let draft = try #require(try await post("/v1/diffusion", #"{"text": "a fox --v 7 --draft"}"#).id)
+            let video = try #require(try await post("/v1/video-diffusion", #"{"jobId": "\#(image)", "imageNo": 0}"#).id)
+            #expect(try await post("/v1/upscale", #"{"jobId": "job-17", "imageNo": 0, "type": 0}"#) == (400, nil, "jobId must be a job id (a UUID)"))
+            let upscaleOfVideo = try await post("/v1/upscale", #"{"jobId": "\#(video)", "imageNo": 0, "type": 0}"#)
+            #expect(upscaleOfVideo.status == 400 && upscaleOfVideo.message?.contains("needs a job that made images") == true, "\(upscaleOfVideo)")
+            #expect(try await post("/v1/video-upscale", #"{"jobId": "\#(image)", "videoNo": 0}"#).status == 400)
+            let enhanced = try await post("/v1/enhance", #"{"jobId": "\#(image)", "imageNo": 0}"#)
+            #expect(enhanced.status == 400 && enhanced.message?.contains("draft-mode") == true, "\(enhanced)")
+            let variationOfDraft = try #require(try await post("/v1/variation", #"{"jobId": "\#(draft)", "imageNo": 1, "type": 0}"#).id)
+            #expect(
+                try await post("/v1/enhance", #"{"jobId": "\#(variationOfDraft)", "imageNo": 0}"#).status == 200,
+                "a draft's variation is a draft"
+            )
+            var last = video
+            for _ in 0..<4 { last = try #require(try await post("/v1/extend-video", #"{"jobId": "\#(last)", "videoNo": 0}"#).id) }
+            #expect(
+                try await post("/v1/extend-video", #"{"jobId": "\#(last)", "videoNo": 0}"#) == (400, nil, "a video can be extended at most 4 times")
+            )
+            #expect(try await post("/v1/video-upscale", #"{"jobId": "\#(last)", "videoNo": 0}"#).status == 200)
+            for body in [
+                #"{"imgUrl": "https://a.example/1.png"}"#, #"{"imageLink": "https://a.example/1.png"}"#, #"{"imageBase64": "iVBORw0KGgo="}"#,
+            ] {
+                #expect(try await post("/v1/describe", body).status == 200, "\(body)")
+            }
+            #expect(try await post("/v1/describe", "{}").status == 400)
+            let long = "https://a.example/" + String(repeating: "x", count: 1010)
+            #expect(try await post("/v1/retexture", #"{"imgUrl": "\#(long)", "remixPrompt": "wood"}"#).status == 422)
+            let (data, _) = try await URLSessionLite.send(baseURL + "/v1/job/" + image, method: .GET, body: nil, headers: ["x-api-key": "sim-key"])
+            let job = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let actions = try #require((job["output"] as? [String: Any])?["available_actions"] as? [String: Any])
+            #expect(actions["reroll"] as? Bool == true)
+            for name in ["edit", "inpaint", "outpaint", "pan", "remix", "upscale", "variation"] {
+                #expect(actions[name] as? [Int] == [0, 1, 2, 3], "\(name)")
+            }
+        }
+    }
+
     /// The Job object is written by hand for speed: it must stay valid JSON, in Legnext's shape,
     /// whatever a prompt holds. Read back with Foundation's parser, not ours.
     @Test func theJobObjectIsValidJSONWhateverThePromptHolds() async throws {

@@ -127,14 +127,17 @@ import Testing
     /// charges) it.
     @Test func waitingInLegnextsOwnQueueIsNotAStall() async throws {
         var sim = Self.simulator(median: 0.6, spread: 0)
-        sim.concurrency = 2
+        sim.concurrency = 6
         try await EngineHarness.with(simulator: sim) { harness in
-            _ = try harness.store.enqueue((0..<12).map { NewJob(prompt: "queued at Legnext \($0)") })
-            var engine = Self.engine(concurrency: 10)
-            engine.noProgressTimeout = 1
+            _ = try harness.store.enqueue((0..<30).map { NewJob(prompt: "queued at Legnext \($0)") })
+            var engine = Self.engine(concurrency: 10)  // `--concurrency 10` against a plan of 6
+            engine.noProgressTimeout = 1  // shorter than the 4 waits of 0.6 s in Legnext's queue
             #expect(try await harness.run(engine, timeout: 60) { try harness.all(in: Self.terminal) })
             let status = try harness.store.status()
-            #expect(status.counts[.completed] == 12, "\(status.counts)")
+            #expect(status.counts[.completed] == 30, "\(status.counts)")
+            let stats = try await harness.stats()
+            #expect(stats.number("peak_in_flight") == 10 && stats.number("peak_processing") == 6, "4 jobs at a time waited in pending: \(stats)")
+            #expect(stats.number("jobs_created") == 30 && stats.number("duplicate_submissions") == 0)
         }
     }
 

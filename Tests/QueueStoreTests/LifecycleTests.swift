@@ -36,7 +36,25 @@ import Testing
         try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: "completed"), nextPollAt: nil, now: t0)
         let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
         #expect(claimed.map(\.job.id) == [child])
-        #expect(claimed.first?.parentRemoteJobId == "R1")
+        #expect(claimed.first?.parent == ParentJob(id: parent, kind: "diffusion", prompt: "parent", remoteJobId: "R1"))
+    }
+
+    /// An extend-video's claim counts the extensions in a row before it (Legnext allows 4).
+    @Test func anExtensionCountsTheExtensionsBeforeIt() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.dir.remove() }
+        var parent = try fixture.store.enqueue([NewJob(kind: "video-diffusion", prompt: "https://a.example/1.png waves")]).ids[0]
+        for step in 0..<3 {
+            let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
+            #expect(claimed.map(\.job.id) == [parent])
+            #expect(claimed.first?.parent?.extensions == (step == 0 ? nil : step - 1))
+            try await fixture.store.markSubmitted(id: parent, remoteJobId: "R\(step)", status: "pending", nextPollAt: t0, now: t0)
+            try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: "completed"), nextPollAt: nil, now: t0)
+            parent = try fixture.store.enqueue([NewJob(kind: "extend-video", prompt: nil, params: #"{"videoNo":0}"#, parentId: parent)]).ids[0]
+        }
+        let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
+        #expect(claimed.first?.parent?.extensions == 2, "two extend-video jobs in a row before this third one")
+        #expect(try fixture.store.parents([parent - 1], countingExtensions: true)[parent - 1]?.extensions == 2)
     }
 
     @Test func aFollowUpOfAFailedParentFailsWithTheReason() async throws {
