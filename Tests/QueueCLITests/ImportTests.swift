@@ -39,7 +39,7 @@ import Testing
 
             {"prompt": "x", "params": [1]}
             {"prompt": "y", "colour": "red"}
-            {"kind": "upscale", "params": {"imageNo": 9, "type": 0, "jobId": "r"}}
+            {"kind": "upscale", "params": {"imageNo": 9, "type": 0, "jobId": "3f2b9c1e-8d4a-4e6f-9b7c-2a1d0e5f6c7b"}}
             {not json
             """
         let result = try cli.run(["enqueue", "--file", "-"], input: text)

@@ -223,7 +223,7 @@ import Testing
             let ids = try harness.store.enqueue([
                 NewJob(prompt: "fine one"), NewJob(prompt: "nsfw sim:reject=403"), NewJob(prompt: "odd sim:reject=422"),
                 NewJob(prompt: "bad sim:reject=400"), NewJob(prompt: "fine two"),
-                NewJob(kind: "upscale", prompt: nil, params: #"{"jobId":"unknown-remote","imageNo":1,"type":0}"#),
+                NewJob(kind: "upscale", prompt: nil, params: #"{"jobId":"00000000-0000-4000-a000-000000000000","imageNo":1,"type":0}"#),
             ]).ids
             #expect(try await harness.run(Self.engine(), timeout: 30) { try harness.all(in: [.completed, .failed]) })
             let jobs = try ids.map { try #require(try harness.store.job($0)) }
@@ -231,7 +231,7 @@ import Testing
             #expect(jobs[1].error?.contains("HTTP 403: sensitive content detected") == true)
             #expect(jobs[2].error?.contains("HTTP 422") == true)
             #expect(jobs[3].error?.contains("HTTP 400") == true)
-            #expect(jobs[5].error?.contains("job unknown-remote not found") == true)
+            #expect(jobs[5].error?.contains("job 00000000-0000-4000-a000-000000000000 not found") == true)
             #expect(jobs[1].errorDetail?.contains("\"code\":403") == true)
         }
     }
