@@ -31,10 +31,11 @@ extension LegnextSimulator {
         router.get("/api/v1/job/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             return try await self.api(request, context, route: "GET /v1/job/{id}") {
-                guard let job = await self.state.job(id: id) else {
-                    return Self.error(404, code: 404, "job \(id) not found")
+                switch await self.state.job(id: id) {
+                case nil: return Self.error(404, code: 404, "job \(id) not found")
+                case .failure(let error): return Self.error(error.status, code: error.code, error.message)
+                case .success(let job): return Self.json(job)
                 }
-                return Self.json(job)
             }
         }
         router.get("/api/account/balance") { request, context in

@@ -16,6 +16,8 @@ struct SimulatorJob: Sendable {
     var draft = false
     /// The `extend-video` jobs in a row ending at this one.
     var extensions = 0
+    /// GETs still to answer 500 (the `sim:get-errors=N` hook).
+    var getErrorsLeft = 0
     /// When it starts processing; nil while it waits for a concurrency slot.
     var startAt: Double?
     var endAt: Double? { startAt.map { $0 + duration } }

@@ -184,13 +184,15 @@ enum SimulatorRules {
 /// `sim:fail` (the job fails), `sim:reject=403` (the POST is refused with that status),
 /// `sim:duration=1.5` (seconds), `sim:drop` (the job is created, the POST's connection closed
 /// without an answer: a submission whose outcome the client cannot know), `sim:stall-download`
-/// (the job's files answer with headers, then send nothing: a stalled CDN).
+/// (the job's files answer with headers, then send nothing: a stalled CDN), `sim:get-errors=N`
+/// (the job's first N `GET /v1/job/{id}` are answered 500).
 struct SimulatorHooks {
     var fail = false
     var reject: Int?
     var duration: Double?
     var drop = false
     var stallDownload = false
+    var getErrors = 0
 
     init(_ text: String) {
         guard text.contains("sim:") else { return }
@@ -202,6 +204,7 @@ struct SimulatorHooks {
             case "duration": duration = parts.count > 1 ? Double(parts[1]) : nil
             case "drop": drop = true
             case "stall-download": stallDownload = true
+            case "get-errors": getErrors = parts.count > 1 ? Int(parts[1]) ?? 1 : 1
             default: break
             }
         }

@@ -185,6 +185,7 @@ actor SimulatorState {
         )
         job.draft = (parentJob?.draft ?? false) || SimulatorRules.text(of: body).split(separator: " ").contains("--draft")
         if kind == "extend-video" { job.extensions = (parentJob?.extensions ?? 0) + 1 }
+        job.getErrorsLeft = hooks.getErrors
         jobsCreated += 1
         if !bodies.insert(bodyKey).inserted { duplicates += 1 }
         durationSum += duration
@@ -200,10 +201,17 @@ actor SimulatorState {
         return object(jobs[id]!, at: t)
     }
 
-    func job(id: String) -> JobObject? {
+    /// The job object, or `.failure` when a `sim:get-errors` hook answers this GET with a 500.
+    func job(id: String) -> Result<JobObject, Refusal>? {
         let t = now()
         advance(to: t)
-        return jobs[id].map { object($0, at: t) }
+        guard let job = jobs[id] else { return nil }
+        if job.getErrorsLeft > 0 {
+            jobs[id]?.getErrorsLeft -= 1
+            injectedErrors += 1
+            return .failure(Refusal(status: 500, code: 500, message: "internal server error (simulated: sim:get-errors)"))
+        }
+        return .success(object(job, at: t))
     }
 
     func addCredits(_ points: Int) -> Int {

@@ -74,35 +74,54 @@ extension QueueEngine {
         return .noted("job \(target.id) is \(target.state.rawValue)")
     }
 
-    /// Asks Legnext about the remote job a callback named for an uncertain job. If our key can
-    /// read it, it is ours: the job takes its id and is followed from there.
+    /// Asks Legnext about the remote job a callback named for an uncertain job. It is adopted
+    /// only if it is ours beyond doubt: our key can read it, no other row holds it, and its
+    /// `input` is what this row sends. A GET that fails for a passing reason is tried again.
     func confirmUncertain(_ id: Int64, remoteJobId: String) async {
         let log = JobLog(logger, id: id, remoteId: remoteJobId)
-        guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return }
-        let outcome = await legnext.job(id: remoteJobId)
-        limiter.finished(ticket, outcome.budgetResult)
-        EngineMetrics.request("GET /v1/job", outcome)
-        guard case .success(let remote) = outcome, remote.jobId == remoteJobId else {
+        guard let remote = await confirmingGet(remoteJobId, log) else {
             log.notice("job \(id) stays uncertain: Legnext did not confirm job \(remoteJobId) named by a callback")
             return
         }
-        let now = clock.now()
-        guard let target = try? await store.callbackTarget(id: id), target.state == .uncertain else { return }
-        let next = state.withLock { nextPoll($0.planner, kind: target.kind, submittedAt: now, polls: 0, now: now) }
-        // Not shielded like other writes: if this one is lost, the job simply stays uncertain.
-        let adopted: Bool
+        let submission: UncertainSubmission?
         do {
-            adopted = try await store.adoptRemote(id: id, remoteJobId: remoteJobId, status: remote.status.rawValue, nextPollAt: next, now: now)
+            submission = try await store.uncertainSubmission(id: id)
+        } catch {
+            log.warning("job \(id) stays uncertain: cannot read its row to compare with Legnext job \(remoteJobId): \(error)")
+            return
+        }
+        guard let submission else { return }
+        if let mismatch = inputMismatch(submission, remote) {
+            let why = "not adopting Legnext job \(remoteJobId) named by a callback: its input is not this job's (\(mismatch))"
+            log.warning("job \(id) stays uncertain: \(why)")
+            await recordNote(id, why, log)
+            return
+        }
+        let now = clock.now()
+        let kind = submission.job.kind
+        let next = state.withLock { nextPoll($0.planner, kind: kind, submittedAt: now, polls: 0, now: now) }
+        // Not shielded like other writes: if this one is lost, the job simply stays uncertain.
+        let adoption: QueueStore.Adoption
+        do {
+            adoption = try await store.adoptRemote(id: id, remoteJobId: remoteJobId, status: remote.status.rawValue, nextPollAt: next, now: now)
         } catch {
             log.warning("job \(id) stays uncertain: cannot record Legnext job \(remoteJobId): \(error)")
             return
         }
-        guard adopted else { return }
+        switch adoption {
+        case .adopted: break
+        case .notUncertain: return
+        case .heldBy(let other):
+            let why = "not adopting Legnext job \(remoteJobId) named by a callback: it is job \(other)'s"
+            log.warning("job \(id) stays uncertain: \(why)")
+            await recordNote(id, why, log)
+            return
+        }
         log.info("job \(id) settled: Legnext job \(remoteJobId) confirmed after a callback; following it")
         state.withLock { state in
             state.inFlight[id] = .init(
                 id: id,
-                kind: target.kind,
+                kind: kind,
                 remoteJobId: remoteJobId,
                 remoteStatus: remote.status.isFinal ? "pending" : remote.status.rawValue,
                 submittedAt: now,
@@ -114,5 +133,55 @@ extension QueueEngine {
         }
         pollSignal.signal()
         if remote.status.isFinal { await applyPolled(id, remote, now: now) }
+    }
+
+    /// The GET that confirms a Legnext job, tried again (with backoff, at most
+    /// ``confirmAttempts`` times) while it fails for a passing reason: one lost answer must not
+    /// leave a paid job unclaimed.
+    private func confirmingGet(_ remoteJobId: String, _ log: JobLog) async -> LegnextJob? {
+        for attempt in 1...Self.confirmAttempts {
+            guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return nil }
+            let outcome = await legnext.job(id: remoteJobId)
+            limiter.finished(ticket, outcome.budgetResult)
+            EngineMetrics.request("GET /v1/job", outcome)
+            switch outcome {
+            case .success(let remote): return remote.jobId == remoteJobId ? remote : nil
+            case .rejected, .account: return nil
+            case .transient, .rateLimited:
+                guard attempt < Self.confirmAttempts else { return nil }
+                log.info("confirming Legnext job \(remoteJobId) failed (\(outcome)); trying again")
+                try? await clock.sleep(until: clock.now().addingTimeInterval(Backoff.transient.delay(attempt: attempt)))
+            }
+        }
+        return nil
+    }
+
+    static let confirmAttempts = 6
+
+    /// Why Legnext job `remote` is not the one this submission made, or nil when its input matches.
+    private func inputMismatch(_ submission: UncertainSubmission, _ remote: LegnextJob) -> String? {
+        let job = submission.job
+        let request: LegnextRequest
+        do {
+            request = try LegnextRequest.job(
+                kind: job.kind,
+                prompt: job.prompt,
+                params: LegnextRequest.jobParams(job.params),
+                hasParent: job.parentId != nil,
+                parentRemoteJobId: submission.parentRemoteJobId
+            )
+        } catch {
+            return "the row no longer makes a request: \(error)"
+        }
+        return request.inputMismatch(remote.extra["input"])
+    }
+
+    /// A decision about a job that changes nothing in its row, for a person reading `job_events`.
+    private func recordNote(_ id: Int64, _ detail: String, _ log: JobLog) async {
+        do {
+            try await store.addEvent(id: id, detail: detail, now: clock.now())
+        } catch {
+            log.warning("cannot record the event of job \(id): \(error)")
+        }
     }
 }

@@ -37,23 +37,57 @@ extension QueueStore {
         }
     }
 
+    /// What an adoption did.
+    public enum Adoption: Sendable, Hashable {
+        case adopted
+        /// The job was no longer uncertain.
+        case notUncertain
+        /// Another job holds that Legnext id: adopting it would give one paid job two rows.
+        case heldBy(Int64)
+    }
+
     /// Settles an `uncertain` job whose remote job was found after all (a callback named it and
-    /// a GET with our key confirmed it): it takes the remote id and is followed like any other.
-    /// Returns false if the job was no longer uncertain.
-    public func adoptRemote(id: Int64, remoteJobId: String, status: String, nextPollAt: Date, now: Date) async throws(StoreError) -> Bool {
+    /// a GET with our key confirmed it): it takes the remote id and is followed like any other,
+    /// unless another row holds that id.
+    public func adoptRemote(id: Int64, remoteJobId: String, status: String, nextPollAt: Date, now: Date) async throws(StoreError) -> Adoption {
         let at = stamp(now)
         let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
         return try await write { db in
+            if let other = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM jobs WHERE remote_job_id = ? AND id <> ? LIMIT 1"),
+                arguments: [remoteJobId, id]
+            ) {
+                return .heldBy(other)
+            }
             try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = ?1, remote_job_id = ?2, remote_status = ?1, submitted_at = coalesce(submitted_at, ?3),
                         progress_at = ?3, next_poll_at = ?4, requests = requests + 1, error = NULL, finished_at = NULL, updated_at = ?3,
-                        reason = 'settled: a callback named Legnext job ' || ?2 || ' and a GET confirmed it'
+                        reason = 'settled: a callback named Legnext job ' || ?2 || ' and a GET confirmed it (input matched)'
                     WHERE id = ?5 AND state = 'uncertain'
                     """,
                 arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id]
             )
-            return db.changesCount > 0
+            return db.changesCount > 0 ? .adopted : .notUncertain
         }
     }
+
+    /// An uncertain job's row and its parent's Legnext id: what its lost submission sent, to
+    /// compare with a Legnext job's `input` before adopting it. Nil when it is not uncertain.
+    public func uncertainSubmission(id: Int64) async throws(StoreError) -> UncertainSubmission? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE id = ? AND state = 'uncertain'"), arguments: [id])
+            else { return nil }
+            let job = try Job(row: row, columns: Job.Columns(row))
+            let parent = try job.parentId.flatMap {
+                try String.fetchOne(db.cachedStatement(sql: "SELECT remote_job_id FROM jobs WHERE id = ?"), arguments: [$0])
+            }
+            return UncertainSubmission(job: job, parentRemoteJobId: parent)
+        }
+    }
+}
+
+public struct UncertainSubmission: Sendable {
+    public var job: Job
+    public var parentRemoteJobId: String?
 }

@@ -13,7 +13,7 @@ struct LegnextSimCommand: AsyncParsableCommand {
         discussion: """
             Serves the Legnext API under http://HOST:PORT/api, plus GET /_sim/stats (a ledger of what it saw)
             and POST /_sim/credits {"points": N}. A prompt may carry test hooks: sim:fail, sim:reject=403, sim:drop, sim:stall-download,
-            sim:duration=SECONDS.
+            sim:get-errors=N, sim:duration=SECONDS.
             """
     )
 

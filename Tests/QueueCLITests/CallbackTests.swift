@@ -126,6 +126,67 @@ import Testing
         #expect(stats.number("duplicate_submissions") == 0)
     }
 
+    /// A callback for an uncertain job adopts only a Legnext job that is its own: one whose
+    /// `input` is not what this row sent is refused, and so is one another row already holds
+    /// (two identical prompts, both answers lost: each row gets one of the two jobs); the
+    /// confirming GET is tried again when it fails (here twice, with 500s). Legnext's own
+    /// callbacks go nowhere (`--callback-url` of a closed port): each callback is this test's.
+    @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))
+    func aCallbackAdoptsOnlyAJobThatIsOurs() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess()
+        defer { sim.stop() }
+        let prompt = "a lost heron sim:drop sim:duration=30 sim:get-errors=2"
+        #expect(try cli.run(["enqueue", prompt, prompt]).status == 0)
+        let (daemon, base) = try Self.startDaemon(cli, sim, ["--callback-url", "http://127.0.0.1:9"])
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(eventually(timeout: 30) { (try? cli.sqlite("SELECT group_concat(state) FROM jobs ORDER BY id")) == "uncertain,uncertain" })
+        let headers = ["content-type": "application/json", "x-api-key": "sim-key"]
+        let (active, _) = try await URLSessionLite.send(
+            String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
+            method: .GET,
+            body: nil,
+            headers: headers
+        )
+        let made = try #require(try JSONValue(data: active)["tasks"]?.arrayValue?.compactMap { $0["job_id"]?.stringValue })
+        try #require(made.count == 2, "the two lost POSTs made two jobs: \(made)")
+        let (created, _) = try await URLSessionLite.post(
+            sim.baseURL + "/v1/diffusion",
+            body: Data(#"{"text": "someone else's heron"}"#.utf8),
+            headers: headers
+        )
+        let stranger = try #require(try JSONValue(data: created)["job_id"]?.stringValue)
+        func callback(_ job: Int, naming remote: String) async throws -> Int {
+            let token = try cli.sqlite("SELECT callback_token FROM jobs WHERE id = \(job)")
+            let body = Data(#"{"job_id": "\#(remote)", "status": "processing"}"#.utf8)
+            return try await URLSessionLite.post(base + "/legnext/\(job)/\(token)", body: body).1
+        }
+        let events = { (job: Int) in try cli.sqlite("SELECT group_concat(detail, char(10)) FROM job_events WHERE job_id = \(job)") }
+        let remote = { (job: Int) in try cli.sqlite("SELECT state || ' ' || coalesce(remote_job_id, '-') FROM jobs WHERE id = \(job)") }
+
+        #expect(try await callback(1, naming: stranger) == 202)
+        #expect(
+            eventually(timeout: 20) { (try? events(1))?.contains("its input is not this job's (text differs") == true },
+            "\((try? events(1)) ?? "")"
+        )
+        #expect(try remote(1) == "uncertain -")
+        #expect(try await callback(1, naming: made[0]) == 202)
+        #expect(eventually(timeout: 30) { (try? remote(1)) == "processing \(made[0])" }, "\((try? events(1)) ?? "")")
+        #expect(daemon.errors.contains("confirming Legnext job \(made[0]) failed"), "the GET was tried again: \(daemon.errors)")
+        #expect(try await callback(2, naming: made[0]) == 202)
+        #expect(
+            eventually(timeout: 20) { (try? events(2))?.contains("not adopting Legnext job \(made[0]) named by a callback: it is job 1's") == true }
+        )
+        #expect(try remote(2) == "uncertain -")
+        #expect(try await callback(2, naming: made[1]) == 202)
+        #expect(eventually(timeout: 30) { (try? remote(2)) == "processing \(made[1])" }, "\((try? events(2)) ?? "")")
+        #expect(try await sim.stats().number("jobs_created") == 3, "nothing sent again")
+    }
+
     /// With the account's webhook secret, only callbacks signed as Legnext signs them (the SDK's
     /// `X-Legnext-Signature` scheme) are heard: the simulator's signed ones are, a forged one with
     /// the right token but no, a wrong or an old signature is refused (401) and changes nothing.
