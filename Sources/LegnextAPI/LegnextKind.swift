@@ -51,6 +51,23 @@ public enum LegnextKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// How long a job of this kind plausibly runs at the least, before anything is learned: the
+    /// low end of the OpenAPI file's typical durations (diffusion 30–90 s, variation 60–90 s,
+    /// upscale and the editors 90–120 s, describe 30–60 s, shorten 20–40 s, video 3–5 min,
+    /// video-upscale 4–6 min), halved, since some real jobs end below the typical range.
+    public var shortestPlausibleSeconds: Double {
+        let typicalLow: Double =
+            switch self {
+            case .diffusion, .retexture, .removeBackground, .enhance, .uploadPaint, .describe: 30
+            case .variation, .reroll, .blend: 60
+            case .upscale, .pan, .outpaint, .inpaint, .remix, .edit: 90
+            case .shorten: 20
+            case .videoDiffusion, .extendVideo: 180
+            case .videoUpscale: 240
+            }
+        return typicalLow / 2
+    }
+
     /// May act on an earlier job: the follow-ups, and a video made from an earlier image job.
     public var takesParent: Bool { isFollowUp || self == .videoDiffusion }
 

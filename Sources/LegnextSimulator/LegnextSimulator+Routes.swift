@@ -44,7 +44,10 @@ extension LegnextSimulator {
             }
         }
         router.get("/api/account/active_tasks") { request, context in
-            try await self.api(request, context, route: "GET /account/active_tasks") { Self.json(await self.state.activeTasks()) }
+            try await self.api(request, context, route: "GET /account/active_tasks") {
+                guard self.configuration.activeTasks else { return Self.error(404, code: 404, "no endpoint /account/active_tasks") }
+                return Self.json(await self.state.activeTasks())
+            }
         }
         router.get("/api/account/info") { request, context in
             try await self.api(request, context, route: "GET /account/info") { Self.json(await self.state.accountInfo()) }

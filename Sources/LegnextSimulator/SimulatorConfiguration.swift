@@ -39,6 +39,8 @@ public struct SimulatorConfiguration: Sendable {
     /// The account's webhook secret: callbacks then carry `X-Legnext-Timestamp` and
     /// `X-Legnext-Signature` (hex HMAC-SHA256 of `timestamp.body`), the scheme the SDK verifies.
     public var webhookSecret: Data?
+    /// Serves `GET /account/active_tasks` (only `openapi-complete.yaml` documents it; off, it answers 404).
+    public var activeTasks = true
     /// The address clients reach this simulator at, for output URLs; defaults to `http://host:port`.
     public var publicBaseURL: String?
 

@@ -185,7 +185,8 @@ enum SimulatorRules {
 /// `sim:duration=1.5` (seconds), `sim:drop` (the job is created, the POST's connection closed
 /// without an answer: a submission whose outcome the client cannot know), `sim:stall-download`
 /// (the job's files answer with headers, then send nothing: a stalled CDN), `sim:get-errors=N`
-/// (the job's first N `GET /v1/job/{id}` are answered 500).
+/// (the job's first N `GET /v1/job/{id}` are answered 500), `sim:post-errors=N` (the first N POSTs
+/// of this body are answered 500 and make nothing).
 struct SimulatorHooks {
     var fail = false
     var reject: Int?
@@ -193,6 +194,7 @@ struct SimulatorHooks {
     var drop = false
     var stallDownload = false
     var getErrors = 0
+    var postErrors = 0
 
     init(_ text: String) {
         guard text.contains("sim:") else { return }
@@ -205,6 +207,7 @@ struct SimulatorHooks {
             case "drop": drop = true
             case "stall-download": stallDownload = true
             case "get-errors": getErrors = parts.count > 1 ? Int(parts[1]) ?? 1 : 1
+            case "post-errors": postErrors = parts.count > 1 ? Int(parts[1]) ?? 1 : 1
             default: break
             }
         }

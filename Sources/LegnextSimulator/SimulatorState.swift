@@ -35,6 +35,8 @@ actor SimulatorState {
     private var jobsCreated = 0
     private var duplicates = 0
     private var bodies: Set<String> = []
+    /// 500s served so far to each body carrying `sim:post-errors=N`.
+    private var postErrorsServed: [String: Int] = [:]
     private var durationSum = 0.0
     /// Σ (end − creation) of finished jobs: each job's length as its own timestamps show it,
     /// including the moments in `pending` before processing starts.
@@ -133,6 +135,11 @@ actor SimulatorState {
         if let status = hooks.reject {
             let message = status == 403 ? "sensitive content detected" : "invalid request (simulated)"
             throw Refusal(status: status, code: status, message: message)
+        }
+        if hooks.postErrors > postErrorsServed[bodyKey, default: 0] {
+            postErrorsServed[bodyKey, default: 0] += 1
+            injectedErrors += 1
+            throw Refusal(status: 500, code: 500, message: "internal server error (simulated: sim:post-errors)")
         }
         let parent: String?
         do {

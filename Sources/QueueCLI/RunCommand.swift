@@ -50,6 +50,11 @@ public struct RunCommand: AsyncParsableCommand {
         help: "Resend a submission answered with a 5xx (Legnext may have created it: risks paying twice)."
     )
     var resendAfterServerError = false
+    @Flag(
+        name: .customLong("no-auto-settle"),
+        help: "Leave an uncertain job (its submission's answer lost) to a person, instead of looking for it among Legnext's running jobs."
+    )
+    var noAutoSettle = false
     @Option(name: .customLong("api-key-file"), help: "File holding the Legnext API key.") var apiKeyFile: String?
     @Option(
         name: .customLong("base-url"),
@@ -190,6 +195,7 @@ public struct RunCommand: AsyncParsableCommand {
             engine.pollBudget = pollBudget
             engine.exitWhenIdle = exitWhenIdle
             engine.resendAfterServerError = resendAfterServerError
+            engine.autoSettle = !noAutoSettle
 
             let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
             // Children (the --on-finish commands to come) must not talk to systemd as us.

@@ -35,6 +35,9 @@ public struct EngineConfiguration: Sendable {
     /// Treat a 5xx answer to a POST as "not created" and resend it (Legnext's own SDK does);
     /// off by default, so a job is never paid twice.
     public var resendAfterServerError = false
+    /// Settle an uncertain job by looking at Legnext's running jobs (`GET /account/active_tasks`):
+    /// adopt the job its lost POST made, or resend it when provably none was made. Off: a person decides.
+    public var autoSettle = true
     /// Where Legnext can reach our callback receiver (e.g. `https://queue.example.com:8443`);
     /// each submission then carries `<base>/legnext/<job id>/<token>`. Nil: polling only.
     public var callbackBaseURL: String?

@@ -43,6 +43,32 @@ struct EngineState: Sendable {
     var completed = 0
     var failed = 0
 
+    /// Uncertain jobs being settled by looking at Legnext's running jobs.
+    var settling: [Int64: Settling] = [:]
+    /// Submissions under way (POST sent, its outcome not yet recorded), by job id: their
+    /// ``QueueStore/Job/submissionFingerprint``.
+    var unanswered: [Int64: String] = [:]
+    /// Whether the server has `GET /account/active_tasks` (nil: not asked yet).
+    var hasActiveTasks: Bool?
+
+    /// An uncertain job whose lost submission is being looked for among Legnext's running jobs.
+    struct Settling: Sendable {
+        var id: Int64
+        var kind: String
+        /// ``QueueStore/Job/submissionFingerprint`` of its row.
+        var fingerprint: String
+        /// The POST left at or after this.
+        var sentAt: Date
+        /// By this the POST's fate was sealed: its failure was answered, or the process that sent it was gone.
+        var answeredAt: Date
+        /// Running jobs already looked at and found not this one's.
+        var ruledOut: Set<String> = []
+        var looks = 0
+        /// When the first look begun after `answeredAt` that found nothing of ours was answered:
+        /// within the window, proof that the POST made nothing.
+        var firstAbsentLook: Date?
+    }
+
     /// In-flight jobs past a timeout: still asked about, slowly, but no longer holding a slot.
     var lingering: Set<Int64> = []
 

@@ -93,6 +93,12 @@ public struct PollPlanner: Sendable {
         return max(planned, now.addingTimeInterval(floor))
     }
 
+    /// The shortest known duration of `kind`, if any.
+    public func shortestDuration(kind: String) -> Double? { samples[kind]?.min() }
+
+    /// The shortest known duration of every kind with one.
+    public var shortestDurations: [String: Double] { samples.compactMapValues { $0.min() } }
+
     /// The median of known durations of `kind`, if any.
     public func typicalDuration(kind: String) -> Double? {
         guard let list = samples[kind], !list.isEmpty else { return nil }

@@ -74,28 +74,44 @@ extension QueueEngine {
         return .noted("job \(target.id) is \(target.state.rawValue)")
     }
 
-    /// Asks Legnext about the remote job a callback named for an uncertain job. It is adopted
-    /// only if it is ours beyond doubt: our key can read it, no other row holds it, and its
-    /// `input` is what this row sends. A GET that fails for a passing reason is tried again.
+    /// Asks Legnext about the remote job a callback named for an uncertain job, and adopts it
+    /// if it is this job's (``adoptIfOurs(_:_:source:_:)``).
     func confirmUncertain(_ id: Int64, remoteJobId: String) async {
         let log = JobLog(logger, id: id, remoteId: remoteJobId)
         guard let remote = await confirmingGet(remoteJobId, log) else {
             log.notice("job \(id) stays uncertain: Legnext did not confirm job \(remoteJobId) named by a callback")
             return
         }
+        _ = await adoptIfOurs(id, remote, source: "named by a callback", log)
+    }
+
+    /// What ``adoptIfOurs(_:_:source:_:)`` decided.
+    enum AdoptionResult: Sendable, Equatable {
+        case adopted
+        /// Not this job's: another row holds it, or its input differs.
+        case notOurs
+        /// The job is no longer uncertain, or its row cannot be read or written now.
+        case moot
+    }
+
+    /// Adopts Legnext job `remote` (read with our key) as uncertain job `id`'s only if it is ours
+    /// beyond doubt: its `input` is what this row sends and no other row holds it. `source` says
+    /// where its id came from, for the job's events and the log.
+    func adoptIfOurs(_ id: Int64, _ remote: LegnextJob, source: String, _ log: JobLog) async -> AdoptionResult {
+        let remoteJobId = remote.jobId
         let submission: UncertainSubmission?
         do {
             submission = try await store.uncertainSubmission(id: id)
         } catch {
             log.warning("job \(id) stays uncertain: cannot read its row to compare with Legnext job \(remoteJobId): \(error)")
-            return
+            return .moot
         }
-        guard let submission else { return }
+        guard let submission else { return .moot }
         if let mismatch = inputMismatch(submission, remote) {
-            let why = "not adopting Legnext job \(remoteJobId) named by a callback: its input is not this job's (\(mismatch))"
-            log.warning("job \(id) stays uncertain: \(why)")
+            let why = "not adopting Legnext job \(remoteJobId) \(source): its input is not this job's (\(mismatch))"
+            log.notice("job \(id) stays uncertain: \(why)")
             await recordNote(id, why, log)
-            return
+            return .notOurs
         }
         let now = clock.now()
         let kind = submission.job.kind
@@ -103,21 +119,28 @@ extension QueueEngine {
         // Not shielded like other writes: if this one is lost, the job simply stays uncertain.
         let adoption: QueueStore.Adoption
         do {
-            adoption = try await store.adoptRemote(id: id, remoteJobId: remoteJobId, status: remote.status.rawValue, nextPollAt: next, now: now)
+            adoption = try await store.adoptRemote(
+                id: id,
+                remoteJobId: remoteJobId,
+                status: remote.status.rawValue,
+                evidence: "settled: Legnext job \(remoteJobId) \(source), and a GET showed this job's input",
+                nextPollAt: next,
+                now: now
+            )
         } catch {
             log.warning("job \(id) stays uncertain: cannot record Legnext job \(remoteJobId): \(error)")
-            return
+            return .moot
         }
         switch adoption {
         case .adopted: break
-        case .notUncertain: return
+        case .notUncertain: return .moot
         case .heldBy(let other):
-            let why = "not adopting Legnext job \(remoteJobId) named by a callback: it is job \(other)'s"
-            log.warning("job \(id) stays uncertain: \(why)")
+            let why = "not adopting Legnext job \(remoteJobId) \(source): it is job \(other)'s"
+            log.notice("job \(id) stays uncertain: \(why)")
             await recordNote(id, why, log)
-            return
+            return .notOurs
         }
-        log.info("job \(id) settled: Legnext job \(remoteJobId) confirmed after a callback; following it")
+        log.info("job \(id) settled: Legnext job \(remoteJobId) \(source) is its own; following it")
         state.withLock { state in
             state.inFlight[id] = .init(
                 id: id,
@@ -133,13 +156,14 @@ extension QueueEngine {
         }
         pollSignal.signal()
         if remote.status.isFinal { await applyPolled(id, remote, now: now) }
+        return .adopted
     }
 
     /// The GET that confirms a Legnext job, tried again (with backoff, at most
     /// ``confirmAttempts`` times) while it fails for a passing reason: one lost answer must not
     /// leave a paid job unclaimed.
-    private func confirmingGet(_ remoteJobId: String, _ log: JobLog) async -> LegnextJob? {
-        for attempt in 1...Self.confirmAttempts {
+    func confirmingGet(_ remoteJobId: String, _ log: JobLog, attempts: Int = confirmAttempts) async -> LegnextJob? {
+        for attempt in 1...attempts {
             guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return nil }
             let outcome = await legnext.job(id: remoteJobId)
             limiter.finished(ticket, outcome.budgetResult)
@@ -148,7 +172,7 @@ extension QueueEngine {
             case .success(let remote): return remote.jobId == remoteJobId ? remote : nil
             case .rejected, .account: return nil
             case .transient, .rateLimited:
-                guard attempt < Self.confirmAttempts else { return nil }
+                guard attempt < attempts else { return nil }
                 log.info("confirming Legnext job \(remoteJobId) failed (\(outcome)); trying again")
                 try? await clock.sleep(until: clock.now().addingTimeInterval(Backoff.transient.delay(attempt: attempt)))
             }
@@ -177,7 +201,7 @@ extension QueueEngine {
     }
 
     /// A decision about a job that changes nothing in its row, for a person reading `job_events`.
-    private func recordNote(_ id: Int64, _ detail: String, _ log: JobLog) async {
+    func recordNote(_ id: Int64, _ detail: String, _ log: JobLog) async {
         do {
             try await store.addEvent(id: id, detail: detail, now: clock.now())
         } catch {

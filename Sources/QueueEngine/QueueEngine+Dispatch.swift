@@ -100,7 +100,7 @@ extension QueueEngine {
     /// ahead (a retry's backoff is waited for): how many those are and when the first falls due;
     /// nil while there is work to wait for.
     private func idleDeferred() async -> (count: Int, next: Date?)? {
-        guard state.withLock({ $0.busy == 0 && $0.unwritten == 0 && $0.paused == nil }) else { return nil }
+        guard state.withLock({ $0.busy == 0 && $0.unwritten == 0 && $0.paused == nil && $0.settling.isEmpty }) else { return nil }
         let now = clock.now()
         guard let queued = try? await store.queuedCount(), let deferred = try? await store.deferredJobs(after: now),
             queued == deferred.count

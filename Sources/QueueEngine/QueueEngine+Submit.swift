@@ -43,6 +43,10 @@ extension QueueEngine {
             await finishFailed(job.id, error: "invalid request: \(error.message)", detail: nil, requestSent: false, log)
             return
         }
+        let sentAt = clock.now()
+        state.withLock { $0.unanswered[job.id] = job.submissionFingerprint }
+        // Until its outcome is recorded: the settler must not give the job it makes to another row.
+        defer { state.withLock { _ = $0.unanswered.removeValue(forKey: job.id) } }
         let outcome = await legnext.submit(request)
         limiter.finished(ticket, outcome.budgetResult)
         EngineMetrics.request("POST /v1/\(request.kind.rawValue)", outcome)
@@ -80,7 +84,7 @@ extension QueueEngine {
                 )
             }
         case .transient(let failure):
-            await transientSubmitFailure(job, failure, now: now, log)
+            await transientSubmitFailure(job, failure, sentAt: sentAt, now: now, log)
         }
     }
 
@@ -145,14 +149,19 @@ extension QueueEngine {
         pollSignal.signal()
     }
 
-    private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, now: Date, _ log: JobLog) async {
+    private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, sentAt: Date, now: Date, _ log: JobLog) async {
         let serverAnswered = failure.httpStatus.map { $0 >= 500 } ?? false
         let resend = !failure.mayHaveReachedServer || (serverAnswered && configuration.resendAfterServerError)
         guard resend else {
-            let reason =
-                "no clear answer to the submission (\(failure)); Legnext may have created the job, so it is not resent: `legnext-queue retry \(job.id)` resends it, `cancel` settles it"
+            let settles = configuration.autoSettle && state.withLock { $0.hasActiveTasks != false }
+            let next =
+                settles
+                ? "looking for it among Legnext's running jobs, to adopt it or, if none was made, resend"
+                : "`legnext-queue retry \(job.id)` resends it, `cancel` settles it"
+            let reason = "no clear answer to the submission (\(failure)); Legnext may have created the job, so it is not resent blindly: \(next)"
             log.warning("job \(job.id) uncertain: \(failure)")
-            await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
+            let marked: Void? = await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
+            if marked != nil { beginSettling(job, sentAt: sentAt, answeredAt: now) }
             return
         }
         if job.attempts >= configuration.maxAttempts {

@@ -27,6 +27,8 @@ public final class QueueEngine: Service, Sendable {
     let pollSignal = Wakeup()
     /// Wakes the balance prober: submissions were paused, shutdown began.
     let pauseSignal = Wakeup()
+    /// Wakes the settler: a job became uncertain, shutdown began.
+    let settleSignal = Wakeup()
     /// Signalled once when shutdown begins.
     let stopSignal = Wakeup()
     /// Cuts the balance prober's wait short: shutdown, or a key read again (SIGHUP).
@@ -93,6 +95,7 @@ public final class QueueEngine: Service, Sendable {
         workSignal.signal()
         pollSignal.signal()
         pauseSignal.signal()
+        settleSignal.signal()
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
@@ -125,6 +128,7 @@ public final class QueueEngine: Service, Sendable {
                         await withDiscardingTaskGroup { loops in
                             loops.addTask { await self.dispatchLoop(workQueue) }
                             loops.addTask { await self.pollLoop(workQueue) }
+                            loops.addTask { await self.settleLoop() }
                         }
                         self.extraWork.withLock { $0 = nil }
                         workQueue.finish()
@@ -149,10 +153,17 @@ public final class QueueEngine: Service, Sendable {
         let now = clock.now()
         let interrupted = try await store.recoverInterruptedSubmissions(now: now)
         if !interrupted.isEmpty {
+            let next =
+                configuration.autoSettle
+                ? "they are looked for among Legnext's running jobs, then adopted or resent"
+                : "they will not be resent without `legnext-queue retry`"
             logger.warning(
-                "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain and will not be resent without `legnext-queue retry`: \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
+                "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain, and \(next): \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
             )
         }
+        // A POST of a job claimed before the restart left at or after its claim, and its fate was
+        // sealed when the process that sent it ended: by now.
+        for (job, claimedAt) in try await store.uncertainJobs() { beginSettling(job, sentAt: claimedAt, answeredAt: now) }
         let unclaimable = try await store.failUnclaimableRows(now: now)
         let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
         for failure in unclaimable + unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }

@@ -46,10 +46,18 @@ extension QueueStore {
         case heldBy(Int64)
     }
 
-    /// Settles an `uncertain` job whose remote job was found after all (a callback named it and
-    /// a GET with our key confirmed it): it takes the remote id and is followed like any other,
-    /// unless another row holds that id.
-    public func adoptRemote(id: Int64, remoteJobId: String, status: String, nextPollAt: Date, now: Date) async throws(StoreError) -> Adoption {
+    /// Settles an `uncertain` job whose remote job was found after all (a callback named it, or
+    /// it ran in `active_tasks`, and a GET with our key showed our input): it takes the remote id
+    /// and is followed like any other, unless another row holds that id.
+    /// `evidence` is the job's reason and event: how the job was found to be ours.
+    public func adoptRemote(
+        id: Int64,
+        remoteJobId: String,
+        status: String,
+        evidence: String,
+        nextPollAt: Date,
+        now: Date
+    ) async throws(StoreError) -> Adoption {
         let at = stamp(now)
         let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
         return try await write { db in
@@ -63,10 +71,10 @@ extension QueueStore {
                 sql: """
                     UPDATE jobs SET state = ?1, remote_job_id = ?2, remote_status = ?1, submitted_at = coalesce(submitted_at, ?3),
                         progress_at = ?3, next_poll_at = ?4, requests = requests + 1, error = NULL, finished_at = NULL, updated_at = ?3,
-                        reason = 'settled: a callback named Legnext job ' || ?2 || ' and a GET confirmed it (input matched)'
+                        reason = ?6
                     WHERE id = ?5 AND state = 'uncertain'
                     """,
-                arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id]
+                arguments: [state, remoteJobId, at, Timestamp.format(nextPollAt), id, evidence]
             )
             return db.changesCount > 0 ? .adopted : .notUncertain
         }

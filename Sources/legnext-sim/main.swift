@@ -13,7 +13,7 @@ struct LegnextSimCommand: AsyncParsableCommand {
         discussion: """
             Serves the Legnext API under http://HOST:PORT/api, plus GET /_sim/stats (a ledger of what it saw)
             and POST /_sim/credits {"points": N}. A prompt may carry test hooks: sim:fail, sim:reject=403, sim:drop, sim:stall-download,
-            sim:get-errors=N, sim:duration=SECONDS.
+            sim:get-errors=N, sim:post-errors=N, sim:duration=SECONDS.
             """
     )
 
@@ -39,6 +39,8 @@ struct LegnextSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("drop-rate"), help: "Share of requests handled, then dropped without an answer.") var dropRate = 0.0
     @Option(help: "Milliseconds added to every answer.") var latency = 0
     @Option(name: .customLong("malformed-rate"), help: "Share of requests answered 200 with a body that is not JSON.") var malformedRate = 0.0
+    @Flag(name: .customLong("no-active-tasks"), help: "Answer GET /account/active_tasks with 404, as a server without it would.")
+    var noActiveTasks = false
     @Option(
         name: .customLong("webhook-secret-file"),
         help: "Sign callbacks with the secret in FILE, as Legnext signs them for an account with a webhook secret."
@@ -79,6 +81,7 @@ struct LegnextSimCommand: AsyncParsableCommand {
         config.dropRate = dropRate
         config.latencyMilliseconds = latency
         config.malformedRate = malformedRate
+        config.activeTasks = !noActiveTasks
         if let webhookSecretFile {
             guard let data = FileManager.default.contents(atPath: webhookSecretFile),
                 let secret = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty

@@ -111,7 +111,7 @@ import Testing
         let sim = try SimulatorProcess()
         defer { sim.stop() }
         #expect(try cli.run(["enqueue", "a lost answer sim:drop sim:duration=1.5", "a plain one sim:duration=0.5"]).status == 0)
-        let (daemon, _) = try Self.startDaemon(cli, sim)
+        let (daemon, _) = try Self.startDaemon(cli, sim, ["--no-auto-settle"])
         defer {
             daemon.signal(SIGTERM)
             daemon.wait()
@@ -139,7 +139,7 @@ import Testing
         defer { sim.stop() }
         let prompt = "a lost heron sim:drop sim:duration=30 sim:get-errors=2"
         #expect(try cli.run(["enqueue", prompt, prompt]).status == 0)
-        let (daemon, base) = try Self.startDaemon(cli, sim, ["--callback-url", "http://127.0.0.1:9"])
+        let (daemon, base) = try Self.startDaemon(cli, sim, ["--callback-url", "http://127.0.0.1:9", "--no-auto-settle"])
         defer {
             daemon.signal(SIGTERM)
             daemon.wait()

@@ -243,7 +243,9 @@ import Testing
         sim.dropRate = 0.1
         try await EngineHarness.with(simulator: sim) { harness in
             _ = try harness.store.enqueue((0..<60).map { NewJob(prompt: "faulty \($0)") })
-            #expect(try await harness.run(Self.engine(concurrency: 6), timeout: 120) { try harness.all(in: Self.terminal) })
+            var engine = Self.engine(concurrency: 6)
+            engine.autoSettle = false  // `--no-auto-settle`: an uncertain job waits for a person
+            #expect(try await harness.run(engine, timeout: 120) { try harness.all(in: Self.terminal) })
             let status = try harness.store.status()
             let stats = try await harness.stats()
             #expect(stats.number("duplicate_submissions") == 0)
@@ -252,6 +254,71 @@ import Testing
             for job in try harness.store.list(state: .uncertain, limit: 100) {
                 #expect(job.reason?.contains("legnext-queue retry \(job.id)") == true)
             }
+        }
+    }
+
+    /// A lost answer settles itself: the job its POST made is found among Legnext's running jobs
+    /// and adopted (its input matched), or, when a look proves there is none, the job is sent
+    /// again. Random 500s, dropped and unreadable answers at the rates of the issue, plus three
+    /// POSTs whose answer is always lost (`sim:drop`: a job made) and three answered 500 once
+    /// (`sim:post-errors=1`: nothing made), at lengths like Legnext's (time-scaled 1/10): nothing
+    /// left uncertain, nothing paid twice, and Legnext holds no job that is not in our rows.
+    @Test func uncertainJobsSettleByThemselves() async throws {
+        var sim = Self.simulator()
+        sim.timeScale = 0.1  // a diffusion of 30–90 s in 3–9 s: what the settler's windows assume
+        sim.errorRate = 0.05
+        sim.dropRate = 0.03
+        sim.malformedRate = 0.02
+        try await EngineHarness.with(simulator: sim) { harness in
+            let prompts =
+                (0..<12).map { "a heron \($0)" } + (0..<3).map { "a lost answer \($0) sim:drop" }
+                + (0..<3).map { "a refused post \($0) sim:post-errors=1" }
+            _ = try harness.store.enqueue(prompts.map { NewJob(prompt: $0) })
+            var engine = Self.engine(concurrency: 10)
+            engine.maxAttempts = 20
+            let settled = try await harness.run(engine, timeout: 120) { try harness.all(in: [.completed, .failed]) }
+            let status = try harness.store.status()
+            let left = try harness.store.list(state: .uncertain, limit: 10).map { try harness.store.detail($0.id).events.compactMap(\.detail) }
+            #expect(settled, "\(status.counts); still uncertain: \(left)")
+            #expect(status.counts[.completed] == prompts.count, "\(status.counts)")
+            let stats = try await harness.stats()
+            #expect(stats.number("duplicate_submissions") == 0)
+            let jobs = try harness.store.list(limit: 100)
+            let remoteIds = Set(jobs.compactMap(\.remoteJobId))
+            #expect(remoteIds.count == prompts.count && stats.number("jobs_created") == Double(prompts.count), "Legnext holds no job not in our rows")
+            let events = try jobs.flatMap { try harness.store.detail($0.id).events.compactMap(\.detail) }
+            #expect(events.contains { $0.contains("found among Legnext's running jobs (active_tasks), and a GET showed this job's input") })
+            #expect(events.contains { $0.hasPrefix("not created: no job of ours among Legnext's running jobs") })
+        }
+    }
+
+    /// Two rows alike, both answers lost: both lost POSTs made a job, and each row adopts one of
+    /// the two (the older POST the older job), never both the same one.
+    @Test func twoIdenticalLostSubmissionsEachAdoptAJobOfTheirOwn() async throws {
+        try await EngineHarness.with(simulator: Self.simulator(median: 3, spread: 0)) { harness in
+            _ = try harness.store.enqueue([NewJob(prompt: "twin herons sim:drop"), NewJob(prompt: "twin herons sim:drop")])
+            #expect(try await harness.run(Self.engine(), timeout: 60) { try harness.all(in: [.completed, .failed]) })
+            let jobs = try [1, 2].map { try harness.store.detail(Int64($0)) }
+            #expect(jobs.allSatisfy { $0.job.state == .completed }, "\(jobs.map(\.job.state))")
+            #expect(Set(jobs.compactMap(\.job.remoteJobId)).count == 2, "one Legnext job each")
+            #expect(jobs.allSatisfy { $0.events.contains { $0.detail?.contains("found among Legnext's running jobs") == true } })
+            #expect(try await harness.stats().number("jobs_created") == 2, "nothing sent again")
+        }
+    }
+
+    /// Where the server has no `GET /account/active_tasks`, an uncertain job waits for a person
+    /// as before, and says so.
+    @Test func withoutActiveTasksAnUncertainJobWaitsForAPerson() async throws {
+        var sim = Self.simulator()
+        sim.activeTasks = false
+        try await EngineHarness.with(simulator: sim) { harness in
+            _ = try harness.store.enqueue([NewJob(prompt: "a lost answer sim:drop"), NewJob(prompt: "a fine one")])
+            #expect(try await harness.run(Self.engine(), timeout: 30) { try harness.all(in: [.completed, .uncertain]) })
+            let lost = try harness.store.detail(1)
+            #expect(lost.job.state == .uncertain)
+            #expect(try harness.store.job(2)?.state == .completed)
+            #expect(try await harness.stats().number("jobs_created") == 2, "nothing sent again")
+            #expect(lost.events.contains { $0.detail?.contains("Legnext has no list of running jobs (active_tasks)") == true }, "\(lost.events)")
         }
     }
 
