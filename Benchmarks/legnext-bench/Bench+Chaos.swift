@@ -62,3 +62,49 @@ extension Bench {
         ]
     }
 }
+
+extension Bench {
+    /// 9. Lost answers settled by looking (issue 18): drains with 5 % 5xx, 3 % dropped answers,
+    /// and both with 2 % unreadable answers, at Legnext's documented lengths time-scaled 1/20;
+    /// the same mixed run with `--no-auto-settle` for the old figure.
+    func settle() async throws -> [Row] {
+        guard let sqlite3 = Subprocess.sqlite3 else { return [] }
+        let jobs = quick ? 40 : 100
+        var rows: [Row] = []
+        let runs: [(name: String, faults: [String], extra: [String])] = [
+            ("5 % 5xx", ["--error-rate", "0.05"], []),
+            ("3 % drops", ["--drop-rate", "0.03"], []),
+            ("mixed", ["--error-rate", "0.05", "--drop-rate", "0.03", "--malformed-rate", "0.02"], []),
+            ("mixed, --no-auto-settle", ["--error-rate", "0.05", "--drop-rate", "0.03", "--malformed-rate", "0.02"], ["--no-auto-settle"]),
+        ]
+        for run in runs {
+            let (sim, url) = try startSimulator(["--time-scale", "0.05", "--seed", String(seed)] + run.faults)
+            defer { stop(sim) }
+            let db = freshDatabase("settle.db")
+            try enqueue(db, count: jobs, prefix: "settle")
+            let wall = try drainToIdle(db, url, ["--concurrency", "10", "--rate", "0", "--max-attempts", "20"] + run.extra)
+            func scalar(_ sql: String) throws -> Int {
+                Int(try Subprocess.run(sqlite3, [db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            let uncertain = try scalar("SELECT count(*) FROM jobs WHERE state = 'uncertain'")
+            let completed = try scalar("SELECT count(*) FROM jobs WHERE state = 'completed'")
+            let tracked = try scalar("SELECT count(DISTINCT remote_job_id) FROM jobs")
+            let adopted = try scalar("SELECT count(*) FROM job_events WHERE detail LIKE 'settled: Legnext job % found among%'")
+            let resent = try scalar("SELECT count(*) FROM job_events WHERE detail LIKE 'not created: %'")
+            let stats = try await stats(url)
+            let created = Int(stats.number("jobs_created") ?? 0)
+            let duplicates = Int(stats.number("duplicate_submissions") ?? -1)
+            rows.append(
+                Row(
+                    scenario: "9 settle",
+                    figure: "\(run.name): uncertain / duplicates / not in our rows",
+                    value: "\(uncertain) / \(duplicates) / \(created - tracked)",
+                    target: run.extra.isEmpty ? "0 / 0 / 0" : "— / 0 / ≤ uncertain",
+                    settings:
+                        "N=\(jobs), C=10, --time-scale 0.05, \(completed) completed, \(adopted) adopted from active_tasks, \(resent) resent as not created, \(format(wall, 1)) s"
+                )
+            )
+        }
+        return rows
+    }
+}
