@@ -48,14 +48,14 @@ extension Bench {
                 scenario: "8 chaos",
                 figure: "uncertain jobs (killed mid-POST)",
                 value: String(uncertain),
-                target: "few",
-                settings: "left for `retry`; each may or may not exist remotely"
+                target: "≤ 2",
+                settings: "left after settling by looking at active_tasks; each may or may not exist remotely"
             ),
             Row(
                 scenario: "8 chaos",
                 figure: "remote jobs not in our rows",
                 value: String(created - tracked),
-                target: "≤ uncertain",
+                target: "0",
                 settings: "jobs_created \(created) − distinct remote ids \(tracked)"
             ),
             Row(scenario: "8 chaos", figure: "PRAGMA integrity_check", value: integrity, target: "ok", settings: settings),

@@ -48,6 +48,9 @@ struct EngineState: Sendable {
     /// Submissions under way (POST sent, its outcome not yet recorded), by job id: their
     /// ``QueueStore/Job/submissionFingerprint``.
     var unanswered: [Int64: String] = [:]
+    /// The slowest answer to a POST seen (this run, or recent ones in the queue): how long a
+    /// request Legnext received may still be at work there.
+    var slowestAnswer: TimeInterval?
     /// Whether the server has `GET /account/active_tasks` (nil: not asked yet).
     var hasActiveTasks: Bool?
 

@@ -150,6 +150,14 @@ extension QueueEngine {
 struct GraceExpired: Error {}
 
 extension LegnextOutcome {
+    /// Legnext answered (whatever it said): the request's whole round trip was seen.
+    var wasAnswered: Bool {
+        switch self {
+        case .success, .rejected, .account, .rateLimited: true
+        case .transient(let failure): failure.httpStatus != nil
+        }
+    }
+
     /// What the outcome means for the request budget.
     var budgetResult: RateLimiter.Result {
         switch self {

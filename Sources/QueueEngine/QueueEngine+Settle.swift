@@ -18,7 +18,7 @@ extension QueueEngine {
     static let settleLookGap: TimeInterval = 5
 
     /// Starts settling uncertain job `id` (its POST left at `sentAt`; by `answeredAt` its fate
-    /// was sealed). Without `autoSettle`, or where the server has no `active_tasks`, nothing
+    /// was sealed: no job it makes can appear later). Without `autoSettle`, or where the server has no `active_tasks`, nothing
     /// happens and the job waits for a person as before.
     func beginSettling(_ job: Job, sentAt: Date, answeredAt: Date) {
         guard configuration.autoSettle else { return }
@@ -34,6 +34,18 @@ extension QueueEngine {
             return true
         }
         if started { settleSignal.signal() }
+    }
+
+    /// How long after a POST's failure Legnext may still make its job: a server (or a gateway's
+    /// backend) may go on with a request whose client gave up or vanished. Twice the slowest
+    /// answer seen, and 1 s before any is seen.
+    func sealMargin() -> TimeInterval {
+        state.withLock { max(0.05, 2 * ($0.slowestAnswer ?? 0.5)) }
+    }
+
+    /// Notes how long a POST took to be answered.
+    func noteAnswer(after seconds: TimeInterval) {
+        state.withLock { $0.slowestAnswer = max($0.slowestAnswer ?? 0, seconds) }
     }
 
     /// The window in which a job made by a lost POST of `kind` must still be running: half the
@@ -101,12 +113,15 @@ extension QueueEngine {
         }
     }
 
-    /// Within a job's window, a quarter of what is left of it, so it gets several looks before
-    /// its verdict; past it (still looking for its job), one look per window length.
+    /// Just after a job's POST is sealed; then within its window a quarter of what is left, so it
+    /// gets several looks before its verdict; past it (still looking for its job), one per window.
     private func nextLookGap(now: Date) -> TimeInterval {
         let gaps = state.withLock { state in
             state.settling.values.map { job -> TimeInterval in
                 let window = Self.settleWindow(kind: job.kind, state.planner)
+                // The look that can prove most comes just after the POST's fate is sealed.
+                let sealed = job.answeredAt.timeIntervalSince(now)
+                if sealed > 0 { return sealed + 0.01 }
                 let left = job.sentAt.addingTimeInterval(window).timeIntervalSince(now)
                 return left > 0 ? left / 4 : window
             }
@@ -189,8 +204,9 @@ extension QueueEngine {
             let log = JobLog(logger, id: job.id, remoteId: nil)
             let seconds = String(format: "%.1f", now.timeIntervalSince(job.sentAt))
             guard let absent = job.firstAbsentLook, absent < job.sentAt.addingTimeInterval(window) else {
+                let sealed = String(format: "%.1f", job.answeredAt.timeIntervalSince(job.sentAt))
                 let why =
-                    "still uncertain: Legnext's running jobs could not be read in time (within \(String(format: "%.1f", window))s of the POST, while a job it made would still run) to prove it made none, and none of them was its own for \(seconds)s; `legnext-queue retry` resends it, `cancel` settles it"
+                    "still uncertain: no look at Legnext's running jobs could prove its POST made none (such a look must come after Legnext is surely done with the POST, \(sealed)s after it left, and while a job it made would still run, within \(String(format: "%.1f", window))s; \(job.looks) looks), and none was its own for \(seconds)s; `legnext-queue retry` resends it, `cancel` settles it"
                 log.notice("job \(job.id) \(why)")
                 await recordNote(job.id, why, log)
                 continue

@@ -51,6 +51,7 @@ extension QueueEngine {
         limiter.finished(ticket, outcome.budgetResult)
         EngineMetrics.request("POST /v1/\(request.kind.rawValue)", outcome)
         let now = clock.now()
+        if outcome.wasAnswered { noteAnswer(after: now.timeIntervalSince(sentAt)) }
         switch outcome {
         case .success(let remote):
             notePoints(kind: job.kind, frozen: remote.usage?.frozen, taken: points)
@@ -161,7 +162,7 @@ extension QueueEngine {
             let reason = "no clear answer to the submission (\(failure)); Legnext may have created the job, so it is not resent blindly: \(next)"
             log.warning("job \(job.id) uncertain: \(failure)")
             let marked: Void? = await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
-            if marked != nil { beginSettling(job, sentAt: sentAt, answeredAt: now) }
+            if marked != nil { beginSettling(job, sentAt: sentAt, answeredAt: now.addingTimeInterval(sealMargin())) }
             return
         }
         if job.attempts >= configuration.maxAttempts {

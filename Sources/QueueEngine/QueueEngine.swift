@@ -161,9 +161,11 @@ public final class QueueEngine: Service, Sendable {
                 "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain, and \(next): \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
             )
         }
-        // A POST of a job claimed before the restart left at or after its claim, and its fate was
-        // sealed when the process that sent it ended: by now.
-        for (job, claimedAt) in try await store.uncertainJobs() { beginSettling(job, sentAt: claimedAt, answeredAt: now) }
+        // A POST of a job claimed before the restart left at or after its claim; the process that
+        // sent it has ended, and Legnext is done with it a margin later.
+        if let slowest = try await store.slowestRecentSubmission() { noteAnswer(after: slowest) }
+        let sealed = now.addingTimeInterval(sealMargin())
+        for (job, claimedAt) in try await store.uncertainJobs() { beginSettling(job, sentAt: claimedAt, answeredAt: sealed) }
         let unclaimable = try await store.failUnclaimableRows(now: now)
         let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
         for failure in unclaimable + unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }

@@ -26,6 +26,23 @@ extension QueueStore {
         }
     }
 
+    /// The slowest answer to a submission among the last `limit` accepted ones: from the claim
+    /// (its `submitting` event) to the moment Legnext's id was recorded. Nil with none yet.
+    public func slowestRecentSubmission(limit: Int = 200) async throws(StoreError) -> TimeInterval? {
+        try await read { db in
+            try Double.fetchOne(
+                db,
+                sql: """
+                    SELECT max((julianday(j.submitted_at) - julianday(
+                        (SELECT max(e.at) FROM job_events AS e WHERE e.job_id = j.id AND e.to_state = 'submitting' AND e.at <= j.submitted_at)
+                    )) * 86400)
+                    FROM (SELECT id, submitted_at FROM jobs WHERE submitted_at IS NOT NULL ORDER BY id DESC LIMIT ?) AS j
+                    """,
+                arguments: [limit]
+            )
+        }
+    }
+
     /// Which of `remoteJobIds` a row of this queue holds.
     public func heldRemoteIds(_ remoteJobIds: [String]) async throws(StoreError) -> Set<String> {
         guard !remoteJobIds.isEmpty else { return [] }

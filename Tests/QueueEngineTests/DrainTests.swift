@@ -261,20 +261,21 @@ import Testing
     /// and adopted (its input matched), or, when a look proves there is none, the job is sent
     /// again. Random 500s, dropped and unreadable answers at the rates of the issue, plus three
     /// POSTs whose answer is always lost (`sim:drop`: a job made) and three answered 500 once
-    /// (`sim:post-errors=1`: nothing made), at lengths like Legnext's (time-scaled 1/10): nothing
-    /// left uncertain, nothing paid twice, and Legnext holds no job that is not in our rows.
+    /// (`sim:post-errors=1`: nothing made), at lengths like Legnext's (time-scaled 1/5, so the
+    /// settling window of a few seconds dwarfs a loopback POST's answer): nothing left
+    /// uncertain, nothing paid twice, and Legnext holds no job that is not in our rows.
     @Test func uncertainJobsSettleByThemselves() async throws {
         var sim = Self.simulator()
-        sim.timeScale = 0.1  // a diffusion of 30–90 s in 3–9 s: what the settler's windows assume
+        sim.timeScale = 0.2  // a diffusion of 30–90 s in 6–18 s
         sim.errorRate = 0.05
         sim.dropRate = 0.03
         sim.malformedRate = 0.02
         try await EngineHarness.with(simulator: sim) { harness in
             let prompts =
-                (0..<12).map { "a heron \($0)" } + (0..<3).map { "a lost answer \($0) sim:drop" }
+                (0..<6).map { "a heron \($0)" } + (0..<3).map { "a lost answer \($0) sim:drop" }
                 + (0..<3).map { "a refused post \($0) sim:post-errors=1" }
             _ = try harness.store.enqueue(prompts.map { NewJob(prompt: $0) })
-            var engine = Self.engine(concurrency: 10)
+            var engine = Self.engine(concurrency: 12)
             engine.maxAttempts = 20
             let settled = try await harness.run(engine, timeout: 120) { try harness.all(in: [.completed, .failed]) }
             let status = try harness.store.status()
