@@ -1,4 +1,5 @@
 import Foundation
+import QueueStore
 
 /// The engine's bookkeeping, kept in memory and guarded by one lock: which jobs are in flight,
 /// when each is next polled, whether submissions are paused.
@@ -45,9 +46,8 @@ struct EngineState: Sendable {
 
     /// Uncertain jobs being settled by looking at Legnext's running jobs.
     var settling: [Int64: Settling] = [:]
-    /// Submissions under way (POST sent, its outcome not yet recorded), by job id: their
-    /// ``QueueStore/Job/submissionFingerprint``.
-    var unanswered: [Int64: String] = [:]
+    /// Submissions under way (POST sent, its outcome not yet recorded), by job id.
+    var unanswered: [Int64: Job] = [:]
     /// The slowest answer to a POST seen (this run, or recent ones in the queue): how long a
     /// request Legnext received may still be at work there.
     var slowestAnswer: TimeInterval?
@@ -58,7 +58,7 @@ struct EngineState: Sendable {
     struct Settling: Sendable {
         var id: Int64
         var kind: String
-        /// ``QueueStore/Job/submissionFingerprint`` of its row.
+        /// ``QueueStore/Job/submissionFingerprint`` of its row (what its POST sent, short of the callback).
         var fingerprint: String
         /// The POST left at or after this.
         var sentAt: Date

@@ -11,15 +11,15 @@ import QueueStore
 extension QueueEngine {
     /// How far Legnext's clock (`created_at`) may be from ours.
     static let settleClockSkew: TimeInterval = 2
-    /// Without proof of absence, a job is looked for until this many windows after its POST (a
-    /// job runs up to about three times its shortest length, by the documented ranges).
+    /// Without proof of absence, a job is looked for until this many windows after its POST:
+    /// four times the shortest job, past the longest the documented ranges allow (three times).
     static let settleHorizon: Double = 8
     /// The longest wait between two looks while jobs are being settled.
     static let settleLookGap: TimeInterval = 5
 
-    /// Starts settling uncertain job `id` (its POST left at `sentAt`; by `answeredAt` its fate
-    /// was sealed: no job it makes can appear later). Without `autoSettle`, or where the server has no `active_tasks`, nothing
-    /// happens and the job waits for a person as before.
+    /// Starts settling uncertain `job` (its POST left at `sentAt`; by `answeredAt` its fate was
+    /// sealed: no job it makes can appear later). Without `autoSettle`, or where the server has
+    /// no `active_tasks`, nothing happens and the job waits for a person as before.
     func beginSettling(_ job: Job, sentAt: Date, answeredAt: Date) {
         guard configuration.autoSettle else { return }
         let started = state.withLock { state -> Bool in
@@ -137,7 +137,7 @@ extension QueueEngine {
         let (jobs, sending) = state.withLock { state in
             held.formUnion(state.inFlight.values.map(\.remoteJobId))
             let jobs = state.settling.values.sorted { ($0.sentAt, $0.id) < ($1.sentAt, $1.id) }
-            return (jobs, Set(state.unanswered.values))
+            return (jobs, Set(state.unanswered.values.map(\.submissionFingerprint)))
         }
         var fetched: [String: LegnextJob?] = [:]
         for job in jobs {

@@ -44,7 +44,7 @@ extension QueueEngine {
             return
         }
         let sentAt = clock.now()
-        state.withLock { $0.unanswered[job.id] = job.submissionFingerprint }
+        state.withLock { $0.unanswered[job.id] = job }
         // Until its outcome is recorded: the settler must not give the job it makes to another row.
         defer { state.withLock { _ = $0.unanswered.removeValue(forKey: job.id) } }
         let outcome = await legnext.submit(request)

@@ -62,7 +62,7 @@ extension QueueStore {
         let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
         return try await write { db in
             if let other = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT id FROM jobs WHERE remote_job_id = ? AND id <> ? LIMIT 1"),
+                db.cachedStatement(sql: Self.holderSQL),
                 arguments: [remoteJobId, id]
             ) {
                 return .heldBy(other)
@@ -79,6 +79,8 @@ extension QueueStore {
             return db.changesCount > 0 ? .adopted : .notUncertain
         }
     }
+
+    static let holderSQL = "SELECT id FROM jobs WHERE remote_job_id = ? AND id <> ? LIMIT 1"
 
     /// An uncertain job's row and its parent's Legnext id: what its lost submission sent, to
     /// compare with a Legnext job's `input` before adopting it. Nil when it is not uncertain.

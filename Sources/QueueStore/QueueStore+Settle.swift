@@ -50,12 +50,14 @@ extension QueueStore {
             Set(
                 try String.fetchAll(
                     db,
-                    sql: "SELECT remote_job_id FROM jobs WHERE remote_job_id IN (SELECT value FROM json_each(?))",
+                    sql: Self.heldRemoteIdsSQL,
                     arguments: [Self.jsonArray(remoteJobIds)]
                 )
             )
         }
     }
+
+    static let heldRemoteIdsSQL = "SELECT remote_job_id FROM jobs WHERE remote_job_id IN (SELECT value FROM json_each(?))"
 
     /// An uncertain job whose submission provably created nothing goes back to the queue, to be
     /// sent again; `evidence` (why it provably created nothing) is its reason and its event.

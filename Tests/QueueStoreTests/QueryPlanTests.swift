@@ -15,4 +15,21 @@ import Testing
         #expect(plan.contains { $0.contains("jobs_claim") }, "\(plan)")
         #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "no sort of every queued row per claim: \(plan)")
     }
+
+    /// Settling asks which Legnext ids rows hold, and adoption who holds one: both by the
+    /// index of 0008, never a scan of every row.
+    @Test func legnextIdsAreLookedUpByTheirIndex() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.dir.remove() }
+        for (sql, arguments) in [
+            (QueueStore.heldRemoteIdsSQL, [#"["a", "b"]"#] as StatementArguments),
+            (QueueStore.holderSQL, ["a", 1] as StatementArguments),
+        ] {
+            let plan = try await fixture.store.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            }
+            #expect(plan.contains { $0.contains("jobs_remote_job_id") }, "\(plan)")
+            #expect(!plan.contains { $0 == "SCAN jobs" }, "\(plan)")
+        }
+    }
 }
