@@ -27,9 +27,8 @@ import Testing
         return (daemon, base)
     }
 
-    /// Drains `jobs` jobs at concurrency 8 on a fresh simulator with `seed`; returns requests per
-    /// job and makespan ÷ (Σ durations ÷ C).
-    static func drain(callbacks: Bool, jobs: Int, seed: Int) async throws -> (requestsPerJob: Double, ratio: Double) {
+    /// Drains `jobs` jobs at concurrency 8 on a fresh simulator with `seed`; returns requests per job.
+    static func drain(callbacks: Bool, jobs: Int, seed: Int) async throws -> Double {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
         let sim = try SimulatorProcess(["--seed", String(seed), "--duration-median", "1", "--duration-spread", "0.3"])
@@ -38,26 +37,21 @@ import Testing
         let arguments =
             ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "8", "--exit-when-idle", "--log-level", "warning"]
             + (callbacks ? ["--callback-listen", "127.0.0.1:0"] : [])
-        let started = Date()
         let result = try Subprocess.run(CLIFixture.binary, arguments, environment: DaemonProcessTests.environment(), timeout: 300)
-        let makespan = Date().timeIntervalSince(started)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try cli.count("completed") == jobs)
         let stats = try await sim.stats()
         #expect(stats.number("duplicate_submissions") == 0)
-        let requests = try #require(stats.number("requests_total"))
-        let durations = try #require(stats.number("job_time_sum"))
-        return (requests / Double(jobs), makespan / (durations / 8))
+        return try #require(stats.number("requests_total")) / Double(jobs)
     }
 
-    @Test func callbacksSpendFewerRequestsAndFinishSoonerThanPolling() async throws {
+    /// Which finishes sooner is a makespan: legnext-bench's drain rows measure it; no test bounds it.
+    @Test func callbacksSpendFewerRequestsThanPolling() async throws {
         let polling = try await Self.drain(callbacks: false, jobs: 60, seed: 5)
         let callbacks = try await Self.drain(callbacks: true, jobs: 60, seed: 5)
-        print("requests per job and makespan ratio: polling \(polling), callbacks \(callbacks)")
         // One POST and one confirming GET per job; a safety-net poll only if a callback is late.
-        #expect(callbacks.requestsPerJob <= 2.05, "\(callbacks)")
-        #expect(callbacks.requestsPerJob < polling.requestsPerJob, "callbacks \(callbacks), polling \(polling)")
-        #expect(callbacks.ratio < polling.ratio, "callbacks \(callbacks), polling \(polling)")
+        #expect(callbacks <= 2.05, "requests per job with callbacks: \(callbacks)")
+        #expect(callbacks < polling, "requests per job: callbacks \(callbacks), polling \(polling)")
     }
 
     @Test(.enabled(if: Subprocess.sqlite3 != nil, "needs the sqlite3 shell"))

@@ -331,7 +331,8 @@ import Testing
             config.idleCheckInterval = 30  // only the change signal can find it in time
             let insertedAt = Flag()
             let submittedWithin = Box<Double?>(nil)
-            _ = try await harness.run(config, timeout: 20) {
+            // Found within 20 s, while the idle check would look only after 30: by the change signal.
+            let found = try await harness.run(config, timeout: 20) {
                 if !insertedAt.isSet {
                     insertedAt.set()
                     // Let the engine settle into its idle wait first.
@@ -348,8 +349,9 @@ import Testing
                 submittedWithin.value = submitted.timeIntervalSince(insertedAt.time!)
                 return true
             }
-            let delay = try #require(submittedWithin.value)
-            #expect(delay < 2, "picked up \(delay)s after the insert")
+            #expect(found, "picked up by the change signal, not the 30 s idle check")
+            // How soon (p50, p99) is legnext-bench's pick-up figure, not a test's bound.
+            print("picked up \(submittedWithin.value.map { String(format: "%.3f", $0) } ?? "-") s after the insert")
         }
     }
 
