@@ -4,6 +4,11 @@ import LegnextSimulator
 import QueueTestSupport
 
 extension Bench {
+    /// One integer the `sqlite3` shell reads from queue `db` (-1 if it printed none).
+    static func scalar(_ sqlite3: String, _ db: String, _ sql: String) throws -> Int {
+        Int(try Subprocess.run(sqlite3, [db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
     /// 8. kill -9 at random moments through a drain, restarting each time, then a clean drain:
     /// lost jobs, duplicate submissions, jobs left uncertain, remote jobs we lost track of.
     func chaos() async throws -> [Row] {
@@ -24,9 +29,7 @@ extension Bench {
         }
         _ = try drainToIdle(db, url, Array(arguments.dropFirst(5)))
 
-        func scalar(_ sql: String) throws -> Int {
-            Int(try Subprocess.run(sqlite3, [db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        }
+        func scalar(_ sql: String) throws -> Int { try Self.scalar(sqlite3, db, sql) }
         let rows = try scalar("SELECT count(*) FROM jobs")
         let ended = try scalar("SELECT count(*) FROM jobs WHERE state IN ('completed', 'failed', 'uncertain')")
         let uncertain = try scalar("SELECT count(*) FROM jobs WHERE state = 'uncertain'")
@@ -83,9 +86,7 @@ extension Bench {
             let db = freshDatabase("settle.db")
             try enqueue(db, count: jobs, prefix: "settle")
             let wall = try drainToIdle(db, url, ["--concurrency", "10", "--rate", "0", "--max-attempts", "20"] + run.extra)
-            func scalar(_ sql: String) throws -> Int {
-                Int(try Subprocess.run(sqlite3, [db, sql]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-            }
+            func scalar(_ sql: String) throws -> Int { try Self.scalar(sqlite3, db, sql) }
             let uncertain = try scalar("SELECT count(*) FROM jobs WHERE state = 'uncertain'")
             let completed = try scalar("SELECT count(*) FROM jobs WHERE state = 'completed'")
             let tracked = try scalar("SELECT count(DISTINCT remote_job_id) FROM jobs")
