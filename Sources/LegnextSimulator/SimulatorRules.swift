@@ -8,9 +8,8 @@ enum SimulatorRules {
         case int(ClosedRange<Int>, required: Bool)
         case number(ClosedRange<Double>)
         case jobId
-        case url
-        /// A URL of at most 1024 characters (OpenAPI `maxLength` of upload-paint, retexture, remove-background).
-        case boundedURL
+        /// An http(s) URL of at most `maxLength` characters (the OpenAPI file's bound).
+        case url(maxLength: Int)
         /// describe's image: `imgUrl`, or `imageLink` / `imageBase64` as some captures of the docs show.
         case describedImage
         case urls(ClosedRange<Int>)
@@ -46,11 +45,11 @@ enum SimulatorRules {
             "imgPos": .object(["width", "height", "x", "y"]), "remixPrompt": .text(required: true), "mask": .optionalAny,
         ],
         "upload-paint": [
-            "imgUrl": .boundedURL, "canvas": .object(["width", "height"]), "imgPos": .object(["width", "height", "x", "y"]),
+            "imgUrl": .url(maxLength: 1024), "canvas": .object(["width", "height"]), "imgPos": .object(["width", "height", "x", "y"]),
             "remixPrompt": .text(required: true), "mask": .present,
         ],
-        "retexture": ["imgUrl": .boundedURL, "remixPrompt": .text(required: true)],
-        "remove-background": ["imgUrl": .boundedURL],
+        "retexture": ["imgUrl": .url(maxLength: 1024), "remixPrompt": .text(required: true)],
+        "remove-background": ["imgUrl": .url(maxLength: 1024)],
         "enhance": ["jobId": .jobId, "imageNo": .int(0...3, required: true)],
         "video-diffusion": ["prompt": .text(required: true), "videoType": .int(0...1, required: false)],
         "extend-video": ["jobId": .jobId, "videoNo": .int(0...3, required: true), "prompt": .text(required: false)],
@@ -105,11 +104,11 @@ enum SimulatorRules {
             case .jobId:
                 guard let id = value?.string, !id.isEmpty else { throw Violation(status: 400, message: "jobId is required") }
                 parent = id
-            case .url:
+            case .url(let maxLength):
                 guard let url = value?.string, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
-            case .boundedURL:
-                guard let url = value?.string, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
-                if url.utf8.count > 1024 { throw Violation(status: 422, message: "\(name) must be at most 1024 characters") }
+                if url.utf8.count > maxLength {
+                    throw Violation(status: 422, message: "\(name) must be at most \(maxLength) characters")
+                }
             case .describedImage:
                 if let url = value?.string, url.hasPrefix("http") { continue }
                 if let link = body["imageLink"]?.string, link.hasPrefix("http") { continue }

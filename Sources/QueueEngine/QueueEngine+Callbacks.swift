@@ -184,16 +184,9 @@ extension QueueEngine {
 
     /// Why Legnext job `remote` is not the one this submission made, or nil when its input matches.
     private func inputMismatch(_ submission: UncertainSubmission, _ remote: LegnextJob) -> String? {
-        let job = submission.job
         let request: LegnextRequest
         do {
-            request = try LegnextRequest.job(
-                kind: job.kind,
-                prompt: job.prompt,
-                params: LegnextRequest.jobParams(job.params),
-                hasParent: job.parentId != nil,
-                parentRemoteJobId: submission.parentRemoteJobId
-            )
+            request = try submission.job.request(parentRemoteJobId: submission.parentRemoteJobId)
         } catch {
             return "the row no longer makes a request: \(error)"
         }
@@ -202,10 +195,7 @@ extension QueueEngine {
 
     /// A decision about a job that changes nothing in its row, for a person reading `job_events`.
     func recordNote(_ id: Int64, _ detail: String, _ log: JobLog) async {
-        do {
-            try await store.addEvent(id: id, detail: detail, now: clock.now())
-        } catch {
-            log.warning("cannot record the event of job \(id): \(error)")
-        }
+        let now = clock.now()
+        await record(id, log) { try await self.store.addEvent(id: id, detail: detail, now: now) }
     }
 }

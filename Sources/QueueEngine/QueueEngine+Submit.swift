@@ -29,14 +29,8 @@ extension QueueEngine {
             {
                 throw RequestValidationError(why)
             }
-            request = try LegnextRequest.job(
-                kind: job.kind,
-                prompt: job.prompt,
-                params: LegnextRequest.jobParams(job.params),
-                hasParent: job.parentId != nil,
-                parentRemoteJobId: claimed.parent?.remoteJobId
-            )
-            .withCallback(callbackURL(job.id, token: claimed.callbackToken))
+            request = try job.request(parentRemoteJobId: claimed.parent?.remoteJobId)
+                .withCallback(callbackURL(job.id, token: claimed.callbackToken))
         } catch {
             limiter.giveBack(ticket)
             log.warning("job \(job.id) failed before sending: \(error.message)")
@@ -261,5 +255,19 @@ extension QueueEngine {
             logger.notice("the queue can be written again; the writes that waited are landing")
             publishStatus()
         }
+    }
+}
+
+extension Job {
+    /// The request this row sends (short of its callback URL), by the rules every writer's row
+    /// is held to; `parentRemoteJobId` is its parent's Legnext id.
+    func request(parentRemoteJobId: String?) throws(RequestValidationError) -> LegnextRequest {
+        try LegnextRequest.job(
+            kind: kind,
+            prompt: prompt,
+            params: LegnextRequest.jobParams(params),
+            hasParent: parentId != nil,
+            parentRemoteJobId: parentRemoteJobId
+        )
     }
 }
