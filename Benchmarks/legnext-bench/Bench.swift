@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import QueueSupport
 import QueueTestSupport
 
 /// The scenarios. Each starts `legnext-sim` and `legnext-queue` as processes, as an operator would.

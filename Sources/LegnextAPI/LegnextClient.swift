@@ -5,6 +5,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import QueueSupport
 import Synchronization
 
 /// The Legnext HTTP client: typed requests in, a small closed set of outcomes out.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import QueueSupport
 
 extension LegnextRequest {
     /// How a Legnext job's `input` differs from this request, or nil when it is this request:
@@ -9,7 +10,7 @@ extension LegnextRequest {
     /// but `callback` and `null`s. An input that is missing or not an object is a difference.
     public func inputMismatch(_ input: JSONValue?) -> String? {
         guard let theirs = input?.objectValue else { return "Legnext's job shows no input to compare" }
-        guard let data = try? encodedBody().0, let ours = (try? JSONParser.parse(Data(buffer: data)))?.objectValue else {
+        guard let data = try? encodedBody().0, let ours = (try? JSONValue(data: Data(buffer: data)))?.objectValue else {
             return "the request cannot be encoded"
         }
         for (name, value) in ours where name != "callback" {

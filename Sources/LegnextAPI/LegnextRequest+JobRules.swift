@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 
 /// The rules a queued job follows, whoever wrote it: `enqueue`, a `--file` line and a row typed
 /// into `sqlite3` are checked by these same rules (the schema states what SQL can; the daemon
@@ -10,7 +11,7 @@ extension LegnextRequest {
         if text == "{}" { return [:] }
         let value: JSONValue
         do {
-            value = try JSONParser.parse(Data(text.utf8))
+            value = try JSONValue(data: Data(text.utf8))
         } catch {
             throw RequestValidationError("params could not be read: \(error)")
         }

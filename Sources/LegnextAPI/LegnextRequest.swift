@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 
 /// A checked request to one generation endpoint, ready to send.
 public struct LegnextRequest: Sendable {

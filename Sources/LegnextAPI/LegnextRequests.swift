@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 
 /// The body of a POST to one Legnext generation endpoint. Each endpoint has its own type,
 /// whose `validate()` checks the documented ranges before anything is sent.

@@ -34,32 +34,10 @@ struct JSONText {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    mutating func value(_ value: AnyJSON, sortedKeys: Bool = false) {
-        switch value {
-        case .null: raw("null")
-        case .bool(let flag): flag ? raw("true") : raw("false")
-        case .number(let number): self.number(number)
-        case .string(let text): string(text)
-        case .array(let items):
-            bytes.append(UInt8(ascii: "["))
-            for (index, item) in items.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                self.value(item, sortedKeys: sortedKeys)
-            }
-            bytes.append(UInt8(ascii: "]"))
-        case .object(let members): object(members, sortedKeys: sortedKeys)
-        }
-    }
+    /// A value as compact JSON with sorted keys, written by the client's own rules.
+    mutating func value(_ value: JSONValue) { value.write(to: &bytes) }
 
-    mutating func object(_ members: [String: AnyJSON], sortedKeys: Bool = false) {
-        bytes.append(UInt8(ascii: "{"))
-        let keys = sortedKeys ? members.keys.sorted() : Array(members.keys)
-        for (index, name) in keys.enumerated() {
-            key(name, first: index == 0)
-            value(members[name]!, sortedKeys: sortedKeys)
-        }
-        bytes.append(UInt8(ascii: "}"))
-    }
+    mutating func object(_ members: [String: JSONValue]) { value(.object(members)) }
 }
 
 /// What the simulator can answer with.
@@ -67,10 +45,10 @@ protocol JSONWritable {
     func write(to json: inout JSONText)
 }
 
-extension AnyJSON: JSONWritable {
+extension JSONValue: JSONWritable {
     func write(to json: inout JSONText) { json.value(self) }
 }
 
-extension Dictionary: JSONWritable where Key == String, Value == AnyJSON {
+extension Dictionary: JSONWritable where Key == String, Value == JSONValue {
     func write(to json: inout JSONText) { json.object(self) }
 }

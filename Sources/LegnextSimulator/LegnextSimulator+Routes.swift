@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import QueueSupport
 
 /// Gives handlers the connection, so a simulated fault can drop it without an answer.
 struct SimulatorRequestContext: RequestContext {
@@ -40,7 +41,7 @@ extension LegnextSimulator {
         }
         router.get("/api/account/balance") { request, context in
             try await self.api(request, context, route: "GET /account/balance") {
-                Self.json(["code": AnyJSON.number(200), "message": .string("success"), "data": .object(await self.state.balance())])
+                Self.json(["code": JSONValue.int(200), "message": .string("success"), "data": .object(await self.state.balance())])
             }
         }
         router.get("/api/account/active_tasks") { request, context in
@@ -56,12 +57,12 @@ extension LegnextSimulator {
         router.post("/_sim/credits") { request, _ in
             var request = request
             let body = try? await request.collectBody(upTo: 1 << 16)
-            let points = body.flatMap { try? JSONDecoder().decode([String: AnyJSON].self, from: Data(buffer: $0)) }?["points"]?.number
+            let points = body.flatMap { try? JSONValue(data: Data(buffer: $0)) }?["points"]?.doubleValue
             guard let points, points.rounded() == points else {
                 return Self.error(400, code: 400, "send {\"points\": N}")
             }
             let left = await self.state.addCredits(Int(points))
-            return Self.json(["left": AnyJSON.number(Double(left))])
+            return Self.json(["left": JSONValue.int(left)])
         }
         router.get("/_sim/files/:job/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
@@ -140,13 +141,13 @@ extension LegnextSimulator {
         }
         let data = Data(buffer: buffer)
         // Every endpoint takes JSON, inpaint too (docs, OpenAPI): a form is a body that is not JSON.
-        guard let body = try? JSONDecoder().decode([String: AnyJSON].self, from: data) else {
+        guard let body = (try? JSONValue(data: data))?.objectValue else {
             return Self.error(400, code: 400, "request body must be a JSON object")
         }
         var key = body
         key["callback"] = nil
         var canonical = JSONText()
-        canonical.object(key, sortedKeys: true)
+        canonical.object(key)
         let bodyKey = kind + String(decoding: canonical.bytes, as: UTF8.self)
         do {
             var response = Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey))
@@ -165,7 +166,7 @@ extension LegnextSimulator {
 
     /// An error in Legnext's documented top-level shape.
     static func error(_ status: Int, code: Int, _ message: String) -> Response {
-        let body: [String: AnyJSON] = ["code": .number(Double(code)), "message": .string(message), "raw_message": .string(message), "detail": .null]
+        let body: [String: JSONValue] = ["code": .int(code), "message": .string(message), "raw_message": .string(message), "detail": .null]
         var response = json(body)
         response.status = .init(code: status)
         return response

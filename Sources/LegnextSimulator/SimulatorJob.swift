@@ -1,11 +1,12 @@
 import Foundation
+import QueueSupport
 
 /// One job the simulator holds, with its whole future drawn at creation.
 struct SimulatorJob: Sendable {
     let id: String
     let kind: String
     /// The request body as received.
-    let input: [String: AnyJSON]
+    let input: [String: JSONValue]
     let cost: Int
     let callback: String?
     let createdAt: Double
@@ -31,38 +32,6 @@ struct SimulatorJob: Sendable {
     }
 }
 
-/// The simulator's own JSON value, for reading bodies and echoing inputs back.
-indirect enum AnyJSON: Sendable, Decodable, Hashable {
-    case null, bool(Bool), number(Double), string(String), array([AnyJSON]), object([String: AnyJSON])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([AnyJSON].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: AnyJSON].self))
-        }
-    }
-
-    var string: String? {
-        if case .string(let value) = self { return value }
-        return nil
-    }
-
-    var number: Double? {
-        if case .number(let value) = self { return value }
-        return nil
-    }
-}
-
 /// The Job object exactly as Legnext's documentation shows it.
 struct JobObject: JSONWritable {
     struct Output {
@@ -70,7 +39,7 @@ struct JobObject: JSONWritable {
         var image_urls: [String]?
         var video_urls: [String]
         var seed: String
-        var available_actions: [String: AnyJSON]
+        var available_actions: [String: JSONValue]
         var description: String?
         var prompts: [String]?
     }
@@ -90,7 +59,7 @@ struct JobObject: JSONWritable {
     var task_type: String
     var status: String
     var webhook_endpoint: String
-    var input: [String: AnyJSON]
+    var input: [String: JSONValue]
     var logs: [String]
     var output: Output
     var meta: Meta
@@ -121,7 +90,7 @@ struct JobObject: JSONWritable {
         json.key("seed")
         json.string(output.seed)
         json.key("available_actions")
-        json.object(output.available_actions, sortedKeys: true)
+        json.object(output.available_actions)
         if let description = output.description {
             json.key("description")
             json.string(description)

@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 
 /// The simulator's own reading of the documented request rules, written apart from the
 /// client's so that each checks the other.
@@ -68,7 +69,7 @@ enum SimulatorRules {
         "jobId": .jobId, "imageNo": .int(0...3, required: true), "prompt": .text(required: false), "videoType": .int(0...1, required: false),
     ]
 
-    static func check(kind: String, body: [String: AnyJSON]) throws(Violation) -> String? {
+    static func check(kind: String, body: [String: JSONValue]) throws(Violation) -> String? {
         guard var rules = kinds[kind] else { throw Violation(status: 404, message: "unknown endpoint") }
         if kind == "video-diffusion", let jobId = body["jobId"], jobId != .null { rules = videoFromImage }
         var parent: String?
@@ -82,7 +83,7 @@ enum SimulatorRules {
                     if required { throw Violation(status: 400, message: "\(name) is required") }
                     continue
                 }
-                guard let text = value.string else { throw Violation(status: 400, message: "\(name) must be a string") }
+                guard let text = value.stringValue else { throw Violation(status: 400, message: "\(name) must be a string") }
                 if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw Violation(status: 422, message: "\(name) must not be empty") }
                 if text.count > 8192 { throw Violation(status: 422, message: "\(name) must be at most 8192 characters") }
             case .int(let range, let required):
@@ -90,43 +91,43 @@ enum SimulatorRules {
                     if required { throw Violation(status: 400, message: "\(name) is required") }
                     continue
                 }
-                guard let number = value.number, let int = Int(exactly: number) else {
+                guard let int = value.intValue else {
                     throw Violation(status: 400, message: "\(name) must be an integer")
                 }
                 if !range.contains(int) {
                     throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
                 }
             case .number(let range):
-                guard let number = value?.number else { throw Violation(status: 400, message: "\(name) is required and must be a number") }
+                guard let number = value?.doubleValue else { throw Violation(status: 400, message: "\(name) is required and must be a number") }
                 if !range.contains(number) {
                     throw Violation(status: 422, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
                 }
             case .jobId:
-                guard let id = value?.string, !id.isEmpty else { throw Violation(status: 400, message: "jobId is required") }
+                guard let id = value?.stringValue, !id.isEmpty else { throw Violation(status: 400, message: "jobId is required") }
                 parent = id
             case .url(let maxLength):
-                guard let url = value?.string, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
+                guard let url = value?.stringValue, url.hasPrefix("http") else { throw Violation(status: 400, message: "\(name) must be a URL") }
                 if url.utf8.count > maxLength {
                     throw Violation(status: 422, message: "\(name) must be at most \(maxLength) characters")
                 }
             case .describedImage:
-                if let url = value?.string, url.hasPrefix("http") { continue }
-                if let link = body["imageLink"]?.string, link.hasPrefix("http") { continue }
-                if let base64 = body["imageBase64"]?.string, !base64.isEmpty, Data(base64Encoded: base64) != nil { continue }
+                if let url = value?.stringValue, url.hasPrefix("http") { continue }
+                if let link = body["imageLink"]?.stringValue, link.hasPrefix("http") { continue }
+                if let base64 = body["imageBase64"]?.stringValue, !base64.isEmpty, Data(base64Encoded: base64) != nil { continue }
                 throw Violation(status: 400, message: "imgUrl (or imageLink, or imageBase64) is required")
             case .urls(let count):
-                guard case .array(let urls) = value, urls.allSatisfy({ $0.string?.hasPrefix("http") == true }) else {
+                guard case .array(let urls) = value, urls.allSatisfy({ $0.stringValue?.hasPrefix("http") == true }) else {
                     throw Violation(status: 400, message: "\(name) must be an array of URLs")
                 }
                 if !count.contains(urls.count) {
                     throw Violation(status: 422, message: "\(name) must hold \(count.lowerBound) to \(count.upperBound) URLs")
                 }
             case .choice(let options):
-                guard let text = value?.string, options.contains(text) else {
+                guard let text = value?.stringValue, options.contains(text) else {
                     throw Violation(status: 422, message: "\(name) must be one of \(options.joined(separator: ", "))")
                 }
             case .object(let members):
-                guard case .object(let object) = value, members.allSatisfy({ object[$0]?.number != nil }) else {
+                guard case .object(let object) = value, members.allSatisfy({ object[$0]?.doubleValue != nil }) else {
                     throw Violation(status: 400, message: "\(name) must be an object with \(members.joined(separator: ", "))")
                 }
             case .present:
@@ -142,8 +143,8 @@ enum SimulatorRules {
                     throw Violation(status: 400, message: "mask must hold areas or a url")
                 }
                 for area in areas {
-                    guard case .object(let area) = area, let width = area["width"]?.number, let height = area["height"]?.number,
-                        case .array(let points)? = area["points"], points.allSatisfy({ $0.number != nil })
+                    guard case .object(let area) = area, let width = area["width"]?.doubleValue, let height = area["height"]?.doubleValue,
+                        case .array(let points)? = area["points"], points.allSatisfy({ $0.doubleValue != nil })
                     else { throw Violation(status: 400, message: "each mask area needs width, height and points") }
                     if !(500...4096).contains(width) || !(500...4096).contains(height) {
                         throw Violation(status: 422, message: "mask area width and height must be between 500 and 4096")
@@ -174,8 +175,8 @@ enum SimulatorRules {
     }
 
     /// The text fields a test can put simulator hooks into.
-    static func text(of body: [String: AnyJSON]) -> String {
-        ["text", "prompt", "remixPrompt"].compactMap { body[$0]?.string }.joined(separator: " ")
+    static func text(of body: [String: JSONValue]) -> String {
+        ["text", "prompt", "remixPrompt"].compactMap { body[$0]?.stringValue }.joined(separator: " ")
     }
 }
 

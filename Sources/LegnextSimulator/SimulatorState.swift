@@ -128,7 +128,7 @@ actor SimulatorState {
         var message: String
     }
 
-    func submit(kind: String, body: [String: AnyJSON], bodyKey: String) throws(Refusal) -> JobObject {
+    func submit(kind: String, body: [String: JSONValue], bodyKey: String) throws(Refusal) -> JobObject {
         let t = now()
         advance(to: t)
         let hooks = SimulatorHooks(SimulatorRules.text(of: body))
@@ -226,11 +226,11 @@ actor SimulatorState {
         return available
     }
 
-    func balance() -> [String: AnyJSON] {
+    func balance() -> [String: JSONValue] {
         [
-            "account_id": .number(1001), "balance_usd": .number(Double(available) / 1000),
-            "available_credits": .number(Double(available)), "available_points": .number(Double(available)),
-            "alert_threshold": .number(0), "low_balance_alert": .bool(false),
+            "account_id": .int(1001), "balance_usd": .double(Double(available) / 1000),
+            "available_credits": .int(available), "available_points": .int(available),
+            "alert_threshold": .int(0), "low_balance_alert": .bool(false),
             "updated_at": .string(Self.stamp(Date())),
         ]
     }
@@ -314,10 +314,10 @@ actor SimulatorState {
     /// `GET /account/active_tasks` (openapi-complete.yaml): every job not yet finished, with
     /// progress and a noisy estimate of the seconds left, as real estimates are. A scan of
     /// the jobs: a client asks now and then, not per job.
-    func activeTasks() -> [String: AnyJSON] {
+    func activeTasks() -> [String: JSONValue] {
         let t = now()
         advance(to: t)
-        var tasks: [AnyJSON] = []
+        var tasks: [JSONValue] = []
         for job in jobs.values.sorted(by: { $0.createdAt < $1.createdAt }) {
             let status = job.status(at: t)
             guard status == "pending" || status == "processing" else { continue }
@@ -330,24 +330,24 @@ actor SimulatorState {
             tasks.append(
                 .object([
                     "job_id": .string(job.id), "task_type": .string(job.kind), "status": .string(status),
-                    "created_at": .string(Self.stamp(date(job.createdAt))), "progress": .number(progress.rounded()),
-                    "estimated_time": .number((left * rng.logNormal(median: 1, sigma: 0.25)).rounded(.up)),
+                    "created_at": .string(Self.stamp(date(job.createdAt))), "progress": .int(Int(progress.rounded())),
+                    "estimated_time": .int(Int((left * rng.logNormal(median: 1, sigma: 0.25)).rounded(.up))),
                 ])
             )
         }
         return [
-            "account_id": .string(Self.accountUUID), "total_active": .number(Double(tasks.count)),
-            "concurrent_limit": .number(Double(config.concurrency)), "tasks": .array(tasks),
+            "account_id": .string(Self.accountUUID), "total_active": .int(tasks.count),
+            "concurrent_limit": .int(config.concurrency), "tasks": .array(tasks),
             "updated_at": .string(Self.stamp(date(t))),
         ]
     }
 
     /// `GET /account/info` (openapi-complete.yaml's AccountInfo).
-    func accountInfo() -> [String: AnyJSON] {
+    func accountInfo() -> [String: JSONValue] {
         [
             "account_id": .string(Self.accountUUID), "email": .string("sim@example.com"), "plan": .string("pro"),
-            "balance": .number(Double(available)), "used": .number(Double(consumed)),
-            "quota": .object(["monthly_limit": .number(33_000), "remaining": .number(Double(available)), "reset_at": .string(Self.stamp(startDate))]),
+            "balance": .int(available), "used": .int(consumed),
+            "quota": .object(["monthly_limit": .int(33_000), "remaining": .int(available), "reset_at": .string(Self.stamp(startDate))]),
             "status": .string("active"), "created_at": .string(Self.stamp(startDate)), "updated_at": .string(Self.stamp(Date())),
         ]
     }
@@ -392,8 +392,8 @@ actor SimulatorState {
 
     /// A finished image job's follow-ups, as a real diffusion's answer shows them
     /// (legnext-ai/sdks docs/SDK_TEST_RESULTS.md): image numbers per action, `reroll` a boolean.
-    static let imageActions: [String: AnyJSON] = {
-        let all = AnyJSON.array((0..<4).map { .number(Double($0)) })
+    static let imageActions: [String: JSONValue] = {
+        let all = JSONValue.array((0..<4).map { .int($0) })
         var actions = Dictionary(uniqueKeysWithValues: ["edit", "inpaint", "outpaint", "pan", "remix", "upscale", "variation"].map { ($0, all) })
         actions["reroll"] = .bool(true)
         return actions
@@ -447,32 +447,32 @@ actor SimulatorState {
 
     // MARK: Stats
 
-    func stats() -> [String: AnyJSON] {
+    func stats() -> [String: JSONValue] {
         advance(to: now())
-        let requestsJSON = requests.mapValues { byStatus in AnyJSON.object(byStatus.mapValues { .number(Double($0)) }) }
+        let requestsJSON = requests.mapValues { byStatus in JSONValue.object(byStatus.mapValues { .int($0) }) }
         let total = requests.values.reduce(0) { $0 + $1.values.reduce(0, +) }
         return [
             "requests": .object(requestsJSON),
-            "requests_total": .number(Double(total)),
-            "rate_limited": .number(Double(rateLimited)),
-            "peak_requests_per_second": .number(Double(peakPerSecond)),
-            "jobs_created": .number(Double(jobsCreated)),
-            "duplicate_submissions": .number(Double(duplicates)),
-            "in_flight": .number(Double(inFlight)),
-            "peak_in_flight": .number(Double(peakInFlight)),
-            "peak_processing": .number(Double(peakProcessing)),
-            "jobs_completed": .number(Double(completed)),
-            "jobs_failed": .number(Double(failed)),
-            "dropped": .number(Double(dropped)),
-            "server_errors": .number(Double(injectedErrors)),
-            "malformed": .number(Double(malformed)),
-            "files_served": .number(Double(filesServed)),
-            "callbacks": .object(["delivered": .number(Double(callbacksSent)), "failed": .number(Double(callbacksFailed))]),
+            "requests_total": .int(total),
+            "rate_limited": .int(rateLimited),
+            "peak_requests_per_second": .int(peakPerSecond),
+            "jobs_created": .int(jobsCreated),
+            "duplicate_submissions": .int(duplicates),
+            "in_flight": .int(inFlight),
+            "peak_in_flight": .int(peakInFlight),
+            "peak_processing": .int(peakProcessing),
+            "jobs_completed": .int(completed),
+            "jobs_failed": .int(failed),
+            "dropped": .int(dropped),
+            "server_errors": .int(injectedErrors),
+            "malformed": .int(malformed),
+            "files_served": .int(filesServed),
+            "callbacks": .object(["delivered": .int(callbacksSent), "failed": .int(callbacksFailed)]),
             "credits": .object([
-                "frozen": .number(Double(frozen)), "consumed": .number(Double(consumed)), "left": .number(Double(available)),
+                "frozen": .int(frozen), "consumed": .int(consumed), "left": .int(available),
             ]),
-            "duration_sum": .number(durationSum),
-            "job_time_sum": .number(jobTimeSum),
+            "duration_sum": .double(durationSum),
+            "job_time_sum": .double(jobTimeSum),
         ]
     }
 }

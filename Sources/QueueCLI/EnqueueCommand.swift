@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 /// `legnext-queue enqueue`: add jobs from arguments or from a file.
 public struct EnqueueCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 /// A job as a person described it (arguments, flags or a line of a file), before it is checked.
 struct JobDraft {

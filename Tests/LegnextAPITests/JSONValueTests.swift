@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import QueueSupport
 import Testing
 
 @Suite struct JSONValueTests {

@@ -1,4 +1,5 @@
 import Foundation
+import QueueSupport
 import Testing
 
 @testable import LegnextAPI

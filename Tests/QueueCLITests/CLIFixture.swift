@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import QueueSupport
 import QueueTestSupport
 
 /// The real `legnext-queue` binary on a queue file in a temporary folder.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LegnextAPI
+import QueueSupport
 import QueueTestSupport
 import Synchronization
 import Testing

@@ -4,6 +4,7 @@ import LegnextSimulator
 import Logging
 import QueueEngine
 import QueueStore
+import QueueSupport
 import ServiceLifecycle
 
 /// A queue file, the simulator, the real client and the engine, all in this process.

@@ -2,6 +2,7 @@ import Foundation
 import LegnextAPI
 import LegnextSimulator
 import Logging
+import QueueSupport
 import ServiceLifecycle
 
 /// Runs a ``LegnextSimulator`` in-process on a loopback port for the duration of `body`.

@@ -1,5 +1,4 @@
 import Foundation
-import QueueSupport
 
 /// Any JSON value: params of a job, fields of a Legnext answer this client does not model.
 public enum JSONValue: Sendable, Hashable, Codable {
@@ -62,7 +61,8 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(to out: inout [UInt8]) {
+    /// Appends the value's compact JSON text with sorted keys.
+    public func write(to out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
