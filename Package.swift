@@ -90,6 +90,7 @@ let package = Package(
             dependencies: [
                 "QueueStore", "LegnextAPI", "QueueSupport",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

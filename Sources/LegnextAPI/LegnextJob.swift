@@ -1,23 +1,6 @@
 import Foundation
 import QueueSupport
 
-/// The status of a Legnext job.
-public enum LegnextJobStatus: String, Sendable, Codable, CaseIterable {
-    case pending, staged, processing, completed, failed
-
-    public var isFinal: Bool { self == .completed || self == .failed }
-
-    /// Order of progress, so a stale answer never moves a job backwards.
-    public var rank: Int {
-        switch self {
-        case .pending: 0
-        case .staged: 1
-        case .processing: 2
-        case .completed, .failed: 3
-        }
-    }
-}
-
 /// Legnext's error object (inside a Job, or an HTTP error body).
 public struct LegnextErrorInfo: Sendable, Hashable, Codable {
     public var code: Int?

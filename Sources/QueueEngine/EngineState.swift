@@ -1,22 +1,15 @@
 import Foundation
+import HeapModule
 import QueueStore
+import QueueSupport
 
 /// The engine's bookkeeping, kept in memory and guarded by one lock: which jobs are in flight,
 /// when each is next polled, whether submissions are paused.
 struct EngineState: Sendable {
-    struct Tracked: Sendable {
-        var id: Int64
-        var kind: String
-        var remoteJobId: String
-        var remoteStatus: String
-        var submittedAt: Date
-        var progressAt: Date
-        var polls: Int
-        var nextPoll: Date
-        var polling = false
-    }
-
-    var inFlight: [Int64: Tracked] = [:]
+    /// Accepted jobs being followed, each its own ``RemoteJobLifecycle``.
+    var inFlight: [Int64: RemoteJobLifecycle] = [:]
+    /// The timeouts every followed job is held to.
+    let limits: RemoteJobLifecycle.Limits
     /// Claimed jobs whose POST has not been answered yet.
     var submitting = 0
     /// Jobs whose callback said "finished" before their POST's answer was recorded: polled at
@@ -72,46 +65,80 @@ struct EngineState: Sendable {
         var firstAbsentLook: Date?
     }
 
-    /// In-flight jobs past a timeout: still asked about, slowly, but no longer holding a slot.
-    var lingering: Set<Int64> = []
+    init(planner: PollPlanner, limits: RemoteJobLifecycle.Limits) {
+        self.planner = planner
+        self.limits = limits
+    }
+
+    /// Starts following an accepted job (just submitted, adopted, or recovered at start-up): it
+    /// is first asked about at `next`.
+    mutating func follow(
+        _ id: Int64,
+        kind: String,
+        remoteJobId: String,
+        status: LegnextJobStatus,
+        submittedAt: Date,
+        progressAt: Date? = nil,
+        next: Date
+    ) {
+        inFlight[id] = RemoteJobLifecycle(
+            id: id,
+            kind: kind,
+            remoteJobId: remoteJobId,
+            status: status,
+            submittedAt: submittedAt,
+            progressAt: progressAt,
+            firstPoll: next,
+            limits: limits
+        )
+        polls.push(id, at: next)
+    }
+
+    /// Feeds one event to a followed job's lifecycle and carries out the actions that live in
+    /// memory (the poll schedule; the slot a job past a timeout gives up). The event sees the
+    /// planner as it is now. Returns the job as
+    /// it is afterwards and every action, for the engine's writes; nil if it is not followed.
+    mutating func event(
+        _ id: Int64,
+        _ body: (inout RemoteJobLifecycle, PollPlanner) -> [RemoteJobLifecycle.Action]
+    ) -> (job: RemoteJobLifecycle, actions: [RemoteJobLifecycle.Action])? {
+        guard var job = inFlight[id] else { return nil }
+        let actions = body(&job, planner)
+        inFlight[id] = job
+        if job.isLingering { lingering.insert(id) }
+        for case .schedulePoll(let at) in actions { polls.push(id, at: at) }
+        return (job, actions)
+    }
+
+    /// Stops following a job (its end is written, or a person settled it).
+    mutating func untrack(_ id: Int64) {
+        inFlight[id] = nil
+        lingering.remove(id)
+    }
+
+    /// In-flight jobs past a timeout: still asked about, slowly, but no longer holding a slot
+    /// (kept from their lifecycles' ``RemoteJobLifecycle/isLingering``).
+    private(set) var lingering: Set<Int64> = []
 
     /// Slots in use: submissions under way and jobs followed at their normal pace.
     var busy: Int { inFlight.count - lingering.count + submitting }
 }
 
-/// Polls due, earliest first (a binary heap with lazy deletion).
+/// Polls due, earliest first. Entries are never removed early: a popped entry whose job has
+/// ended or been rescheduled is skipped by the poll loop.
 struct PollQueue: Sendable {
-    private var heap: [(at: Date, id: Int64)] = []
+    private struct Entry: Comparable, Sendable {
+        var at: Date
+        var id: Int64
+        static func < (lhs: Entry, rhs: Entry) -> Bool { (lhs.at, lhs.id) < (rhs.at, rhs.id) }
+    }
+
+    private var heap = Heap<Entry>()
 
     var isEmpty: Bool { heap.isEmpty }
-    var earliest: Date? { heap.first?.at }
+    var earliest: Date? { heap.min?.at }
 
-    mutating func push(_ id: Int64, at: Date) {
-        heap.append((at, id))
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].at < heap[parent].at else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
+    mutating func push(_ id: Int64, at: Date) { heap.insert(Entry(at: at, id: id)) }
 
-    mutating func pop() -> (at: Date, id: Int64)? {
-        guard !heap.isEmpty else { return nil }
-        heap.swapAt(0, heap.count - 1)
-        let top = heap.removeLast()
-        var parent = 0
-        while true {
-            let left = parent * 2 + 1
-            let right = left + 1
-            var smallest = parent
-            if left < heap.count, heap[left].at < heap[smallest].at { smallest = left }
-            if right < heap.count, heap[right].at < heap[smallest].at { smallest = right }
-            if smallest == parent { break }
-            heap.swapAt(parent, smallest)
-            parent = smallest
-        }
-        return top
-    }
+    mutating func pop() -> (at: Date, id: Int64)? { heap.popMin().map { ($0.at, $0.id) } }
 }

@@ -43,13 +43,10 @@ extension QueueEngine {
         let now = clock.now()
         let terminal = status.map { $0 == "completed" || $0 == "failed" } ?? true
         let tracked = state.withLock { state -> (known: String, queued: Bool)? in
-            guard var job = state.inFlight[target.id] else { return nil }
-            guard remoteJobId == nil || remoteJobId == job.remoteJobId else { return (job.remoteJobId, false) }
-            guard terminal, !job.polling, job.nextPoll > now else { return (job.remoteJobId, false) }
-            job.nextPoll = now
-            state.inFlight[target.id] = job
-            state.polls.push(target.id, at: now)
-            return (job.remoteJobId, true)
+            guard let known = state.inFlight[target.id]?.remoteJobId else { return nil }
+            guard remoteJobId == nil || remoteJobId == known, terminal else { return (known, false) }
+            let moved = state.event(target.id) { job, _ in job.finishedByCallback(now: now) }
+            return (known, moved?.actions.isEmpty == false)
         }
         if let tracked {
             if let remoteJobId, remoteJobId != tracked.known {
@@ -122,7 +119,7 @@ extension QueueEngine {
             adoption = try await store.adoptRemote(
                 id: id,
                 remoteJobId: remoteJobId,
-                status: remote.status.rawValue,
+                status: remote.status,
                 evidence: "settled: Legnext job \(remoteJobId) \(source), and a GET showed this job's input",
                 nextPollAt: next,
                 now: now
@@ -141,19 +138,7 @@ extension QueueEngine {
             return .notOurs
         }
         log.info("job \(id) settled: Legnext job \(remoteJobId) \(source) is its own; following it")
-        state.withLock { state in
-            state.inFlight[id] = .init(
-                id: id,
-                kind: kind,
-                remoteJobId: remoteJobId,
-                remoteStatus: remote.status.isFinal ? "pending" : remote.status.rawValue,
-                submittedAt: now,
-                progressAt: now,
-                polls: 0,
-                nextPoll: next
-            )
-            state.polls.push(id, at: next)
-        }
+        state.withLock { $0.follow(id, kind: kind, remoteJobId: remoteJobId, status: remote.status, submittedAt: now, next: next) }
         pollSignal.signal()
         if remote.status.isFinal { await applyPolled(id, remote, now: now) }
         return .adopted

@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 extension QueueEngine {
     /// Hands each in-flight job to a poll request when its time comes.
@@ -15,11 +16,8 @@ extension QueueEngine {
             let (due, next) = state.withLock { state -> ([Int64], Date?) in
                 var due: [Int64] = []
                 while let earliest = state.polls.earliest, earliest <= now, let entry = state.polls.pop() {
-                    // Lazy deletion: skip entries of finished jobs and stale times.
-                    guard var job = state.inFlight[entry.id], !job.polling, job.nextPoll == entry.at else { continue }
-                    job.polling = true
-                    state.inFlight[entry.id] = job
-                    due.append(entry.id)
+                    // Entries of ended jobs and of earlier schedules are stale: the lifecycle skips them.
+                    if state.inFlight[entry.id]?.pollDue(scheduledAt: entry.at) == true { due.append(entry.id) }
                 }
                 return (due, state.polls.earliest)
             }
@@ -44,150 +42,97 @@ extension QueueEngine {
         EngineMetrics.request("GET /v1/job", outcome)
         if Task.isCancelled { return }  // cut off by shutdown: the job is polled again after a restart
         let now = clock.now()
+        let jitter = Double.random(in: 0..<1)
         switch outcome {
         case .success(let remote):
             await applyPolled(id, remote, now: now)
         case .rejected(let failure):
-            log.warning("job \(id): Legnext no longer knows \(tracked.remoteJobId): \(failure)")
-            await finishFailed(
-                id,
-                error: "Legnext cannot report job \(tracked.remoteJobId): \(failure)",
-                detail: failure.error.json.jsonText,
-                requestSent: true,
-                log
-            )
-            untrack(id)
+            await carryOut(id, event: { job, _ in job.unknownToLegnext("\(failure)") }, detail: failure.error.json.jsonText, log)
         case .account(let failure):
             pause(for: failure, kind: tracked.kind)
-            await retryPoll(id, after: Backoff.accountProbe.delay(attempt: tracked.polls + 1), note: "poll refused: \(failure)", now: now, log)
+            await carryOut(id, event: { job, _ in job.pollFailed(.account, note: "poll refused: \(failure)", now: now, jitter: jitter) }, log)
         case .rateLimited(let retryAfter, _):
-            await retryPoll(id, after: retryAfter?.seconds ?? 1, note: nil, now: now, log)
+            await carryOut(
+                id,
+                event: { job, _ in job.pollFailed(.rateLimited(retryAfter: retryAfter?.seconds), note: nil, now: now, jitter: jitter) },
+                log
+            )
         case .transient(let failure):
             log.info("job \(id): poll failed: \(failure)")
-            await retryPoll(id, after: Backoff.transient.delay(attempt: min(tracked.polls + 1, 4)), note: "poll failed: \(failure)", now: now, log)
+            await carryOut(id, event: { job, _ in job.pollFailed(.transient, note: "poll failed: \(failure)", now: now, jitter: jitter) }, log)
         }
     }
 
     /// Applies a Job object from a poll (or a confirming GET).
     func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date) async {
         let log = JobLog(logger, id: id, remoteId: remote.jobId)
-        guard let tracked = state.withLock({ $0.inFlight[id] }) else { return }
-        switch remote.status {
-        case .completed, .failed:
-            let update = finalUpdate(remote, countsRequest: true)
-            let done: Void? = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
-            untrack(id)  // after the write: the engine is not idle while the end is unwritten
-            if done != nil { noteFinished(id, remote, kind: tracked.kind, submittedAt: tracked.submittedAt, polls: tracked.polls + 1, now: now, log) }
-        case .pending, .staged, .processing:
-            let progressed = remote.status.rank > (LegnextJobStatus(rawValue: tracked.remoteStatus)?.rank ?? -1)
-            // Waiting in Legnext's own queue (a plan runs ~6 at once, the rest wait `pending`) is
-            // not a stall: the no-progress clock starts when the job leaves it.
-            let progressAt = progressed || remote.status == .pending ? now : tracked.progressAt
-            if let timeout = timeoutPassed(tracked, progressAt: progressAt, status: remote.status, now: now) {
-                guard now.timeIntervalSince(tracked.submittedAt) < configuration.lingerLimit else {
-                    await finishFailed(
-                        id,
-                        error:
-                            "gave up: Legnext had not finished it \(Self.minutes(configuration.lingerLimit)) after submission; it may still finish and charge it",
-                        detail: nil,
-                        requestSent: true,
-                        log
-                    )
-                    untrack(id)
-                    return
+        await carryOut(
+            id,
+            event: { job, planner in
+                let (kind, submittedAt) = (job.kind, job.submittedAt)
+                return job.answered(remote.status, now: now) { polls in
+                    self.nextPoll(planner, kind: kind, submittedAt: submittedAt, polls: polls, now: now)
                 }
-                let started = state.withLock { $0.lingering.insert(id).inserted }
-                if started {
-                    // A job paid for is never dropped: its slot goes to the next job, and it is still followed.
-                    let every = Self.minutes(configuration.lingerPollInterval)
-                    let note = "\(timeout); its slot goes to the next job, and it is still asked about every \(every)"
-                    log.warning("job \(id): \(note)")
-                    workSignal.signal()
-                    await record(id, log) { try await self.store.addEvent(id: id, detail: note, now: now) }
-                }
-            }
-            let next = state.withLock { state -> Date in
-                guard var job = state.inFlight[id] else { return now }
-                job.polls += 1
-                job.polling = false
-                if progressed {
-                    job.remoteStatus = remote.status.rawValue
-                    job.progressAt = now
-                }
-                job.nextPoll =
-                    state.lingering.contains(id)
-                    ? now.addingTimeInterval(configuration.lingerPollInterval)
-                    : nextPoll(state.planner, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now)
-                state.inFlight[id] = job
-                state.polls.push(id, at: job.nextPoll)
-                return job.nextPoll
-            }
-            pollSignal.signal()
-            let update = RemoteUpdate(status: remote.status.rawValue)
-            let after = await record(id, log) { try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
-            // Settled by a person meanwhile (`cancel --force`): stop following it.
-            if let state = after ?? nil, !state.isInFlight {
-                untrack(id)
-                log.info("job \(id) is \(state.rawValue) in the queue; no longer following it")
-            }
-        }
+            },
+            remote: remote,
+            log
+        )
     }
 
-    private func retryPoll(_ id: Int64, after delay: TimeInterval, note: String?, now: Date, _ log: JobLog) async {
-        let next = now.addingTimeInterval(delay)
-        let giveUp = state.withLock { state -> Bool in
-            guard var job = state.inFlight[id] else { return false }
-            if now.timeIntervalSince(job.submittedAt) > configuration.giveUpAfter { return true }
-            job.polling = false
-            job.polls += 1
-            job.nextPoll = next
-            state.inFlight[id] = job
-            state.polls.push(id, at: next)
-            return false
+    /// Feeds one event to job `id`'s lifecycle and carries out what it returns: the schedule in
+    /// memory at once, then the writes in order. A job whose end is written leaves the table
+    /// after the write, so the engine is never idle while an end is unwritten.
+    private func carryOut(
+        _ id: Int64,
+        event: (inout RemoteJobLifecycle, PollPlanner) -> [RemoteJobLifecycle.Action],
+        remote: LegnextJob? = nil,
+        detail: String? = nil,
+        _ log: JobLog
+    ) async {
+        guard let (job, actions) = state.withLock({ $0.event(id, event) }) else { return }
+        let now = clock.now()
+        for action in actions {
+            switch action {
+            case .schedulePoll:
+                pollSignal.signal()
+            case .releaseSlot(let note):
+                log.warning("job \(id): \(note)")
+                workSignal.signal()
+                await record(id, log) { try await self.store.addEvent(id: id, detail: note, now: now) }
+            case .recordStatus(let status, let next):
+                let update = RemoteUpdate(status: status)
+                let after = await record(id, log) { try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
+                // Settled by a person meanwhile (`cancel --force`): stop following it.
+                if let state = after ?? nil, !state.isInFlight {
+                    untrack(id)
+                    log.info("job \(id) is \(state.rawValue) in the queue; no longer following it")
+                }
+            case .recordProblem(let note, let next):
+                await record(id, log) { try await self.store.recordRequestProblem(id: id, note: note, nextPollAt: next, now: now) }
+            case .recordEnd:
+                guard let remote else { continue }
+                let update = finalUpdate(remote, countsRequest: true)
+                let done: Void? = await record(id, log) { _ = try await self.store.applyRemote(id: id, update: update, nextPollAt: nil, now: now) }
+                untrack(id)
+                if done != nil { noteFinished(id, remote, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now, log) }
+            case .fail(let reason):
+                log.warning("job \(id) failed: \(reason)")
+                await finishFailed(id, error: reason, detail: detail, requestSent: true, log)
+                untrack(id)
+            }
         }
-        if giveUp {
-            await finishFailed(
-                id,
-                error: "gave up: no answer about it for \(Self.minutes(configuration.giveUpAfter)) (--give-up-after)",
-                detail: nil,
-                requestSent: true,
-                log
-            )
-            untrack(id)
-            return
-        }
-        pollSignal.signal()
-        await record(id, log) { try await self.store.recordRequestProblem(id: id, note: note, nextPollAt: next, now: now) }
     }
 
     func untrack(_ id: Int64) {
-        state.withLock {
-            _ = $0.inFlight.removeValue(forKey: id)
-            $0.lingering.remove(id)
-        }
+        state.withLock { $0.untrack(id) }
         workSignal.signal()
-    }
-
-    /// Which timeout a job still running at Legnext has passed, if any.
-    private func timeoutPassed(_ job: EngineState.Tracked, progressAt: Date, status: LegnextJobStatus, now: Date) -> String? {
-        if now.timeIntervalSince(job.submittedAt) > configuration.giveUpAfter {
-            return "not finished \(Self.minutes(configuration.giveUpAfter)) after submission (--give-up-after)"
-        }
-        if now.timeIntervalSince(progressAt) > configuration.noProgressTimeout {
-            return "no progress: \(status.rawValue) for \(Self.minutes(configuration.noProgressTimeout)) (--no-progress-timeout)"
-        }
-        return nil
-    }
-
-    static func minutes(_ seconds: TimeInterval) -> String {
-        seconds >= 120 ? "\(Int(seconds / 60))m" : "\(Int(seconds))s"
     }
 
     /// What the store records of a finished Job object.
     func finalUpdate(_ remote: LegnextJob, countsRequest: Bool) -> RemoteUpdate {
         guard remote.status == .completed else {
             let error = remote.error?.summary ?? "Legnext reported the job failed"
-            return RemoteUpdate(status: "failed", error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText, countsRequest: countsRequest)
+            return RemoteUpdate(status: .failed, error: "Legnext: \(error)", errorDetail: remote.error?.json.jsonText, countsRequest: countsRequest)
         }
         var update = Self.completion(remote)
         update.downloadOutputs = configuration.downloadOutputs
@@ -241,6 +186,6 @@ extension QueueEngine {
         }
         summary["remote_job_id"] = .string(remote.jobId)
         let credits = remote.usage.flatMap { usage in (usage.consume ?? 0) > 0 ? usage.consume : usage.frozen }
-        return RemoteUpdate(status: "completed", output: JSONValue.object(summary).jsonText, outputs: outputs, creditsUsed: credits)
+        return RemoteUpdate(status: .completed, output: JSONValue.object(summary).jsonText, outputs: outputs, creditsUsed: credits)
     }
 }

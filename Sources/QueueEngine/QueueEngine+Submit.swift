@@ -46,40 +46,49 @@ extension QueueEngine {
         EngineMetrics.request("POST /v1/\(request.kind.rawValue)", outcome)
         let now = clock.now()
         if outcome.wasAnswered { noteAnswer(after: now.timeIntervalSince(sentAt)) }
-        switch outcome {
-        case .success(let remote):
+        let settles = configuration.autoSettle && state.withLock { $0.hasActiveTasks != false }
+        let verdict = SubmissionVerdict(
+            outcome,
+            jobId: job.id,
+            attempts: job.attempts,
+            rules: .init(configuration),
+            settles: settles,
+            now: now,
+            jitter: Double.random(in: 0..<1)
+        )
+        switch verdict {
+        case .accepted(let remote):
             notePoints(kind: job.kind, frozen: remote.usage?.frozen, taken: points)
             await accepted(job, remote: remote, now: now, log)
-        case .rejected(let failure):
-            log.warning("job \(job.id) refused by Legnext: \(failure)")
-            await finishFailed(job.id, error: "Legnext refused the job: \(failure)", detail: failure.error.json.jsonText, requestSent: true, log)
-        case .account(let failure):
+        case .fail(let reason, let detail, let requestSent):
+            log.warning("job \(job.id) failed: \(reason)")
+            await finishFailed(job.id, error: reason, detail: detail, requestSent: requestSent, log)
+        case .pause(let failure, let reason):
             pause(for: failure, kind: job.kind)
             await record(job.id, log) {
-                try await self.store.requeue(
-                    id: job.id,
-                    runAfter: nil,
-                    reason: "waiting: submissions paused (\(failure))",
-                    countAttempt: false,
-                    requestSent: true,
-                    now: now
-                )
+                try await self.store.requeue(id: job.id, runAfter: nil, reason: reason, countAttempt: false, requestSent: true, now: now)
             }
-        case .rateLimited(let retryAfter, _):
-            let wait = retryAfter?.seconds
-            log.info("Legnext answered 429; slowing to \(String(format: "%.2f", limiter.currentRate)) requests/s")
+        case .requeue(let runAfter, let reason, let countAttempt, let requestSent):
+            if case .rateLimited = outcome {
+                log.info("Legnext answered 429; slowing to \(String(format: "%.2f", limiter.currentRate)) requests/s")
+            } else {
+                let wait = runAfter.map { " in " + String(format: "%.1f", $0.timeIntervalSince(now)) + "s" } ?? ""
+                log.info("job \(job.id): \(reason); trying again\(wait) (attempt \(job.attempts + 1) of \(configuration.maxAttempts))")
+            }
             await record(job.id, log) {
                 try await self.store.requeue(
                     id: job.id,
-                    runAfter: wait.map { now.addingTimeInterval($0) },
-                    reason: "rate limited by Legnext (429); will resend",
-                    countAttempt: false,
-                    requestSent: true,
+                    runAfter: runAfter,
+                    reason: reason,
+                    countAttempt: countAttempt,
+                    requestSent: requestSent,
                     now: now
                 )
             }
-        case .transient(let failure):
-            await transientSubmitFailure(job, failure, sentAt: sentAt, now: now, log)
+        case .uncertain(let reason):
+            log.warning("job \(job.id) uncertain: \(reason)")
+            let marked: Void? = await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
+            if marked != nil { beginSettling(job, sentAt: sentAt, answeredAt: now.addingTimeInterval(sealMargin())) }
         }
     }
 
@@ -108,7 +117,7 @@ extension QueueEngine {
                 try await self.store.markSubmitted(
                     id: job.id,
                     remoteJobId: remote.jobId,
-                    status: remote.status.rawValue,
+                    status: remote.status,
                     nextPollAt: now,
                     now: now,
                     finished: update
@@ -124,66 +133,12 @@ extension QueueEngine {
             return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
         }
         let stored: Void? = await record(job.id, log) {
-            try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status.rawValue, nextPollAt: next, now: now)
+            try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status, nextPollAt: next, now: now)
         }
         guard stored != nil else { return }
         log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
-        state.withLock { state in
-            state.inFlight[job.id] = .init(
-                id: job.id,
-                kind: job.kind,
-                remoteJobId: remote.jobId,
-                remoteStatus: remote.status.rawValue,
-                submittedAt: now,
-                progressAt: now,
-                polls: 0,
-                nextPoll: next
-            )
-            state.polls.push(job.id, at: next)
-        }
+        state.withLock { $0.follow(job.id, kind: job.kind, remoteJobId: remote.jobId, status: remote.status, submittedAt: now, next: next) }
         pollSignal.signal()
-    }
-
-    private func transientSubmitFailure(_ job: Job, _ failure: TransientFailure, sentAt: Date, now: Date, _ log: JobLog) async {
-        let serverAnswered = failure.httpStatus.map { $0 >= 500 } ?? false
-        let resend = !failure.mayHaveReachedServer || (serverAnswered && configuration.resendAfterServerError)
-        guard resend else {
-            let settles = configuration.autoSettle && state.withLock { $0.hasActiveTasks != false }
-            let next =
-                settles
-                ? "looking for it among Legnext's running jobs, to adopt it or, if none was made, resend"
-                : "`legnext-queue retry \(job.id)` resends it, `cancel` settles it"
-            let reason = "no clear answer to the submission (\(failure)); Legnext may have created the job, so it is not resent blindly: \(next)"
-            log.warning("job \(job.id) uncertain: \(failure)")
-            let marked: Void? = await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
-            if marked != nil { beginSettling(job, sentAt: sentAt, answeredAt: now.addingTimeInterval(sealMargin())) }
-            return
-        }
-        if job.attempts >= configuration.maxAttempts {
-            log.warning("job \(job.id) failed after \(job.attempts) attempts: \(failure)")
-            await finishFailed(
-                job.id,
-                error: "gave up after \(job.attempts) attempts (--max-attempts): \(failure)",
-                detail: nil,
-                requestSent: failure.mayHaveReachedServer,
-                log
-            )
-            return
-        }
-        let delay = Backoff.transient.delay(attempt: job.attempts)
-        log.info(
-            "job \(job.id): \(failure); trying again in \(String(format: "%.1f", delay))s (attempt \(job.attempts) of \(configuration.maxAttempts))"
-        )
-        await record(job.id, log) {
-            try await self.store.requeue(
-                id: job.id,
-                runAfter: now.addingTimeInterval(delay),
-                reason: "attempt \(job.attempts) failed: \(failure)",
-                countAttempt: true,
-                requestSent: failure.mayHaveReachedServer,
-                now: now
-            )
-        }
     }
 
     func finishFailed(_ id: Int64, error: String, detail: String?, requestSent: Bool, _ log: JobLog) async {

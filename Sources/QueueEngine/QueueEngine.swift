@@ -60,7 +60,7 @@ public final class QueueEngine: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.limiter = RateLimiter(rate: configuration.rate, burst: configuration.burst, clock: clock)
-        self.state = Mutex(EngineState(planner: PollPlanner(budget: configuration.pollBudget)))
+        self.state = Mutex(EngineState(planner: PollPlanner(budget: configuration.pollBudget), limits: .init(configuration)))
     }
 
     /// Calls `observer` with a fresh ``EngineStatus`` whenever the counts or the pause change
@@ -181,18 +181,15 @@ public final class QueueEngine: Service, Sendable {
         state.withLock { state in
             state.planner = planner
             for job in inFlight {
-                let next = max(job.nextPollAt ?? now, now)
-                state.inFlight[job.id] = .init(
-                    id: job.id,
+                state.follow(
+                    job.id,
                     kind: job.kind,
                     remoteJobId: job.remoteJobId,
-                    remoteStatus: job.remoteStatus,
+                    status: job.remoteStatus,
                     submittedAt: job.submittedAt,
                     progressAt: job.progressAt,
-                    polls: 0,
-                    nextPoll: next
+                    next: max(job.nextPollAt ?? now, now)
                 )
-                state.polls.push(job.id, at: next)
             }
         }
         if !inFlight.isEmpty { logger.info("following \(inFlight.count) job(s) submitted before the restart") }

@@ -53,13 +53,13 @@ extension QueueStore {
     public func adoptRemote(
         id: Int64,
         remoteJobId: String,
-        status: String,
+        status: LegnextJobStatus,
         evidence: String,
         nextPollAt: Date,
         now: Date
     ) async throws(StoreError) -> Adoption {
         let at = stamp(now)
-        let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
+        let state = status.runningState
         return try await write { db in
             if let other = try Int64.fetchOne(
                 db.cachedStatement(sql: Self.holderSQL),

@@ -171,13 +171,13 @@ extension QueueStore {
     public func markSubmitted(
         id: Int64,
         remoteJobId: String,
-        status: String,
+        status: LegnextJobStatus,
         nextPollAt: Date,
         now: Date,
         finished: RemoteUpdate? = nil
     ) async throws(StoreError) {
         let at = stamp(now)
-        let state = ["pending", "staged", "processing"].contains(status) ? status : "pending"
+        let state = status.runningState
         try await write { db in
             try db.executeCached(
                 sql: """
@@ -205,17 +205,16 @@ extension QueueStore {
             let state = JobState(rawValue: try RowReader(row).requiredText(0, "state"))
         else { return nil }
         guard state.isInFlight, state != .submitting else { return state }
-        let current = try RowReader(row).text(1, "remote_status")
+        let current = try RowReader(row).text(1, "remote_status").flatMap(LegnextJobStatus.init(rawValue:))
         let requests = update.countsRequest ? 1 : 0
-        let newRank = RemoteUpdate.rank(update.status)
-        guard newRank >= RemoteUpdate.rank(current) else {
+        guard !update.status.isBehind(current) else {
             if update.countsRequest {
                 try db.executeCached(sql: "UPDATE jobs SET requests = requests + 1 WHERE id = ?", arguments: [id])
             }
             return state
         }
         switch update.status {
-        case "completed":
+        case .completed:
             try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = 'completed', remote_status = 'completed', output = ?1, credits_used = ?2,
@@ -238,7 +237,7 @@ extension QueueStore {
                 try insert.execute(arguments: StatementArguments(values))
             }
             return .completed
-        case "failed":
+        case .failed:
             let message = update.error ?? "Legnext reported the job failed"
             try db.executeCached(
                 sql: """
@@ -250,8 +249,8 @@ extension QueueStore {
                 arguments: [message, update.errorDetail, at, id, requests]
             )
             return .failed
-        default:
-            let progressed = newRank > RemoteUpdate.rank(current)
+        case .pending, .staged, .processing:
+            let progressed = update.status.isAhead(of: current)
             try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = ?1, remote_status = ?1, requests = requests + ?6, next_poll_at = ?2,
@@ -260,9 +259,9 @@ extension QueueStore {
                         reason = CASE WHEN ?3 THEN 'Legnext reports ' || ?1 ELSE reason END
                     WHERE id = ?5
                     """,
-                arguments: [update.status, nextPollAt.map(Timestamp.format), progressed, at, id, requests]
+                arguments: [update.status.rawValue, nextPollAt.map(Timestamp.format), progressed, at, id, requests]
             )
-            return JobState(rawValue: update.status) ?? state
+            return JobState(rawValue: update.status.rawValue) ?? state
         }
     }
 
@@ -400,7 +399,7 @@ extension QueueStore {
                             id: id,
                             kind: try r.requiredText(1, "kind"),
                             remoteJobId: remote,
-                            remoteStatus: try r.text(3, "remote_status") ?? "pending",
+                            remoteStatus: try r.text(3, "remote_status").flatMap(LegnextJobStatus.init(rawValue:)) ?? .pending,
                             submittedAt: submitted,
                             progressAt: try r.date(5, "progress_at") ?? submitted,
                             nextPollAt: try r.date(6, "next_poll_at"),

@@ -1,9 +1,9 @@
 import Foundation
+import QueueSupport
 
 /// What Legnext said about a job, in the store's terms (no HTTP types here).
 public struct RemoteUpdate: Sendable {
-    /// Legnext's status: pending, staged, processing, completed or failed.
-    public var status: String
+    public var status: LegnextJobStatus
     /// Summary of the output (JSON object text), on completion.
     public var output: String?
     public var outputs: [JobOutput]
@@ -19,7 +19,7 @@ public struct RemoteUpdate: Sendable {
     public var countsRequest = true
 
     public init(
-        status: String,
+        status: LegnextJobStatus,
         output: String? = nil,
         outputs: [JobOutput] = [],
         creditsUsed: Int? = nil,
@@ -35,20 +35,8 @@ public struct RemoteUpdate: Sendable {
         self.errorDetail = errorDetail
         self.countsRequest = countsRequest
     }
-
-    /// Order of progress; a lower rank never replaces a higher one.
-    public static func rank(_ status: String?) -> Int {
-        switch status {
-        case "pending": 0
-        case "staged": 1
-        case "processing": 2
-        case "completed", "failed": 3
-        default: -1
-        }
-    }
 }
 
-/// A job the daemon has claimed for submission.
 /// What one claim did: the jobs to send now, and those it failed before sending anything.
 public struct ClaimBatch: Sendable {
     public var jobs: [ClaimedJob] = []
@@ -65,6 +53,7 @@ public struct ClaimBatch: Sendable {
     public var count: Int { jobs.count + failed.count }
 }
 
+/// A job the daemon has claimed for submission.
 public struct ClaimedJob: Sendable {
     public var job: Job
     /// The completed parent, for follow-up kinds.
@@ -103,7 +92,7 @@ public struct InFlightJob: Sendable {
     public var id: Int64
     public var kind: String
     public var remoteJobId: String
-    public var remoteStatus: String
+    public var remoteStatus: LegnextJobStatus
     public var submittedAt: Date
     public var progressAt: Date
     public var nextPollAt: Date?

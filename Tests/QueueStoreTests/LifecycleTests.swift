@@ -31,9 +31,9 @@ import Testing
         let parent = try fixture.store.enqueue([NewJob(prompt: "parent")]).ids[0]
         let child = try fixture.store.enqueue([NewJob(kind: "upscale", prompt: nil, params: #"{"imageNo":1,"type":0}"#, parentId: parent)]).ids[0]
         #expect(try await fixture.store.claim(limit: 5, now: t0).jobs.map(\.job.id) == [parent])
-        try await fixture.store.markSubmitted(id: parent, remoteJobId: "R1", status: "pending", nextPollAt: t0, now: t0)
+        try await fixture.store.markSubmitted(id: parent, remoteJobId: "R1", status: .pending, nextPollAt: t0, now: t0)
         #expect(try await fixture.store.claim(limit: 5, now: t0).jobs.isEmpty, "the child waits while its parent runs")
-        try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: "completed"), nextPollAt: nil, now: t0)
+        try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: .completed), nextPollAt: nil, now: t0)
         let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
         #expect(claimed.map(\.job.id) == [child])
         #expect(claimed.first?.parent == ParentJob(id: parent, kind: "diffusion", prompt: "parent", remoteJobId: "R1"))
@@ -48,8 +48,8 @@ import Testing
             let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
             #expect(claimed.map(\.job.id) == [parent])
             #expect(claimed.first?.parent?.extensions == (step == 0 ? nil : step - 1))
-            try await fixture.store.markSubmitted(id: parent, remoteJobId: "R\(step)", status: "pending", nextPollAt: t0, now: t0)
-            try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: "completed"), nextPollAt: nil, now: t0)
+            try await fixture.store.markSubmitted(id: parent, remoteJobId: "R\(step)", status: .pending, nextPollAt: t0, now: t0)
+            try await fixture.store.applyRemote(id: parent, update: RemoteUpdate(status: .completed), nextPollAt: nil, now: t0)
             parent = try fixture.store.enqueue([NewJob(kind: "extend-video", prompt: nil, params: #"{"videoNo":0}"#, parentId: parent)]).ids[0]
         }
         let claimed = try await fixture.store.claim(limit: 5, now: t0).jobs
@@ -75,17 +75,17 @@ import Testing
         defer { fixture.dir.remove() }
         let id = try fixture.store.enqueue([NewJob(prompt: "x")]).ids[0]
         _ = try await fixture.store.claim(limit: 1, now: t0)
-        try await fixture.store.markSubmitted(id: id, remoteJobId: "R", status: "pending", nextPollAt: t0, now: t0)
-        #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: "processing"), nextPollAt: t0, now: t0) == .processing)
-        #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: "pending"), nextPollAt: t0, now: t0) == .processing)
+        try await fixture.store.markSubmitted(id: id, remoteJobId: "R", status: .pending, nextPollAt: t0, now: t0)
+        #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: .processing), nextPollAt: t0, now: t0) == .processing)
+        #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: .pending), nextPollAt: t0, now: t0) == .processing)
         #expect(try fixture.store.job(id)?.state == .processing)
         let outputs = [
             JobOutput(jobId: id, kind: .grid, index: 0, url: "https://cdn/x/grid.png"),
             JobOutput(jobId: id, kind: .image, index: 0, url: "https://cdn/x/0.png"),
         ]
-        let done = RemoteUpdate(status: "completed", output: #"{"seed":"7"}"#, outputs: outputs, creditsUsed: 80)
+        let done = RemoteUpdate(status: .completed, output: #"{"seed":"7"}"#, outputs: outputs, creditsUsed: 80)
         #expect(try await fixture.store.applyRemote(id: id, update: done, nextPollAt: nil, now: t0) == .completed)
-        #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: "processing"), nextPollAt: t0, now: t0) == .completed)
+        #expect(try await fixture.store.applyRemote(id: id, update: RemoteUpdate(status: .processing), nextPollAt: t0, now: t0) == .completed)
         let detail = try fixture.store.detail(id)
         #expect(detail.job.state == .completed)
         #expect(detail.job.creditsUsed == 80)
@@ -99,7 +99,7 @@ import Testing
         defer { fixture.dir.remove() }
         let ids = try fixture.store.enqueue([NewJob(prompt: "a"), NewJob(prompt: "b")]).ids
         _ = try await fixture.store.claim(limit: 2, now: t0)
-        try await fixture.store.markSubmitted(id: ids[0], remoteJobId: "R", status: "pending", nextPollAt: t0, now: t0)
+        try await fixture.store.markSubmitted(id: ids[0], remoteJobId: "R", status: .pending, nextPollAt: t0, now: t0)
         #expect(try await fixture.store.recoverInterruptedSubmissions(now: t0) == [ids[1]])
         #expect(try fixture.store.job(ids[1])?.state == .uncertain)
         let inFlight = try await fixture.store.inFlightJobs(now: t0).jobs
@@ -129,14 +129,14 @@ import Testing
         defer { fixture.dir.remove() }
         let ids = try fixture.store.enqueue([NewJob(prompt: "a"), NewJob(prompt: "b"), NewJob(prompt: "c")]).ids
         _ = try await fixture.store.claim(limit: 1, now: t0)
-        try await fixture.store.markSubmitted(id: ids[0], remoteJobId: "R", status: "processing", nextPollAt: t0, now: t0)
+        try await fixture.store.markSubmitted(id: ids[0], remoteJobId: "R", status: .processing, nextPollAt: t0, now: t0)
         let cancelled = try fixture.store.cancel([ids[0], ids[1], 999])
         #expect(cancelled[0].outcome != .done(from: .processing))
         #expect(cancelled[1].outcome == .done(from: .queued))
         #expect(cancelled[2].outcome == .notFound)
         try await fixture.store.applyRemote(
             id: ids[0],
-            update: RemoteUpdate(status: "failed", error: "Legnext: moderation", errorDetail: #"{"code":403}"#),
+            update: RemoteUpdate(status: .failed, error: "Legnext: moderation", errorDetail: #"{"code":403}"#),
             nextPollAt: nil,
             now: t0
         )
