@@ -13,13 +13,13 @@ extension Bench {
         defer { stop(sim) }
         let headers = ["content-type": "application/json", "x-api-key": "sim-key"]
         let prompt = #"{"text":"a watercolor fox in the snow, soft morning light --ar 3:2 --v 7"}"#
-        let (posted, status) = try await URLSessionLite.post(url + "/api/v1/diffusion", body: Data(prompt.utf8), headers: headers)
+        let (posted, status) = try await URLSessionLite.post(url + "/v1/diffusion", body: Data(prompt.utf8), headers: headers)
         guard status == 200, let id = try JSONValue(data: posted)["job_id"]?.stringValue else {
             throw BenchError("the simulator refused the diffusion: \(status) \(String(decoding: posted, as: UTF8.self))")
         }
         var completed = Data()
         for _ in 0..<100 {
-            let (body, _) = try await URLSessionLite.send(url + "/api/v1/job/\(id)", method: .GET, body: nil, headers: headers)
+            let (body, _) = try await URLSessionLite.send(url + "/v1/job/\(id)", method: .GET, body: nil, headers: headers)
             completed = body
             if try JSONValue(data: body)["status"]?.stringValue == "completed" { break }
             try await Task.sleep(for: .milliseconds(20))

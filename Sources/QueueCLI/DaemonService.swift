@@ -61,6 +61,8 @@ struct DaemonService: Service {
     var learnConcurrency = false
     /// Raised by the engine and the downloader while their writes fail for want of space.
     let diskAlarm = DiskAlarm()
+    /// Now and waits, for every part.
+    var clock: any QueueClock = WallClock()
 
     func run() async throws {
         var engineConfiguration = engineConfiguration
@@ -170,7 +172,7 @@ struct DaemonService: Service {
         var tasks: [@Sendable () async -> Void] = []
         var wakes: [@Sendable () -> Void] = []
         if let configuration = outputs.downloads {
-            let downloader = OutputDownloader(store: store, configuration: configuration, diskAlarm: diskAlarm, logger: logger)
+            let downloader = OutputDownloader(store: store, configuration: configuration, diskAlarm: diskAlarm, clock: clock, logger: logger)
             tasks.append { await downloader.run() }
             wakes.append { downloader.wake() }
         }
@@ -178,8 +180,8 @@ struct DaemonService: Service {
         if let url = outputs.notifyURL, let secret = outputs.notifySecret {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
             http = client
-            let webhook = WebhookNotifier(url: url, secret: secret, client: client)
-            let outbox = NotificationOutbox(store: store, channel: .webhook, configuration: outputs.outbox, logger: logger) {
+            let webhook = WebhookNotifier(url: url, secret: secret, client: client, clock: clock)
+            let outbox = NotificationOutbox(store: store, channel: .webhook, configuration: outputs.outbox, clock: clock, logger: logger) {
                 await webhook.deliver($0, $1)
             }
             tasks.append { await outbox.run() }
@@ -187,7 +189,7 @@ struct DaemonService: Service {
         }
         if let command = outputs.onFinish {
             let runner = FinishCommand(command: command, timeout: outputs.onFinishTimeout, databasePath: store.path)
-            let outbox = NotificationOutbox(store: store, channel: .command, configuration: outputs.outbox, logger: logger) {
+            let outbox = NotificationOutbox(store: store, channel: .command, configuration: outputs.outbox, clock: clock, logger: logger) {
                 await runner.deliver($0, $1)
             }
             tasks.append { await outbox.run() }
@@ -201,14 +203,20 @@ struct DaemonService: Service {
     /// out before the process leaves; what remains is picked up by the next start.
     private func settleOutbox() async {
         guard outputs.downloads != nil || !outputs.channels.isEmpty else { return }
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try? store.hasOutboxWork(within: 5, now: Date())) == true {
-            try? await Task.sleep(for: .milliseconds(200))
+        let deadline = clock.now().addingTimeInterval(60)
+        while clock.now() < deadline {
+            do {
+                guard try store.hasOutboxWork(within: 5, now: clock.now()) else { return }
+            } catch {
+                logger.warning("cannot tell whether downloads or notifications are due: \(error); leaving them to the next start")
+                return
+            }
+            try? await clock.sleep(until: clock.now().addingTimeInterval(0.2))
         }
     }
 
     private func makeEngine(_ client: LegnextClient, _ configuration: EngineConfiguration) -> QueueEngine {
-        let engine = QueueEngine(store: store, legnext: client, configuration: configuration, diskAlarm: diskAlarm, logger: logger)
+        let engine = QueueEngine(store: store, legnext: client, configuration: configuration, clock: clock, diskAlarm: diskAlarm, logger: logger)
         if let onStatus { engine.observeStatus(onStatus) }
         if let notifier {
             let watchdog = notifier.watchdogInterval != nil
@@ -229,9 +237,15 @@ struct DaemonService: Service {
         var last = ""
         var first = true
         while !Task.isCancelled {
-            if !first { try? await Task.sleep(for: .milliseconds(Int64(progressInterval * 1000))) }
+            if !first { try? await clock.sleep(until: clock.now().addingTimeInterval(progressInterval)) }
             first = false
-            guard let status = try? store.status() else { continue }
+            let status: QueueStatus
+            do {
+                status = try store.status()
+            } catch {
+                logger.warning("progress: cannot read the counts: \(error)")
+                continue
+            }
             var line = Self.summary(status)
             if let problem = diskAlarm.current { line += "; DISK FULL: \(problem)" }
             if line != last {

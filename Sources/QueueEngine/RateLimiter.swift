@@ -29,10 +29,10 @@ public final class RateLimiter: Sendable {
     }
 
     private let state: Mutex<State>
-    private let clock: any EngineClock
+    private let clock: any QueueClock
     private let changed = Wakeup()
 
-    public init(rate: Double, burst: Int, clock: any EngineClock) {
+    public init(rate: Double, burst: Int, clock: any QueueClock) {
         self.clock = clock
         state = Mutex(State(bucket: TokenBucket(rate: rate, burst: burst, now: clock.now())))
     }

@@ -90,7 +90,13 @@ public struct MetricsEndpoint: Sendable {
 
     /// Jobs by state and the age of the oldest queued job, as the database has them now.
     private func refreshQueueGauges() {
-        guard let status = try? store.status() else { return }
+        let status: QueueStatus
+        do {
+            status = try store.status()
+        } catch {
+            logger.warning("metrics: cannot read the queue's counts: \(error)")
+            return
+        }
         for state in JobState.allCases {
             registry.makeGauge(descriptor: Self.jobs, labels: [("state", state.rawValue)]).set(Double(status.counts[state] ?? 0))
         }

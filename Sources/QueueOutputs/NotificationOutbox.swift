@@ -26,18 +26,21 @@ public struct NotificationOutbox: Sendable {
     let configuration: Configuration
     let logger: Logger
     let deliver: @Sendable (JobNotification, JobDetail) async -> Attempt
+    let clock: any QueueClock
     let wakeup = Wakeup()
 
     public init(
         store: QueueStore,
         channel: JobNotification.Channel,
         configuration: Configuration = .init(),
+        clock: any QueueClock = WallClock(),
         logger: Logger,
         deliver: @escaping @Sendable (JobNotification, JobDetail) async -> Attempt
     ) {
         self.store = store
         self.channel = channel
         self.configuration = configuration
+        self.clock = clock
         self.logger = logger
         self.deliver = deliver
     }
@@ -48,48 +51,84 @@ public struct NotificationOutbox: Sendable {
     /// Runs until cancelled. One delivery at a time, oldest first, so receivers see ends in order.
     public func run() async {
         while !Task.isCancelled {
-            let now = Date()
-            let due = (try? await store.dueNotifications(channel: channel, now: now, limit: 32)) ?? []
-            for notification in due where !Task.isCancelled {
+            let due = await logged("read the \(channel.rawValue) notifications due") {
+                try await store.dueNotifications(channel: channel, now: clock.now(), limit: 32)
+            }
+            for notification in due ?? [] where !Task.isCancelled {
                 await handle(notification)
             }
-            if due.count == 32 { continue }
-            let next = (try? await store.nextNotificationTime(channel: channel, after: Date())) ?? nil
-            let delay = min(next ?? .distantFuture, Date().addingTimeInterval(configuration.idleCheck)).timeIntervalSinceNow
-            if delay > 0 { _ = await wakeup.wait(timeout: .milliseconds(Int64(delay * 1000) + 1)) }
+            if due?.count == 32 { continue }
+            let now = clock.now()
+            let next = await logged("read when the next \(channel.rawValue) notification is due") {
+                try await store.nextNotificationTime(channel: channel, after: now)
+            }
+            await clock.wait(for: wakeup, until: min((next ?? nil) ?? .distantFuture, now.addingTimeInterval(configuration.idleCheck)))
         }
     }
 
     private func handle(_ notification: JobNotification) async {
         var log = logger
         log[metadataKey: "lnq.job.id"] = "\(notification.jobId)"
-        guard let detail = try? store.detail(notification.jobId) else {
-            try? await store.notificationFailed(notification.id, error: "the job is gone", retryAt: nil)
+        let detail: JobDetail
+        do {
+            detail = try store.detail(notification.jobId)
+        } catch .noSuchJob {
+            await logged("record that job \(notification.jobId) is gone") {
+                try await store.notificationFailed(notification.id, error: "the job is gone", retryAt: nil)
+            }
+            return
+        } catch {
+            logger.warning("\(channel.rawValue) outbox: cannot read job \(notification.jobId) for its notification: \(error); trying again in 30s")
+            let later = clock.now().addingTimeInterval(30)
+            await logged("postpone a notification of job \(notification.jobId)") {
+                try await store.postponeNotification(notification.id, until: later)
+            }
             return
         }
-        let now = Date()
+        let now = clock.now()
         let waiting = detail.outputs.contains { $0.download?.state == "pending" }
         if waiting, now.timeIntervalSince(notification.createdAt) < configuration.downloadWait {
-            try? await store.postponeNotification(notification.id, until: now.addingTimeInterval(2))
+            await logged("postpone a notification of job \(notification.jobId)") {
+                try await store.postponeNotification(notification.id, until: now.addingTimeInterval(2))
+            }
             return
         }
         switch await deliver(notification, detail) {
         case .delivered:
-            try? await store.notificationDelivered(notification.id, now: Date())
+            let at = clock.now()
+            await logged("record the delivery of notification \(notification.deliveryId) (it may be delivered again)") {
+                try await store.notificationDelivered(notification.id, now: at)
+            }
             log.info("job \(notification.jobId): \(channel.rawValue) notification \(notification.deliveryId) delivered")
         case .failed(let reason, let permanent):
             let attempts = notification.attempts + 1
-            let retryAt = Date().addingTimeInterval(Self.backoff(attempts))
+            let retryAt = clock.now().addingTimeInterval(Self.backoff(attempts))
             let expired = retryAt.timeIntervalSince(notification.createdAt) > configuration.giveUpAfter
             if permanent || expired {
                 log.warning("job \(notification.jobId): \(channel.rawValue) notification given up after \(attempts) attempt(s): \(reason)")
-                try? await store.notificationFailed(notification.id, error: reason, retryAt: nil)
+                await logged("record a failed notification of job \(notification.jobId)") {
+                    try await store.notificationFailed(notification.id, error: reason, retryAt: nil)
+                }
             } else {
                 log.info(
-                    "job \(notification.jobId): \(channel.rawValue) notification failed (\(reason)); next try in \(Int(retryAt.timeIntervalSinceNow))s"
+                    "job \(notification.jobId): \(channel.rawValue) notification failed (\(reason)); next try in \(Int(retryAt.timeIntervalSince(clock.now())))s"
                 )
-                try? await store.notificationFailed(notification.id, error: reason, retryAt: retryAt)
+                await logged("record a failed notification of job \(notification.jobId)") {
+                    try await store.notificationFailed(notification.id, error: reason, retryAt: retryAt)
+                }
             }
+        }
+    }
+
+    /// Runs a store call; when it fails, says what could not be done and returns nil (the rows
+    /// stay due, so the next round tries again).
+    @discardableResult
+    private func logged<T: Sendable>(_ what: String, _ body: () async throws -> T) async -> T? {
+        do {
+            return try await body()
+        } catch {
+            logger.warning("\(channel.rawValue) outbox: cannot \(what): \(error)")
+            return nil
         }
     }
 

@@ -44,12 +44,20 @@ public struct OutputDownloader: Sendable {
     let configuration: Configuration
     let logger: Logger
     let diskAlarm: DiskAlarm
+    let clock: any QueueClock
     let wakeup = Wakeup()
 
-    public init(store: QueueStore, configuration: Configuration, diskAlarm: DiskAlarm = DiskAlarm(), logger: Logger) {
+    public init(
+        store: QueueStore,
+        configuration: Configuration,
+        diskAlarm: DiskAlarm = DiskAlarm(),
+        clock: any QueueClock = WallClock(),
+        logger: Logger
+    ) {
         self.store = store
         self.configuration = configuration
         self.diskAlarm = diskAlarm
+        self.clock = clock
         self.logger = logger
     }
 
@@ -69,10 +77,17 @@ public struct OutputDownloader: Sendable {
         await withDiscardingTaskGroup { group in
             let active = ActiveDownloads()
             while !Task.isCancelled {
-                let now = Date()
+                let now = clock.now()
                 let slots = active.slots(now: now, slowAfter: configuration.slowAfter)
                 let free = min(configuration.concurrency - slots.holding, 4 * configuration.concurrency - slots.running)
-                let due = free > 0 ? ((try? await store.dueDownloads(now: now, limit: free + slots.running)) ?? []) : []
+                var due: [PendingDownload] = []
+                if free > 0 {
+                    do {
+                        due = try await store.dueDownloads(now: now, limit: free + slots.running)
+                    } catch {
+                        logger.warning("cannot read the downloads due: \(error); looking again in \(Int(configuration.idleCheck))s")
+                    }
+                }
                 var started = 0
                 for download in due where started < free && active.claim(download, at: now) {
                     started += 1
@@ -85,17 +100,17 @@ public struct OutputDownloader: Sendable {
                 if started > 0, started == free { continue }  // more may be due
                 // Everything due is under way (or nothing is): sleep until a download ends or
                 // turns slow, a job completes, a retry falls due, or the periodic look.
-                let retry = (try? await store.nextDownloadTime(after: now)) ?? nil
+                var retry: Date?
+                do {
+                    retry = try await store.nextDownloadTime(after: now)
+                } catch {
+                    logger.warning("cannot read when the next download retry is due: \(error)")
+                }
                 let turnsSlow = slots.nextSlowAt ?? .distantFuture
-                await wait(until: min(retry ?? .distantFuture, turnsSlow, now.addingTimeInterval(configuration.idleCheck)))
+                await clock.wait(for: wakeup, until: min(retry ?? .distantFuture, turnsSlow, now.addingTimeInterval(configuration.idleCheck)))
             }
         }
         try? await client.shutdown()
-    }
-
-    private func wait(until deadline: Date) async {
-        let delay = deadline.timeIntervalSinceNow
-        if delay > 0 { _ = await wakeup.wait(timeout: .milliseconds(Int64(delay * 1000) + 1)) }
     }
 
     /// One attempt at one output, recorded whatever its end.
@@ -107,9 +122,10 @@ public struct OutputDownloader: Sendable {
             guard try await store.isPending(download) else { return }
             let (path, size, type, digest) = try await save(download, client, active)
             if diskAlarm.clear(.outputs) { logger.notice("outputs can be saved in \(configuration.directory) again") }
-            try await recording(download) {
+            let recorded = await recording(download) {
                 try await store.downloadSucceeded(download, path: path, size: size, contentType: type, sha256: digest)
             }
+            guard recorded else { return }
             log.info("job \(download.jobId): saved \(download.kind.rawValue) \(download.index) to \(path) (\(size) bytes)")
         } catch let failure as DownloadFailure {
             // Cut off by shutdown: redone at the next start, not counted as an attempt.
@@ -119,38 +135,47 @@ public struct OutputDownloader: Sendable {
                 if diskAlarm.raise(.outputs, "no space left to save outputs in \(configuration.directory)") {
                     logger.error("disk full: cannot save outputs in \(configuration.directory) (\(failure.reason)); downloads wait and retry")
                 }
-                try? await recording(download) {
-                    try await store.downloadFailed(download, error: failure.reason, retryAt: Date().addingTimeInterval(30), countAttempt: false)
+                let retryAt = clock.now().addingTimeInterval(30)
+                await recording(download) {
+                    try await store.downloadFailed(download, error: failure.reason, retryAt: retryAt, countAttempt: false)
                 }
                 return
             }
             let attempts = download.attempts + 1
-            let retryAt = failure.transient && attempts < configuration.maxAttempts ? Date().addingTimeInterval(Self.backoff(attempts)) : nil
+            let retryAt = failure.transient && attempts < configuration.maxAttempts ? clock.now().addingTimeInterval(Self.backoff(attempts)) : nil
             if retryAt == nil {
                 log.warning("job \(download.jobId): \(download.kind.rawValue) \(download.index) not downloaded: \(failure.reason)")
             } else {
                 log.info("job \(download.jobId): download of \(download.kind.rawValue) \(download.index) failed (\(failure.reason)); trying again")
             }
             let reason = retryAt == nil && failure.transient ? "\(failure.reason) (gave up after \(attempts) attempts)" : failure.reason
-            try? await recording(download) { try await store.downloadFailed(download, error: reason, retryAt: retryAt) }
+            await recording(download) { try await store.downloadFailed(download, error: reason, retryAt: retryAt) }
         } catch {
-            log.warning("job \(download.jobId): cannot record the download: \(error)")
+            log.warning(
+                "job \(download.jobId): the download of \(download.kind.rawValue) \(download.index) could not be tried: \(error); it stays due"
+            )
         }
     }
 
-    /// Runs the write that records an attempt. While the queue cannot be written (a full disk)
-    /// it waits before it returns, so the output, still due in the queue, is not fetched again
-    /// at once: retried from the network every 30 s, not in a loop.
-    private func recording(_ download: PendingDownload, _ write: () async throws -> Void) async throws {
+    /// Runs the write that records an attempt, and says why when it cannot (the output stays
+    /// due and is fetched again). While the queue cannot be written (a full disk, a lock held)
+    /// it waits before it returns, so the output is not fetched again at once: retried from the
+    /// network every 30 s, not in a loop. Returns whether the write landed.
+    @discardableResult
+    private func recording(_ download: PendingDownload, _ write: () async throws -> Void) async -> Bool {
         do {
             try await write()
             if diskAlarm.clear(.queue) { logger.notice("the queue can be written again") }
-        } catch let error as StoreError {
-            if case .diskFull = error, diskAlarm.raise(.queue, "\(error)") {
-                logger.error("disk full: \(error); downloads wait and retry")
+            return true
+        } catch {
+            let what = "job \(download.jobId): cannot record the download of \(download.kind.rawValue) \(download.index)"
+            if case .diskFull = error as? StoreError {
+                if diskAlarm.raise(.queue, "\(error)") { logger.error("disk full: \(error); downloads wait and retry") }
+            } else {
+                logger.warning("\(what): \(error); it is fetched again")
             }
-            if error.isTemporary { try? await Task.sleep(for: .seconds(30)) }
-            throw error
+            if (error as? StoreError)?.isTemporary == true { try? await clock.sleep(until: clock.now().addingTimeInterval(30)) }
+            return false
         }
     }
 
@@ -200,7 +225,7 @@ public struct OutputDownloader: Sendable {
                 guard size <= configuration.maxBytes else {
                     throw DownloadFailure("over the \(configuration.maxBytes)-byte cap (--download-max-bytes)", transient: false)
                 }
-                active.progressed(download, at: Date())
+                active.progressed(download, at: clock.now())
                 chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
                 try file.write(contentsOf: chunk.readableBytesView)
             }

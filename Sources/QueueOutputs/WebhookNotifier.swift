@@ -15,16 +15,18 @@ public struct WebhookNotifier: Sendable {
     /// The key bytes (SymmetricKey is not Sendable in this swift-crypto).
     let secret: Data
     let client: HTTPClient
+    let clock: any QueueClock
 
-    public init(url: String, secret: Data, client: HTTPClient) {
+    public init(url: String, secret: Data, client: HTTPClient, clock: any QueueClock = WallClock()) {
         self.url = url
         self.secret = secret
         self.client = client
+        self.clock = clock
     }
 
     public func deliver(_ notification: JobNotification, _ detail: JobDetail) async -> NotificationOutbox.Attempt {
         let body = Data(NotificationPayload.json(notification, detail).jsonText.utf8)
-        let timestamp = String(Int(Date().timeIntervalSince1970))
+        let timestamp = String(Int(clock.now().timeIntervalSince1970))
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")

@@ -1,10 +1,10 @@
 import Foundation
-import QueueEngine
+import QueueSupport
 import Synchronization
 
-/// An ``EngineClock`` a test moves by hand: `sleep` returns only when ``advance(by:)`` passes
+/// A ``QueueClock`` a test moves by hand: `sleep` returns only when ``advance(by:)`` passes
 /// its deadline.
-public final class ManualClock: EngineClock {
+public final class ManualClock: QueueClock {
     private struct Sleeper {
         var deadline: Date
         var id: UInt64

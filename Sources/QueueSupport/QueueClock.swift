@@ -1,9 +1,9 @@
 import Foundation
-import QueueSupport
 
-/// Where the engine gets "now" and how it waits: the system's clock in production, a clock a
-/// test drives by hand otherwise. Wall time, because the database stores wall times.
-public protocol EngineClock: Sendable {
+/// Where the daemon's parts (engine, downloader, outboxes) get "now" and how they wait: the
+/// system's clock in production, a clock a test drives by hand otherwise. Wall time, because
+/// the database stores wall times.
+public protocol QueueClock: Sendable {
     func now() -> Date
     /// Returns at `deadline` (at once if it has passed); throws when the task is cancelled.
     func sleep(until deadline: Date) async throws
@@ -11,7 +11,7 @@ public protocol EngineClock: Sendable {
 
 /// The system's wall clock; waits use the monotonic clock so a jump of the wall clock cannot
 /// stretch a wait beyond the interval asked for.
-public struct SystemEngineClock: EngineClock {
+public struct WallClock: QueueClock {
     public init() {}
 
     public func now() -> Date { Date() }
@@ -26,9 +26,9 @@ public struct SystemEngineClock: EngineClock {
     }
 }
 
-extension EngineClock {
+extension QueueClock {
     /// Returns at the next signal of `signal` or at `deadline`, whichever comes first.
-    func wait(for signal: Wakeup, until deadline: Date) async {
+    public func wait(for signal: Wakeup, until deadline: Date) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await self.sleep(until: deadline) }
             group.addTask { await signal.wait() }
