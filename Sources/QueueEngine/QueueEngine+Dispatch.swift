@@ -66,7 +66,7 @@ extension QueueEngine {
                 } else if claimFailures & (claimFailures - 1) == 0 {
                     // Said once, then at each doubling of the count: a damaged file fails every time.
                     logger.error(
-                        "cannot claim jobs (\(claimFailures) time(s) in a row): \(error); trying again in \(Int(delay))s. If it persists, check the file with `sqlite3 \(store.path) 'PRAGMA integrity_check'` (REINDEX mends a damaged index)"
+                        "cannot claim jobs (\(claimFailures) time(s) in a row): \(error); trying again in \(Int(delay))s. If it persists, check the file with `sqlite3 \(store.location) 'PRAGMA integrity_check'` (REINDEX mends a damaged index)"
                     )
                 }
                 try? await clock.sleep(until: clock.now().addingTimeInterval(delay))
@@ -91,7 +91,9 @@ extension QueueEngine {
     private func waitForWork() async {
         let now = clock.now()
         var deadline = now.addingTimeInterval(configuration.idleCheckInterval)
-        if let due = try? await store.nextDueTime(after: now), due < deadline { deadline = due }
+        if let due = await logged("read when the next delayed job is due", { try await store.nextDueTime(after: now) }) ?? nil, due < deadline {
+            deadline = due
+        }
         if configuration.exitWhenIdle { deadline = min(deadline, now.addingTimeInterval(0.5)) }
         await clock.wait(for: workSignal, until: deadline)
     }
@@ -102,7 +104,8 @@ extension QueueEngine {
     private func idleDeferred() async -> (count: Int, next: Date?)? {
         guard state.withLock({ $0.busy == 0 && $0.unwritten == 0 && $0.paused == nil && $0.settling.isEmpty }) else { return nil }
         let now = clock.now()
-        guard let queued = try? await store.queuedCount(), let deferred = try? await store.deferredJobs(after: now),
+        guard let queued = await logged("count the queued jobs", { try await store.queuedCount() }),
+            let deferred = await logged("read the delayed jobs", { try await store.deferredJobs(after: now) }),
             queued == deferred.count
         else { return nil }
         if let next = deferred.next, next.timeIntervalSince(now) <= 60 { return nil }

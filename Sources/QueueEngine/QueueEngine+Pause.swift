@@ -41,13 +41,15 @@ extension QueueEngine {
         publishStatus()
         pauseSignal.signal()
         Task { [store, clock] in
-            try? await store.heartbeat(
-                now: clock.now(),
-                inFlight: state.withLock { $0.busy },
-                currentRate: nil,
-                pausedReason: reason,
-                pausedSince: now
-            )
+            await logged("record the pause in the daemon row (the next heartbeat does)") {
+                try await store.heartbeat(
+                    now: clock.now(),
+                    inFlight: state.withLock { $0.busy },
+                    currentRate: nil,
+                    pausedReason: reason,
+                    pausedSince: now
+                )
+            }
         }
     }
 
@@ -172,7 +174,15 @@ extension QueueEngine {
         publishStatus()
         workSignal.signal()
         Task { [store, clock] in
-            try? await store.heartbeat(now: clock.now(), inFlight: state.withLock { $0.busy }, currentRate: nil, pausedReason: nil, pausedSince: nil)
+            await logged("record the resume in the daemon row (the next heartbeat does)") {
+                try await store.heartbeat(
+                    now: clock.now(),
+                    inFlight: state.withLock { $0.busy },
+                    currentRate: nil,
+                    pausedReason: nil,
+                    pausedSince: nil
+                )
+            }
         }
     }
 }

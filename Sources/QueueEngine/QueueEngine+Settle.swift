@@ -133,7 +133,8 @@ extension QueueEngine {
     /// or learns that none is; a job whose window has passed gets its verdict.
     private func examine(_ active: LegnextActiveTasks, lookStarted: Date, answered: Date) async {
         let ids = active.tasks.map(\.jobId)
-        guard var held = try? await store.heldRemoteIds(ids) else { return }  // unknown which are ours: no verdict
+        // Unknown which are ours: no verdict this look.
+        guard var held = await logged("tell which running Legnext jobs the queue holds", { try await store.heldRemoteIds(ids) }) else { return }
         let (jobs, sending) = state.withLock { state in
             held.formUnion(state.inFlight.values.map(\.remoteJobId))
             let jobs = state.settling.values.sorted { ($0.sentAt, $0.id) < ($1.sentAt, $1.id) }

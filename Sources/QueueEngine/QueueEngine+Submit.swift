@@ -133,7 +133,14 @@ extension QueueEngine {
             return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
         }
         let stored: Void? = await record(job.id, log) {
-            try await self.store.markSubmitted(id: job.id, remoteJobId: remote.jobId, status: remote.status, nextPollAt: next, now: now)
+            try await self.store.markSubmitted(
+                id: job.id,
+                remoteJobId: remote.jobId,
+                status: remote.status,
+                nextPollAt: next,
+                now: now,
+                finished: nil
+            )
         }
         guard stored != nil else { return }
         log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")

@@ -12,10 +12,10 @@ import Synchronization
 /// Run it as a `Service`. Graceful shutdown stops claiming at once, gives requests under way
 /// ``EngineConfiguration/gracePeriod`` to finish, records every outcome, and returns.
 public final class QueueEngine: Service, Sendable {
-    let store: QueueStore
+    let store: any JobStore
     let legnext: any LegnextService
     let configuration: EngineConfiguration
-    let clock: any EngineClock
+    let clock: any QueueClock
     let logger: Logger
     let limiter: RateLimiter
     /// Raised while the queue cannot be written for want of space.
@@ -46,10 +46,10 @@ public final class QueueEngine: Service, Sendable {
     ///   - legnext: the API (the real client, pointed at Legnext or at the simulator).
     ///   - baseURL: recorded in the `daemon` row for `status`.
     public init(
-        store: QueueStore,
+        store: any JobStore,
         legnext: any LegnextService,
         configuration: EngineConfiguration,
-        clock: any EngineClock = SystemEngineClock(),
+        clock: any QueueClock = WallClock(),
         diskAlarm: DiskAlarm = DiskAlarm(),
         logger: Logger
     ) {
@@ -105,13 +105,10 @@ public final class QueueEngine: Service, Sendable {
 
     public func run() async throws {
         try await prepare()
-        let watcher = ChangeWatcher(databasePath: store.path)
-        if let watcher {
-            watcher.start()
-        } else {
-            logger.notice("cannot watch \(store.path) for changes; new rows are noticed within \(Int(configuration.idleCheckInterval))s")
+        let changes = store.externalChanges()
+        if changes == nil {
+            logger.notice("cannot watch \(store.location) for changes; new rows are noticed within \(Int(configuration.idleCheckInterval))s")
         }
-        defer { watcher?.stop() }
         announce(.ready)
         let (work, workQueue) = AsyncStream.makeStream(of: Work.self)
         extraWork.withLock { $0 = workQueue }
@@ -120,8 +117,8 @@ public final class QueueEngine: Service, Sendable {
                 helpers.addTask { await self.limiter.run() }
                 helpers.addTask { await self.heartbeatLoop() }
                 helpers.addTask { await self.probeLoop() }
-                if let watcher {
-                    helpers.addTask { await self.forward(watcher.changes) }
+                if let changes {
+                    helpers.addTask { for await _ in changes { self.workSignal.signal() } }
                 }
                 await withDiscardingTaskGroup { requests in
                     requests.addTask {
@@ -141,7 +138,7 @@ public final class QueueEngine: Service, Sendable {
             self.stop()
         }
         await shielded {
-            try? await self.store.markDaemonStopped(now: self.clock.now())
+            await self.logged("record in the daemon row that it stopped") { try await self.store.markDaemonStopped(now: self.clock.now()) }
         }
         let (completed, failed) = state.withLock { ($0.completed, $0.failed) }
         logger.info("stopped: \(completed) completed and \(failed) failed in this run")
@@ -163,7 +160,7 @@ public final class QueueEngine: Service, Sendable {
         }
         // A POST of a job claimed before the restart left at or after its claim; the process that
         // sent it has ended, and Legnext is done with it a margin later.
-        if let slowest = try await store.slowestRecentSubmission() { noteAnswer(after: slowest) }
+        if let slowest = try await store.slowestRecentSubmission(limit: 200) { noteAnswer(after: slowest) }
         let sealed = now.addingTimeInterval(sealMargin())
         for (job, claimedAt) in try await store.uncertainJobs() { beginSettling(job, sentAt: claimedAt, answeredAt: sealed) }
         let unclaimable = try await store.failUnclaimableRows(now: now)
@@ -210,13 +207,6 @@ public final class QueueEngine: Service, Sendable {
         publishStatus()
     }
 
-    private func forward(_ signal: Wakeup) async {
-        while !Task.isCancelled {
-            await signal.wait()
-            workSignal.signal()
-        }
-    }
-
     // MARK: Heartbeat and status
 
     /// Refreshes the `daemon` row and tells observers the engine is alive. A round that hangs
@@ -261,6 +251,18 @@ public final class QueueEngine: Service, Sendable {
         }
         snapshot.diskProblem = diskAlarm.current
         for observer in observers { observer(snapshot) }
+    }
+
+    /// Runs a store call whose failure costs only a round (it is asked again): says what could
+    /// not be done, and returns nil.
+    @discardableResult
+    func logged<T: Sendable>(_ what: String, _ body: () async throws -> T) async -> T? {
+        do {
+            return try await body()
+        } catch {
+            logger.warning("cannot \(what): \(error)")
+            return nil
+        }
     }
 
     /// Runs `body` to completion even if the calling task is cancelled: the last state write of
