@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import LegnextAPI
 import LegnextSimulator
@@ -223,28 +224,75 @@ public struct RunCommand: AsyncParsableCommand {
                 base = { url }
             }
             let outputs = try outputSettings(store: store)
-            let daemon = DaemonService(
+            engine.downloadOutputs = outputs.downloads != nil
+            engine.notifyChannels = outputs.channels
+            let diskAlarm = DiskAlarm()
+            // Started in this order and stopped in reverse: the listeners, the downloader and
+            // the outboxes outlive the engine, which stops before the simulator it talks to.
+            var wakes: [@Sendable () -> Void] = []
+            if let metrics = metricsListen.flatMap(Self.hostAndPort) {
+                let endpoint = MetricsEndpoint(
+                    registry: MetricsEndpoint.bootstrap(),
+                    store: store,
+                    host: metrics.host,
+                    port: metrics.port,
+                    logger: logger
+                )
+                services.append(.init(service: endpoint))
+            }
+            var callbacks: (receiver: CallbackReceiver, settings: CallbackSettings)?
+            if let listen = callbackListen, var settings = Self.callbackSettings(listen, publicURL: callbackURL) {
+                settings.signingSecret = try callbackSecret()
+                let receiver = CallbackReceiver(
+                    store: store,
+                    host: settings.host,
+                    port: settings.port,
+                    signingSecret: settings.signingSecret,
+                    logger: logger
+                )
+                services.append(.init(service: receiver))
+                callbacks = (receiver, settings)
+            }
+            if let configuration = outputs.downloads {
+                let downloader = OutputDownloader(store: store, configuration: configuration, diskAlarm: diskAlarm, logger: logger)
+                services.append(.init(service: downloader))
+                wakes.append { downloader.wake() }
+            }
+            if let url = outputs.notifyURL, let secret = outputs.notifySecret {
+                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+                services.append(.init(service: HTTPClientOwner(client: client)))
+                let webhook = WebhookNotifier(url: url, secret: secret, client: client)
+                let outbox = NotificationOutbox(store: store, channel: .webhook, configuration: outputs.outbox, logger: logger) {
+                    await webhook.deliver($0, $1)
+                }
+                services.append(.init(service: outbox))
+                wakes.append { outbox.wake() }
+            }
+            if let command = outputs.onFinish {
+                let runner = FinishCommand(command: command, timeout: outputs.onFinishTimeout, databasePath: store.path)
+                let outbox = NotificationOutbox(store: store, channel: .command, configuration: outputs.outbox, logger: logger) {
+                    await runner.deliver($0, $1)
+                }
+                services.append(.init(service: outbox))
+                wakes.append { outbox.wake() }
+            }
+            let wakeAll = wakes
+            let daemon = EngineService(
                 store: store,
                 key: key,
                 baseURL: base,
-                engineConfiguration: engine,
+                configuration: engine,
                 logger: logger,
-                progressInterval: 3,
-                onStatus: nil,
+                diskAlarm: diskAlarm,
                 notifier: notifier,
-                callbacks: try callbackListen.flatMap { Self.callbackSettings($0, publicURL: callbackURL) }.map {
-                    var settings = $0
-                    settings.signingSecret = try callbackSecret()
-                    return settings
-                },
-                metrics: metricsListen.flatMap(Self.hostAndPort).map {
-                    MetricsSettings(host: $0.host, port: $0.port, registry: MetricsEndpoint.bootstrap())
-                },
-                outputs: outputs,
-                learnConcurrency: concurrency == nil
+                callbacks: callbacks,
+                learnConcurrency: concurrency == nil,
+                wake: { for wake in wakeAll { wake() } },
+                hasOutbox: outputs.downloads != nil || !outputs.channels.isEmpty
             )
-            // Shut down in reverse order: the daemon stops before the simulator it talks to.
+            // The daemon ends with the engine (`--exit-when-idle`, or a fatal error).
             services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: ProgressReporter(store: store, interval: 3, logger: logger, notifier: notifier, diskAlarm: diskAlarm)))
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
             )

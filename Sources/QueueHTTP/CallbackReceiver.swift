@@ -6,6 +6,7 @@ import Logging
 import QueueEngine
 import QueueStore
 import QueueSupport
+import ServiceLifecycle
 
 /// Receives Legnext's callbacks at `POST /legnext/<job id>/<token>`.
 ///
@@ -15,7 +16,7 @@ import QueueSupport
 /// nothing. With the account's webhook secret, a callback must also be signed as Legnext signs
 /// them (`X-Legnext-Signature`: hex HMAC-SHA256 of `X-Legnext-Timestamp + "." + body`, stamped
 /// within five minutes) or it is refused.
-public struct CallbackReceiver: Sendable {
+public struct CallbackReceiver: Service {
     public static let maxBodyBytes = 256 << 10
 
     let store: QueueStore

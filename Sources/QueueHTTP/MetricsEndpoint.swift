@@ -6,10 +6,11 @@ import Prometheus
 import QueueEngine
 import QueueStore
 import QueueSupport
+import ServiceLifecycle
 
 /// Serves Prometheus text at `GET /metrics`: what the engine reports through swift-metrics,
 /// plus the queue's counts read from the database at each scrape.
-public struct MetricsEndpoint: Sendable {
+public struct MetricsEndpoint: Service {
     let registry: PrometheusCollectorRegistry
     let store: QueueStore
     let host: String

@@ -2,11 +2,12 @@ import Foundation
 import Logging
 import QueueStore
 import QueueSupport
+import ServiceLifecycle
 
 /// Delivers the `notifications` rows of one channel, at least once: each due row is handed to
 /// `deliver`; a failure is tried again with backoff until `giveUpAfter` from the job's end.
 /// Rows survive restarts in the database, so nothing is lost to a crash.
-public struct NotificationOutbox: Sendable {
+public struct NotificationOutbox: Service {
     public enum Attempt: Sendable {
         case delivered
         /// Try again later; `permanent` gives up at once.
@@ -48,8 +49,13 @@ public struct NotificationOutbox: Sendable {
     /// A job may have ended.
     public func wake() { wakeup.signal() }
 
-    /// Runs until cancelled. One delivery at a time, oldest first, so receivers see ends in order.
-    public func run() async {
+    /// Runs until graceful shutdown or cancellation. One delivery at a time, oldest first, so
+    /// receivers see ends in order.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.deliveryLoop() }
+    }
+
+    private func deliveryLoop() async {
         while !Task.isCancelled {
             let due = await logged("read the \(channel.rawValue) notifications due") {
                 try await store.dueNotifications(channel: channel, now: clock.now(), limit: 32)

@@ -6,6 +6,7 @@ import NIOCore
 import NIOFoundationCompat
 import QueueStore
 import QueueSupport
+import ServiceLifecycle
 import Synchronization
 
 /// Downloads every image and video of completed jobs to `<dir>/<job id>/<kind>-<n>.<ext>`
@@ -13,7 +14,7 @@ import Synchronization
 /// before Legnext's signed URLs expire: streamed to a temporary file and renamed, with size,
 /// content type and SHA-256 in `job_outputs`. Its own connections and concurrency, outside
 /// the Legnext request budget. A half-done download is redone after a restart; a done one never.
-public struct OutputDownloader: Sendable {
+public struct OutputDownloader: Service {
     public struct Configuration: Sendable {
         public var directory: String
         /// Hosts allowed (`cdn.example.com`, or `*.example.com` for any subdomain).
@@ -64,8 +65,13 @@ public struct OutputDownloader: Sendable {
     /// New outputs may be waiting (a job completed).
     public func wake() { wakeup.signal() }
 
-    /// Runs until cancelled; downloads under way at cancellation are redone at the next start.
-    public func run() async {
+    /// Runs until graceful shutdown or cancellation; downloads under way then are redone at the
+    /// next start.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.downloadLoop() }
+    }
+
+    private func downloadLoop() async {
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(
