@@ -213,7 +213,7 @@ public struct LegnextBalance: Sendable, Hashable {
     public var availablePoints: Int?
     public var raw: JSONValue
 
-    init(json: JSONValue) throws(LegnextDecodingError) {
+    public init(json: JSONValue) throws(LegnextDecodingError) {
         guard let envelope = json.objectValue else { throw .notAnObject(json.typeName) }
         let data = envelope["data"]?.objectValue ?? envelope
         accountId = data["account_id"]?.stringValue ?? data["account_id"]?.intValue.map(String.init)
@@ -243,7 +243,7 @@ public struct LegnextActiveTasks: Sendable, Hashable {
     public var concurrentLimit: Int?
     public var tasks: [Task]
 
-    init(json: JSONValue) throws(LegnextDecodingError) {
+    public init(json: JSONValue) throws(LegnextDecodingError) {
         guard let envelope = json.objectValue else { throw .notAnObject(json.typeName) }
         let data = envelope["data"]?.objectValue ?? envelope
         totalActive = data["total_active"]?.intValue

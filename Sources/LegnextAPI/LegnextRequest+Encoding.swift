@@ -23,4 +23,10 @@ extension LegnextRequest {
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return (ByteBuffer(bytes: try encoder.encode(body)), "application/json")
     }
+
+    /// The body as the JSON object Legnext receives (nil if it cannot be encoded).
+    public var jsonBody: [String: JSONValue]? {
+        guard let (buffer, _) = try? encodedBody() else { return nil }
+        return (try? JSONValue(data: Data(buffer: buffer)))?.objectValue
+    }
 }

@@ -10,7 +10,7 @@ extension LegnextRequest {
     /// but `callback` and `null`s. An input that is missing or not an object is a difference.
     public func inputMismatch(_ input: JSONValue?) -> String? {
         guard let theirs = input?.objectValue else { return "Legnext's job shows no input to compare" }
-        guard let data = try? encodedBody().0, let ours = (try? JSONValue(data: Data(buffer: data)))?.objectValue else {
+        guard let ours = jsonBody else {
             return "the request cannot be encoded"
         }
         for (name, value) in ours where name != "callback" {

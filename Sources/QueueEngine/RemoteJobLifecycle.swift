@@ -86,8 +86,11 @@ struct RemoteJobLifecycle: Sendable {
     private(set) var status: LegnextJobStatus
     /// When Legnext last reported progress (the no-progress clock).
     private(set) var progressAt: Date
-    /// Polls made (answered or not), for the planner and backoff.
+    /// Polls made (answered or not), for the planner.
     private(set) var polls = 0
+    /// Polls in a row that brought no answer, for their backoff: one 5xx after many answered
+    /// polls waits about a second, not the backoff of the poll count.
+    private(set) var failuresInARow = 0
     /// Past a timeout: no longer holding a concurrency slot.
     private(set) var isLingering = false
     private let limits: Limits
@@ -143,6 +146,7 @@ struct RemoteJobLifecycle: Sendable {
     /// planner's time for poll number `polls` (counted after this one).
     mutating func answered(_ answer: LegnextJobStatus, now: Date, nextPlanned: (_ polls: Int) -> Date) -> [Action] {
         guard state != .ended else { return [] }
+        failuresInARow = 0
         if answer.isFinal {
             polls += 1
             state = .ended
@@ -186,11 +190,12 @@ struct RemoteJobLifecycle: Sendable {
         }
         let delay: TimeInterval =
             switch failure {
-            case .account: Backoff.accountProbe.delay(attempt: polls + 1, random: jitter)
+            case .account: Backoff.accountProbe.delay(attempt: failuresInARow + 1, random: jitter)
             case .rateLimited(let retryAfter): retryAfter ?? 1
-            case .transient: Backoff.transient.delay(attempt: min(polls + 1, 4), random: jitter)
+            case .transient: Backoff.transient.delay(attempt: min(failuresInARow + 1, 4), random: jitter)
             }
         polls += 1
+        failuresInARow += 1
         let next = now.addingTimeInterval(delay)
         state = .scheduled(next)
         return [.schedulePoll(at: next), .recordProblem(note: note, nextPollAt: next)]

@@ -39,6 +39,50 @@ public struct Job: Sendable, Hashable, Identifiable {
     /// Why the row could not be read as it is (``RowReadError``); set only by ``init(leniently:)``
     /// for display, whose other fields are then what could be read.
     public var readError: String? = nil
+
+}
+
+extension Job {
+    /// A job as another ``JobStore`` holds it: queued, with nothing sent yet.
+    public init(
+        id: Int64,
+        kind: String,
+        prompt: String?,
+        params: String = "{}",
+        tag: String? = nil,
+        priority: Int = 0,
+        parentId: Int64? = nil,
+        state: JobState = .queued,
+        createdAt: Date
+    ) {
+        self.init(
+            id: id,
+            kind: kind,
+            prompt: prompt,
+            params: params,
+            tag: tag,
+            priority: priority,
+            runAfter: nil,
+            idempotencyKey: nil,
+            parentId: parentId,
+            state: state,
+            reason: nil,
+            remoteJobId: nil,
+            remoteStatus: nil,
+            attempts: 0,
+            requests: 0,
+            nextPollAt: nil,
+            progressAt: nil,
+            error: nil,
+            errorDetail: nil,
+            output: nil,
+            creditsUsed: nil,
+            createdAt: createdAt,
+            updatedAt: createdAt,
+            submittedAt: nil,
+            finishedAt: nil
+        )
+    }
 }
 
 extension Job: FetchableRecord {

@@ -100,4 +100,9 @@ extension QueueStore {
 public struct UncertainSubmission: Sendable {
     public var job: Job
     public var parentRemoteJobId: String?
+
+    public init(job: Job, parentRemoteJobId: String?) {
+        self.job = job
+        self.parentRemoteJobId = parentRemoteJobId
+    }
 }

@@ -97,4 +97,24 @@ public struct InFlightJob: Sendable {
     public var progressAt: Date
     public var nextPollAt: Date?
     public var requests: Int
+
+    public init(
+        id: Int64,
+        kind: String,
+        remoteJobId: String,
+        remoteStatus: LegnextJobStatus,
+        submittedAt: Date,
+        progressAt: Date,
+        nextPollAt: Date?,
+        requests: Int
+    ) {
+        self.id = id
+        self.kind = kind
+        self.remoteJobId = remoteJobId
+        self.remoteStatus = remoteStatus
+        self.submittedAt = submittedAt
+        self.progressAt = progressAt
+        self.nextPollAt = nextPollAt
+        self.requests = requests
+    }
 }

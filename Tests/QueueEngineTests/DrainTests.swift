@@ -257,42 +257,6 @@ import Testing
         }
     }
 
-    /// A lost answer settles itself: the job its POST made is found among Legnext's running jobs
-    /// and adopted (its input matched), or, when a look proves there is none, the job is sent
-    /// again. Random 500s, dropped and unreadable answers at the rates of the issue, plus three
-    /// POSTs whose answer is always lost (`sim:drop`: a job made) and three answered 500 once
-    /// (`sim:post-errors=1`: nothing made), at lengths like Legnext's (time-scaled 1/5, so the
-    /// settling window of a few seconds dwarfs a loopback POST's answer): nothing left
-    /// uncertain, nothing paid twice, and Legnext holds no job that is not in our rows.
-    @Test func uncertainJobsSettleByThemselves() async throws {
-        var sim = Self.simulator()
-        sim.timeScale = 0.2  // a diffusion of 30–90 s in 6–18 s
-        sim.errorRate = 0.05
-        sim.dropRate = 0.03
-        sim.malformedRate = 0.02
-        try await EngineHarness.with(simulator: sim) { harness in
-            let prompts =
-                (0..<6).map { "a heron \($0)" } + (0..<3).map { "a lost answer \($0) sim:drop" }
-                + (0..<3).map { "a refused post \($0) sim:post-errors=1" }
-            _ = try harness.store.enqueue(prompts.map { NewJob(prompt: $0) })
-            var engine = Self.engine(concurrency: 12)
-            engine.maxAttempts = 20
-            let settled = try await harness.run(engine, timeout: 120) { try harness.all(in: [.completed, .failed]) }
-            let status = try harness.store.status()
-            let left = try harness.store.list(state: .uncertain, limit: 10).map { try harness.store.detail($0.id).events.compactMap(\.detail) }
-            #expect(settled, "\(status.counts); still uncertain: \(left)")
-            #expect(status.counts[.completed] == prompts.count, "\(status.counts)")
-            let stats = try await harness.stats()
-            #expect(stats.number("duplicate_submissions") == 0)
-            let jobs = try harness.store.list(limit: 100)
-            let remoteIds = Set(jobs.compactMap(\.remoteJobId))
-            #expect(remoteIds.count == prompts.count && stats.number("jobs_created") == Double(prompts.count), "Legnext holds no job not in our rows")
-            let events = try jobs.flatMap { try harness.store.detail($0.id).events.compactMap(\.detail) }
-            #expect(events.contains { $0.contains("found among Legnext's running jobs (active_tasks), and a GET showed this job's input") })
-            #expect(events.contains { $0.hasPrefix("not created: no job of ours among Legnext's running jobs") })
-        }
-    }
-
     /// Two rows alike, both answers lost: both lost POSTs made a job, and each row adopts one of
     /// the two (the older POST the older job), never both the same one.
     @Test func twoIdenticalLostSubmissionsEachAdoptAJobOfTheirOwn() async throws {

@@ -137,7 +137,7 @@ import Testing
         let answer12 = job.pollFailed(.rateLimited(retryAfter: nil), note: nil, now: t0 + 11, jitter: 0)
         #expect(answer12.first == .schedulePoll(at: t0 + 12))
         _ = job.pollDue(scheduledAt: t0 + 12)
-        // Account: 5 s doubling from the fourth poll on: 5·2³ = 40, jitter 1 → the full 40 s.
+        // Account, the fourth failure in a row: 5·2³ = 40, jitter 1 → the full 40 s.
         let answer13 = job.pollFailed(.account, note: "poll refused: 402", now: t0 + 12, jitter: 0.999_999)
         #expect(answer13.first == .schedulePoll(at: t0 + 12 + 39.99998))
         #expect(job.polls == 4)
@@ -173,5 +173,27 @@ import Testing
         // Adoption and recovery hand over what the row or Legnext said; the end is applied by
         // the answer event, so the starting status is never a final one.
         #expect(job(status: .completed).status == .pending)
+    }
+
+    @Test func theBackoffAfterAFailedPollCountsFailuresInARowNotPolls() {
+        var job = job(status: .processing)
+        for poll in 0..<6 {
+            let at = job.nextPoll!
+            _ = job.pollDue(scheduledAt: at)
+            _ = job.answered(.processing, now: at, nextPlanned: { _ in at + 10 })
+            #expect(job.polls == poll + 1)
+        }
+        let at = job.nextPoll!
+        _ = job.pollDue(scheduledAt: at)
+        // The seventh poll answered 503: the first failure in a row waits 1–2 s (jitter 0: 1 s).
+        let first = job.pollFailed(.transient, note: nil, now: at, jitter: 0)
+        #expect(first.first == .schedulePoll(at: at + 1))
+        _ = job.pollDue(scheduledAt: at + 1)
+        let second = job.pollFailed(.transient, note: nil, now: at + 1, jitter: 0)
+        #expect(second.first == .schedulePoll(at: at + 3))
+        #expect(job.failuresInARow == 2)
+        _ = job.pollDue(scheduledAt: at + 3)
+        _ = job.answered(.processing, now: at + 3, nextPlanned: { _ in at + 13 })
+        #expect(job.failuresInARow == 0)
     }
 }

@@ -22,6 +22,17 @@ public final class ManualClock: QueueClock {
     /// Sleepers waiting now.
     public var sleepers: Int { state.withLock { $0.sleepers.count } }
 
+    /// Sleeps begun so far: a sign of life for a driver that waits for idleness.
+    public var sleepsBegun: UInt64 { state.withLock { $0.nextId } }
+
+    /// The earliest deadline a sleeper waits for.
+    public var nextDeadline: Date? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+
+    /// Moves time forward to `date` (never back), waking every sleeper whose deadline has come.
+    public func advance(to date: Date) {
+        advance(by: max(0, date.timeIntervalSince(now())))
+    }
+
     public func sleep(until deadline: Date) async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextId += 1

@@ -1,0 +1,111 @@
+import Foundation
+import QueueEngine
+import QueueStore
+import QueueTestSupport
+import Testing
+
+/// The whole engine (dispatcher, poll scheduler, rate limiter, settler, heartbeat) on an
+/// in-memory queue and a scripted Legnext, on logic time: jobs of real length (tens of seconds
+/// to hours) drain in moments of wall time, and what is asserted is behaviour, never speed.
+@Suite struct LogicTimeEngineTests {
+    /// 30–49 s, fixed per prompt: real diffusion lengths.
+    static let realLength: @Sendable (String) -> TimeInterval = { prompt in 30 + Double(prompt.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) % 20 }) }
+
+    func configuration(concurrency: Int = 6) -> EngineConfiguration {
+        var configuration = EngineConfiguration()
+        configuration.concurrency = concurrency
+        configuration.rate = 5
+        configuration.burst = 5
+        return configuration
+    }
+
+    @Test func aBatchOfRealLengthDrainsWithinThePlansSlotsAndIsPaidForOnce() async throws {
+        let harness = LogicTimeHarness(planConcurrency: 6, duration: Self.realLength)
+        for index in 0..<60 { await harness.store.enqueue(prompt: "a fox, study \(index)", now: harness.start) }
+        let (met, elapsed) = try await harness.run(configuration()) { await harness.store.count(.completed) == 60 }
+        let completed = await harness.store.count(.completed)
+        #expect(met, "completed: \(completed) of 60")
+        #expect(harness.legnext.jobsMade == 60)
+        #expect(harness.legnext.requests["POST"] == 60)
+        #expect(harness.legnext.peakProcessing <= 6)
+        // Every result is kept: a grid and its four images for each job.
+        let outputs = await harness.store.outputs
+        #expect(outputs.count == 60 && outputs.values.allSatisfy { $0.count == 5 })
+        // Ten waves of 30–49 s jobs cannot take less logic time than ten of the shortest.
+        #expect(elapsed >= 300)
+    }
+
+    @Test func aPostWhoseAnswerWasLostIsNeverSentAgain() async throws {
+        let harness = LogicTimeHarness(duration: Self.realLength) { prompt, _ in prompt.hasPrefix("lost") ? .answerLost : nil }
+        for index in 0..<8 { await harness.store.enqueue(prompt: "kept \(index)", now: harness.start) }
+        for index in 0..<2 { await harness.store.enqueue(prompt: "lost \(index)", now: harness.start) }
+        let (met, _) = try await harness.run(configuration()) {
+            let (completed, uncertain) = (await harness.store.count(.completed), await harness.store.count(.uncertain))
+            return completed == 8 && uncertain == 2
+        }
+        #expect(met)
+        // Legnext made all ten (the lost answers' jobs too) and was asked to make each once: the
+        // server here has no active_tasks to look in, so the two wait for a person, saying so.
+        #expect(harness.legnext.jobsMade == 10)
+        #expect(harness.legnext.requests["POST"] == 10)
+        let lost = await harness.store.jobs.values.filter { $0.state == .uncertain }
+        #expect(lost.allSatisfy { $0.reason?.contains("not resent blindly") == true && $0.attempts == 1 })
+    }
+
+    @Test func aJobRefusedByLegnextFailsWithItsWordsAndTheRestGoOn() async throws {
+        let harness = LogicTimeHarness(duration: Self.realLength) { prompt, _ in prompt == "refused" ? .refused(400) : nil }
+        let refused = await harness.store.enqueue(prompt: "refused", now: harness.start)
+        for index in 0..<5 { await harness.store.enqueue(prompt: "fine \(index)", now: harness.start) }
+        let (met, _) = try await harness.run(configuration()) { await harness.store.isSettled }
+        #expect(met)
+        let job = await harness.store.jobs[refused]
+        #expect(job?.state == .failed)
+        #expect(job?.error == "Legnext refused the job: HTTP 400: refused by the script (code 400)")
+        let completed = await harness.store.count(.completed)
+        #expect(completed == 5)
+    }
+
+    @Test func aStalledJobGivesItsSlotToTheNextAndIsStillFollowedToItsEnd() async throws {
+        // One slot: a job that runs two hours must not hold back the one behind it.
+        let harness = LogicTimeHarness(planConcurrency: 2) { prompt in prompt == "slow" ? 2 * 3600 : 40 }
+        let slow = await harness.store.enqueue(prompt: "slow", now: harness.start)
+        let quick = await harness.store.enqueue(prompt: "quick", now: harness.start)
+        var configuration = configuration(concurrency: 1)
+        configuration.giveUpAfter = 3 * 3600
+        let (met, _) = try await harness.run(configuration) { await harness.store.isSettled }
+        #expect(met)
+        let jobs = await harness.store.jobs
+        #expect(jobs[slow]?.state == .completed)
+        #expect(jobs[quick]?.state == .completed)
+        // The quick job went as soon as the slow one passed the no-progress timeout (10 min).
+        let quickEnd = try #require(jobs[quick]?.finishedAt)
+        #expect(quickEnd.timeIntervalSince(harness.start) < 15 * 60)
+        let events = await harness.store.events[slow] ?? []
+        #expect(events.contains { $0.contains("its slot goes to the next job") })
+        #expect(harness.legnext.jobsMade == 2)
+    }
+
+    @Test func uncertainJobsAreAdoptedOrResentAndLegnextHoldsNothingTwice() async throws {
+        // Three answers lost after the job was made (adopt it), three 5xx that made nothing
+        // (prove it, then resend once), six that go through.
+        let harness = LogicTimeHarness(planConcurrency: 6, hasActiveTasks: true, duration: Self.realLength) { prompt, post in
+            if prompt.hasPrefix("lost") { return post == 1 ? .answerLost : nil }
+            if prompt.hasPrefix("refused post") { return post == 1 ? .serverErrorMakingNothing : nil }
+            return nil
+        }
+        let prompts = (0..<6).map { "a heron \($0)" } + (0..<3).map { "lost answer \($0)" } + (0..<3).map { "refused post \($0)" }
+        for prompt in prompts { await harness.store.enqueue(prompt: prompt, now: harness.start) }
+        var configuration = configuration(concurrency: 12)
+        configuration.maxAttempts = 20
+        let (met, _) = try await harness.run(configuration) { await harness.store.isSettled }
+        let jobs = await harness.store.jobs.values.sorted { $0.id < $1.id }
+        #expect(met, "\(jobs.map { "\($0.id) \($0.state): \($0.reason ?? "")" })")
+        #expect(jobs.allSatisfy { $0.state == .completed })
+        // One Legnext job per row, and no row's job is another's.
+        #expect(harness.legnext.jobsMade == prompts.count)
+        #expect(Set(jobs.compactMap(\.remoteJobId)).count == prompts.count)
+        let events = await harness.store.events.values.flatMap { $0 }
+        #expect(events.contains { $0.contains("found among Legnext's running jobs (active_tasks), and a GET showed this job's input") })
+        #expect(events.contains { $0.hasPrefix("not created: no job of ours among Legnext's running jobs") })
+    }
+}

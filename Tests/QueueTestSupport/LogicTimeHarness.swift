@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import QueueEngine
+import QueueStore
+import QueueSupport
+import ServiceLifecycle
+import Synchronization
+
+/// The engine on logic time: an in-memory queue, Legnext as a script, and a manual clock that
+/// jumps to the next sleeper's deadline whenever the engine has gone idle (no store call, no
+/// Legnext request, no new sleep through rounds of yields). A drain of jobs that take minutes
+/// runs in milliseconds, and no wall-clock time decides any result.
+public struct LogicTimeHarness: Sendable {
+    public let clock: ManualClock
+    public let activity: Counter
+    public let store: InMemoryJobStore
+    public let legnext: ScriptedLegnext
+    public let start: Date
+
+    public init(
+        planConcurrency: Int = 6,
+        hasActiveTasks: Bool = false,
+        duration: @escaping @Sendable (String) -> TimeInterval,
+        fault: @escaping @Sendable (_ prompt: String, _ post: Int) -> ScriptedLegnext.SubmitFault? = { _, _ in nil }
+    ) {
+        clock = ManualClock()
+        activity = Counter()
+        start = clock.now()
+        store = InMemoryJobStore(activity: activity)
+        legnext = ScriptedLegnext(
+            clock: clock,
+            concurrency: planConcurrency,
+            activity: activity,
+            hasActiveTasks: hasActiveTasks,
+            duration: duration,
+            fault: fault
+        )
+    }
+
+    /// Runs the engine until `condition` holds or `limit` of logic time has passed, then stops
+    /// it gracefully (advancing time through its grace period too). Returns whether the
+    /// condition held, and the logic time it took.
+    public func run(
+        _ configuration: EngineConfiguration,
+        limit: TimeInterval = 24 * 3600,
+        until condition: @escaping @Sendable () async -> Bool
+    ) async throws -> (met: Bool, elapsed: TimeInterval) {
+        var logger = Logger(label: "engine")
+        logger.logLevel = .error
+        let engine = QueueEngine(store: store, legnext: legnext, configuration: configuration, clock: clock, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
+        let finished = Mutex(false)
+        let running = Task {
+            defer { finished.withLock { $0 = true } }
+            try await group.run()
+        }
+        var met = false
+        while true {
+            await idle()
+            if await condition() {
+                met = true
+                break
+            }
+            guard let next = clock.nextDeadline, next.timeIntervalSince(start) <= limit else { break }
+            clock.advance(to: next)
+        }
+        let elapsed = clock.now().timeIntervalSince(start)
+        await group.triggerGracefulShutdown()
+        while !finished.withLock({ $0 }) {
+            await idle()
+            clock.advance(to: clock.nextDeadline ?? clock.now().addingTimeInterval(1))
+        }
+        try await running.value
+        return (met, elapsed)
+    }
+
+    /// Returns once nothing has happened through three rounds of yields in a row.
+    private func idle() async {
+        var last: UInt64 = .max
+        var quiet = 0
+        while quiet < 3 {
+            for _ in 0..<200 { await Task.yield() }
+            let seen = UInt64(activity.count) &+ clock.sleepsBegun
+            if seen == last {
+                quiet += 1
+            } else {
+                quiet = 0
+                last = seen
+            }
+        }
+    }
+}
