@@ -24,6 +24,9 @@ struct EngineService: Service {
     var notifier: SystemdNotifier?
     /// The receiver whose address goes into each submission, and where it listens.
     var callbacks: (receiver: CallbackReceiver, settings: CallbackSettings)?
+    /// Other listeners that must be listening before any job is taken (`/metrics`): each
+    /// returns its port, or nil when it could not listen.
+    var listeners: [@Sendable () async -> Int?] = []
     /// No `--concurrency` was given: take the plan's limit from `GET /account/active_tasks`.
     var learnConcurrency = false
     /// Called when the engine's counts change: a job may have ended (downloads, notifications).
@@ -37,8 +40,11 @@ struct EngineService: Service {
         if let interval = notifier?.watchdogInterval {
             configuration.heartbeatInterval = min(configuration.heartbeatInterval, interval)
         }
+        for listener in listeners {
+            // Nil: it could not listen, and the group is stopping with its error.
+            guard await listener() != nil else { return try await gracefulShutdown() }
+        }
         if let (receiver, settings) = callbacks {
-            // Nil: the receiver could not listen, and the group is stopping with its error.
             guard let port = await receiver.port() else { return try await gracefulShutdown() }
             let host = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
             configuration.callbackBaseURL = settings.publicURL ?? "http://\(host):\(port)"

@@ -229,7 +229,10 @@ public struct RunCommand: AsyncParsableCommand {
             let diskAlarm = DiskAlarm()
             // Started in this order and stopped in reverse: the listeners, the downloader and
             // the outboxes outlive the engine, which stops before the simulator it talks to.
+            // A listener that cannot listen stops the others gracefully (no job is taken), and
+            // the group then throws why.
             var wakes: [@Sendable () -> Void] = []
+            var listeners: [@Sendable () async -> Int?] = []
             if let metrics = metricsListen.flatMap(Self.hostAndPort) {
                 let endpoint = MetricsEndpoint(
                     registry: MetricsEndpoint.bootstrap(),
@@ -238,7 +241,8 @@ public struct RunCommand: AsyncParsableCommand {
                     port: metrics.port,
                     logger: logger
                 )
-                services.append(.init(service: endpoint))
+                services.append(.init(service: endpoint, failureTerminationBehavior: .gracefullyShutdownGroup))
+                listeners.append { await endpoint.port() }
             }
             var callbacks: (receiver: CallbackReceiver, settings: CallbackSettings)?
             if let listen = callbackListen, var settings = Self.callbackSettings(listen, publicURL: callbackURL) {
@@ -250,7 +254,7 @@ public struct RunCommand: AsyncParsableCommand {
                     signingSecret: settings.signingSecret,
                     logger: logger
                 )
-                services.append(.init(service: receiver))
+                services.append(.init(service: receiver, failureTerminationBehavior: .gracefullyShutdownGroup))
                 callbacks = (receiver, settings)
             }
             if let configuration = outputs.downloads {
@@ -286,6 +290,7 @@ public struct RunCommand: AsyncParsableCommand {
                 diskAlarm: diskAlarm,
                 notifier: notifier,
                 callbacks: callbacks,
+                listeners: listeners,
                 learnConcurrency: concurrency == nil,
                 wake: { for wake in wakeAll { wake() } },
                 hasOutbox: outputs.downloads != nil || !outputs.channels.isEmpty

@@ -133,7 +133,8 @@ public struct NotificationOutbox: Service {
         do {
             return try await body()
         } catch {
-            logger.warning("\(channel.rawValue) outbox: cannot \(what): \(error)")
+            // Cut off by shutdown: the rows stay due for the next start, nothing to say.
+            if !Task.isCancelled { logger.warning("\(channel.rawValue) outbox: cannot \(what): \(error)") }
             return nil
         }
     }

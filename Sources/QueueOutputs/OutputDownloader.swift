@@ -91,7 +91,10 @@ public struct OutputDownloader: Service {
                     do {
                         due = try await store.dueDownloads(now: now, limit: free + slots.running)
                     } catch {
-                        logger.warning("cannot read the downloads due: \(error); looking again in \(Int(configuration.idleCheck))s")
+                        // Cut off by shutdown: nothing to say.
+                        if !Task.isCancelled {
+                            logger.warning("cannot read the downloads due: \(error); looking again in \(Int(configuration.idleCheck))s")
+                        }
                     }
                 }
                 var started = 0
@@ -110,7 +113,7 @@ public struct OutputDownloader: Service {
                 do {
                     retry = try await store.nextDownloadTime(after: now)
                 } catch {
-                    logger.warning("cannot read when the next download retry is due: \(error)")
+                    if !Task.isCancelled { logger.warning("cannot read when the next download retry is due: \(error)") }
                 }
                 let turnsSlow = slots.nextSlowAt ?? .distantFuture
                 await clock.wait(for: wakeup, until: min(retry ?? .distantFuture, turnsSlow, now.addingTimeInterval(configuration.idleCheck)))

@@ -17,6 +17,24 @@ import Testing
         return samples
     }
 
+    /// An address already taken (for `/metrics` or for callbacks) stops the daemon with a message
+    /// that says what to do, before any job is taken.
+    @Test func anAddressInUseStopsTheDaemonBeforeAnyJobIsTaken() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        #expect(try cli.run(["enqueue", "a fox in the snow"]).status == 0)
+        try await HTTPReceiver().run { taken in
+            let address = String(taken.dropFirst("http://".count))
+            for option in ["--metrics-listen", "--callback-listen"] {
+                let result = try cli.run(["run", "--simulate", option, address, "--exit-when-idle"])
+                #expect(result.status == 78, "\(option): \(result.stderr)")
+                #expect(result.stderr.contains("on \(address)") && result.stderr.contains("choose another address"), "\(result.stderr)")
+                #expect(!result.stderr.contains("draining"), "no job is taken: \(result.stderr)")
+            }
+        }
+        #expect(try cli.count("queued") == 1)
+    }
+
     @Test func theMetricsEndpointIsScrapedAndParsed() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }

@@ -122,45 +122,6 @@ import Testing
         }
     }
 
-    /// Above the plan's concurrency Legnext queues the extra jobs in `pending` itself: time spent
-    /// there is not "no progress", so no job is failed locally while Legnext still runs (and
-    /// charges) it.
-    @Test func waitingInLegnextsOwnQueueIsNotAStall() async throws {
-        var sim = Self.simulator(median: 0.6, spread: 0)
-        sim.concurrency = 6
-        try await EngineHarness.with(simulator: sim) { harness in
-            _ = try harness.store.enqueue((0..<30).map { NewJob(prompt: "queued at Legnext \($0)") })
-            var engine = Self.engine(concurrency: 10)  // `--concurrency 10` against a plan of 6
-            engine.noProgressTimeout = 1  // shorter than the 4 waits of 0.6 s in Legnext's queue
-            #expect(try await harness.run(engine, timeout: 60) { try harness.all(in: Self.terminal) })
-            let status = try harness.store.status()
-            #expect(status.counts[.completed] == 30, "\(status.counts)")
-            let stats = try await harness.stats()
-            #expect(stats.number("peak_in_flight") == 10 && stats.number("peak_processing") == 6, "4 jobs at a time waited in pending: \(stats)")
-            #expect(stats.number("jobs_created") == 30 && stats.number("duplicate_submissions") == 0)
-        }
-    }
-
-    /// A job past its timeout is one Legnext may still finish and charge: it frees its slot but
-    /// is still asked about, and when it completes it is adopted with its outputs.
-    @Test func aTimedOutJobFreesItsSlotAndIsAdoptedWhenItCompletes() async throws {
-        try await EngineHarness.with(simulator: Self.simulator(median: 0.2, spread: 0)) { harness in
-            _ = try harness.store.enqueue([NewJob(prompt: "a slow one sim:duration=8")] + (0..<4).map { NewJob(prompt: "quick \($0)") })
-            var engine = Self.engine(concurrency: 1)
-            engine.noProgressTimeout = 1
-            engine.lingerPollInterval = 0.5
-            #expect(try await harness.run(engine, timeout: 60) { try harness.all(in: Self.terminal) })
-            let slow = try harness.store.detail(1)
-            #expect(slow.job.state == .completed, "adopted, not failed: \(slow.job.error ?? "")")
-            #expect(!slow.outputs.isEmpty)
-            #expect(slow.events.contains { $0.detail?.contains("its slot goes to the next job") == true })
-            // The four quick ones ran in the slow one's slot while it was followed slowly.
-            let quick = try (2...5).map { try harness.store.detail(Int64($0)) }
-            #expect(quick.allSatisfy { $0.job.state == .completed })
-            #expect(quick.allSatisfy { ($0.job.finishedAt ?? .distantFuture) < (slow.job.finishedAt ?? .distantPast) })
-        }
-    }
-
     /// Test 3: 401 and 402 pause without failing any job, and the daemon resumes by itself.
     @Test func outOfCreditPausesAndResumesWhenCreditArrives() async throws {
         var sim = Self.simulator()

@@ -82,7 +82,25 @@ import Testing
         #expect(quickEnd.timeIntervalSince(harness.start) < 15 * 60)
         let events = await harness.store.events[slow] ?? []
         #expect(events.contains { $0.contains("its slot goes to the next job") })
+        // Adopted with its outputs when it completed, not failed.
+        #expect(await harness.store.outputs[slow]?.count == 5)
         #expect(harness.legnext.jobsMade == 2)
+    }
+
+    @Test func waitingInLegnextsOwnQueueIsNotAStall() async throws {
+        // `--concurrency 10` against a plan of 6: four jobs at a time wait `pending` at
+        // Legnext, the last ones for minutes, far past a no-progress timeout of 100 s.
+        let harness = LogicTimeHarness(planConcurrency: 6) { _ in 60 }
+        for index in 0..<30 { await harness.store.enqueue(prompt: "queued at Legnext \(index)", now: harness.start) }
+        var configuration = configuration(concurrency: 10)
+        configuration.noProgressTimeout = 100
+        let (met, _) = try await harness.run(configuration) { await harness.store.isSettled }
+        #expect(met)
+        #expect(await harness.store.count(.completed) == 30)
+        #expect(harness.legnext.peakUnfinished == 10 && harness.legnext.peakProcessing == 6)
+        #expect(harness.legnext.jobsMade == 30)
+        let events = await harness.store.events.values.flatMap { $0 }
+        #expect(!events.contains { $0.contains("no progress") })
     }
 
     @Test func uncertainJobsAreAdoptedOrResentAndLegnextHoldsNothingTwice() async throws {

@@ -63,17 +63,20 @@ public final class ScriptedLegnext: LegnextService {
     /// Requests by route.
     public var requests: [String: Int] { state.withLock { $0.requests } }
     /// The most jobs processing at once, over the whole run (from the schedule the plan made).
-    public var peakProcessing: Int {
-        state.withLock { state in
-            let edges = state.jobs.values.flatMap { [($0.startsAt, 1), ($0.endsAt, -1)] }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
-            var running = 0
-            var peak = 0
-            for (_, step) in edges {
-                running += step
-                peak = max(peak, running)
-            }
-            return peak
+    public var peakProcessing: Int { peak { ($0.startsAt, $0.endsAt) } }
+    /// The most jobs made and not yet ended at once (processing, or waiting `pending`).
+    public var peakUnfinished: Int { peak { ($0.createdAt, $0.endsAt) } }
+
+    private func peak(_ span: (RemoteJob) -> (Date, Date)) -> Int {
+        let edges = state.withLock { $0.jobs.values.map(span) }.flatMap { [($0.0, 1), ($0.1, -1)] }
+        var running = 0
+        var peak = 0
+        // An end and a start at one moment: the end first (a slot refilled, not two held).
+        for (_, step) in edges.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+            running += step
+            peak = max(peak, running)
         }
+        return peak
     }
 
     private func count(_ route: String) {
