@@ -126,4 +126,27 @@ import Testing
         #expect(events.contains { $0.contains("found among Legnext's running jobs (active_tasks), and a GET showed this job's input") })
         #expect(events.contains { $0.hasPrefix("not created: no job of ours among Legnext's running jobs") })
     }
+
+    @Test func aCorrectRateSeesNo429AndAnOptimisticOneStillFinishes() async throws {
+        // A server allowing 20 requests a second; the daemon told 20, then 40.
+        for (rate, limitedShare) in [(20.0, 0.0), (40.0, 0.2)] {
+            let harness = LogicTimeHarness(planConcurrency: 10, rateLimit: 20) { _ in 3 }
+            for index in 0..<60 { await harness.store.enqueue(prompt: "steady \(index)", now: harness.start) }
+            var configuration = configuration(concurrency: 10)
+            configuration.rate = rate
+            configuration.burst = Int(rate)
+            let (met, _) = try await harness.run(configuration) { await harness.store.count(.completed) == 60 }
+            #expect(met, "at \(rate)/s")
+            let requests = harness.legnext.requests
+            let limited = Double(requests["429"] ?? 0)
+            let total = Double(requests.filter { $0.key != "429" }.values.reduce(0, +))
+            if limitedShare == 0 {
+                #expect(limited == 0, "at the server's rate no 429: \(requests)")
+            } else {
+                // The server did push back (else this half proves nothing), and the limiter backed off.
+                #expect(limited > 0 && limited / total < limitedShare, "429s stay a small share at twice the rate: \(requests)")
+            }
+            #expect(harness.legnext.jobsMade == 60)
+        }
+    }
 }

@@ -20,6 +20,7 @@ public struct LogicTimeHarness: Sendable {
     public init(
         planConcurrency: Int = 6,
         hasActiveTasks: Bool = false,
+        rateLimit: Int? = nil,
         duration: @escaping @Sendable (String) -> TimeInterval,
         fault: @escaping @Sendable (_ prompt: String, _ post: Int) -> ScriptedLegnext.SubmitFault? = { _, _ in nil }
     ) {
@@ -32,6 +33,7 @@ public struct LogicTimeHarness: Sendable {
             concurrency: planConcurrency,
             activity: activity,
             hasActiveTasks: hasActiveTasks,
+            rateLimit: rateLimit,
             duration: duration,
             fault: fault
         )

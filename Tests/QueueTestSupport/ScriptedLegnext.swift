@@ -31,12 +31,15 @@ public final class ScriptedLegnext: LegnextService {
         var requests: [String: Int] = [:]
         var posts: [String: Int] = [:]
         var nextId = 1
+        /// Times of the requests answered in the last second, for the rate limit.
+        var recent: [Date] = []
     }
 
     private let clock: ManualClock
     private let duration: @Sendable (String) -> TimeInterval
     private let fault: @Sendable (_ prompt: String, _ post: Int) -> SubmitFault?
     private let hasActiveTasks: Bool
+    private let rateLimit: Int?
     private let activity: Counter
     private let state: Mutex<State>
 
@@ -45,6 +48,7 @@ public final class ScriptedLegnext: LegnextService {
         concurrency: Int = 6,
         activity: Counter = Counter(),
         hasActiveTasks: Bool = false,
+        rateLimit: Int? = nil,
         duration: @escaping @Sendable (String) -> TimeInterval,
         fault: @escaping @Sendable (_ prompt: String, _ post: Int) -> SubmitFault? = { _, _ in nil }
     ) {
@@ -52,6 +56,7 @@ public final class ScriptedLegnext: LegnextService {
         self.duration = duration
         self.fault = fault
         self.hasActiveTasks = hasActiveTasks
+        self.rateLimit = rateLimit
         self.activity = activity
         state = Mutex(State(slotsFreeAt: Array(repeating: .distantPast, count: concurrency)))
     }
@@ -79,13 +84,29 @@ public final class ScriptedLegnext: LegnextService {
         return peak
     }
 
-    private func count(_ route: String) {
+    /// Counts a request; false when it is over the rate limit (answered 429, counted as "429").
+    private func count(_ route: String) -> Bool {
         activity.add()
-        state.withLock { $0.requests[route, default: 0] += 1 }
+        let now = clock.now()
+        return state.withLock { state in
+            state.requests[route, default: 0] += 1
+            guard let rateLimit else { return true }
+            state.recent.removeAll { now.timeIntervalSince($0) >= 1 }
+            guard state.recent.count < rateLimit else {
+                state.requests["429", default: 0] += 1
+                return false
+            }
+            state.recent.append(now)
+            return true
+        }
+    }
+
+    private static func limited<T>() -> LegnextOutcome<T> {
+        .rateLimited(retryAfter: .seconds(1), LegnextAPIFailure(httpStatus: 429, error: LegnextErrorInfo(code: 429, message: "too many requests")))
     }
 
     public func submit(_ request: LegnextRequest) async -> LegnextOutcome<LegnextJob> {
-        count("POST")
+        guard count("POST") else { return Self.limited() }
         let body = request.jsonBody ?? [:]
         let prompt = body["text"]?.stringValue ?? body["prompt"]?.stringValue ?? ""
         let now = clock.now()
@@ -120,7 +141,7 @@ public final class ScriptedLegnext: LegnextService {
     }
 
     public func job(id: String) async -> LegnextOutcome<LegnextJob> {
-        count("GET job")
+        guard count("GET job") else { return Self.limited() }
         guard let job = state.withLock({ $0.jobs[id] }) else {
             return .rejected(LegnextAPIFailure(httpStatus: 404, error: LegnextErrorInfo(code: 404, message: "job not found")))
         }
@@ -128,13 +149,13 @@ public final class ScriptedLegnext: LegnextService {
     }
 
     public func balance() async -> LegnextOutcome<LegnextBalance> {
-        count("GET balance")
+        guard count("GET balance") else { return Self.limited() }
         return (try? LegnextBalance(json: ["data": ["available_points": 1_000_000]])).map { .success($0) }
             ?? .transient(TransientFailure(reason: "unreadable", mayHaveReachedServer: true))
     }
 
     public func activeTasks() async -> LegnextOutcome<LegnextActiveTasks> {
-        count("GET active_tasks")
+        guard count("GET active_tasks") else { return Self.limited() }
         guard hasActiveTasks else {
             return .rejected(LegnextAPIFailure(httpStatus: 404, error: LegnextErrorInfo(code: 404, message: "not found")))
         }
