@@ -94,10 +94,10 @@ struct EngineState: Sendable {
         polls.push(id, at: next)
     }
 
-    /// Feeds one event to a followed job's lifecycle and carries out the actions that live in
-    /// memory (the poll schedule; the slot a job past a timeout gives up). The event sees the
-    /// planner as it is now. Returns the job as
-    /// it is afterwards and every action, for the engine's writes; nil if it is not followed.
+    /// Feeds one event to a followed job's lifecycle (which sees the planner as it is now) and
+    /// carries out the actions that live in memory: the poll schedule, the slot a job past a
+    /// timeout gives up. Returns the job afterwards and every action, for the engine's writes;
+    /// nil if the job is not followed.
     mutating func event(
         _ id: Int64,
         _ body: (inout RemoteJobLifecycle, PollPlanner) -> [RemoteJobLifecycle.Action]
@@ -135,7 +135,6 @@ struct PollQueue: Sendable {
 
     private var heap = Heap<Entry>()
 
-    var isEmpty: Bool { heap.isEmpty }
     var earliest: Date? { heap.min?.at }
 
     mutating func push(_ id: Int64, at: Date) { heap.insert(Entry(at: at, id: id)) }

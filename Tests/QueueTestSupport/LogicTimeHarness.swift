@@ -52,10 +52,17 @@ public struct LogicTimeHarness: Sendable {
         let engine = QueueEngine(store: store, legnext: legnext, configuration: configuration, clock: clock, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
         let finished = Mutex(false)
+        // Idleness means something only once the engine runs: before, nothing happens either.
+        let started = Wakeup()
+        engine.observeLifecycle { if $0 == .ready { started.signal() } }
         let running = Task {
-            defer { finished.withLock { $0 = true } }
+            defer {
+                finished.withLock { $0 = true }
+                started.signal()
+            }
             try await group.run()
         }
+        await started.wait()
         var met = false
         while true {
             await idle()
