@@ -40,17 +40,7 @@ extension QueueEngine {
         logger.error("submissions paused: \(reason)")
         publishStatus()
         pauseSignal.signal()
-        Task { [store, clock] in
-            await logged("record the pause in the daemon row (the next heartbeat does)") {
-                try await store.heartbeat(
-                    now: clock.now(),
-                    inFlight: state.withLock { $0.busy },
-                    currentRate: nil,
-                    pausedReason: reason,
-                    pausedSince: now
-                )
-            }
-        }
+        writePause(reason, since: now, what: "pause")
     }
 
     /// Points a job of `kind` is expected to freeze: what Legnext last reported for the kind,
@@ -173,14 +163,20 @@ extension QueueEngine {
         logger.notice("submissions resumed: \(note)")
         publishStatus()
         workSignal.signal()
+        writePause(nil, since: nil, what: "resume")
+    }
+
+    /// Puts a pause (or its end) in the daemon row at once, for `status`, rather than at the
+    /// next heartbeat; if the write fails, that heartbeat does it.
+    private func writePause(_ reason: String?, since: Date?, what: String) {
         Task { [store, clock] in
-            await logged("record the resume in the daemon row (the next heartbeat does)") {
+            await logged("record the \(what) in the daemon row (the next heartbeat does)") {
                 try await store.heartbeat(
                     now: clock.now(),
                     inFlight: state.withLock { $0.busy },
                     currentRate: nil,
-                    pausedReason: nil,
-                    pausedSince: nil
+                    pausedReason: reason,
+                    pausedSince: since
                 )
             }
         }

@@ -9,7 +9,7 @@ import Glibc
 /// polling: inotify on the database's folder, filtered to its WAL file. Each write signals
 /// ``changes``; the engine then looks for work with one indexed query. Where inotify is not
 /// available the engine's periodic check still finds new rows, only later.
-public final class ChangeWatcher: Sendable {
+final class ChangeWatcher: Sendable {
     /// Signalled after the WAL file changed.
     public let changes = Wakeup()
     private let inotifyFd: Int32
