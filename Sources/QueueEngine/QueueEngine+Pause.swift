@@ -169,11 +169,11 @@ extension QueueEngine {
     /// Puts a pause (or its end) in the daemon row at once, for `status`, rather than at the
     /// next heartbeat; if the write fails, that heartbeat does it.
     private func writePause(_ reason: String?, since: Date?, what: String) {
-        Task { [store, clock] in
-            await logged("record the \(what) in the daemon row (the next heartbeat does)") {
+        Task(executorPreference: taskExecutor) { [self, store, clock] in
+            await self.logged("record the \(what) in the daemon row (the next heartbeat does)") {
                 try await store.heartbeat(
                     now: clock.now(),
-                    inFlight: state.withLock { $0.busy },
+                    inFlight: self.state.withLock { $0.busy },
                     currentRate: nil,
                     pausedReason: reason,
                     pausedSince: since

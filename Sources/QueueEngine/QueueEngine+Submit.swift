@@ -166,7 +166,7 @@ extension QueueEngine {
     @discardableResult
     func record<T: Sendable>(_ id: Int64, _ log: JobLog, _ write: @escaping @Sendable () async throws -> T) async -> T? {
         state.withLock { $0.unwritten += 1 }
-        let value = await Task {
+        let value = await Task(executorPreference: taskExecutor) {
             var failures = 0
             while true {
                 do {

@@ -18,6 +18,9 @@ public final class QueueEngine: Service, Sendable {
     let clock: any QueueClock
     let logger: Logger
     let limiter: RateLimiter
+    /// Where the engine's own unstructured tasks run (shielded writes, the pause row): nil, the
+    /// global pool, except in tests that run the whole engine on one thread of logic time.
+    let taskExecutor: (any TaskExecutor)?
     /// Raised while the queue cannot be written for want of space.
     public let diskAlarm: DiskAlarm
     let state: Mutex<EngineState>
@@ -44,15 +47,18 @@ public final class QueueEngine: Service, Sendable {
     /// - Parameters:
     ///   - store: the queue.
     ///   - legnext: the API (the real client, pointed at Legnext or at the simulator).
-    ///   - baseURL: recorded in the `daemon` row for `status`.
+    ///   - taskExecutor: where the tasks the engine starts outside its task groups run; the
+    ///     structured ones run where ``run()`` is called.
     public init(
         store: any JobStore,
         legnext: any LegnextService,
         configuration: EngineConfiguration,
         clock: any QueueClock = WallClock(),
         diskAlarm: DiskAlarm = DiskAlarm(),
+        taskExecutor: (any TaskExecutor)? = nil,
         logger: Logger
     ) {
+        self.taskExecutor = taskExecutor
         self.diskAlarm = diskAlarm
         self.store = store
         self.legnext = legnext

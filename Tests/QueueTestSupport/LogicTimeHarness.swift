@@ -41,21 +41,42 @@ public struct LogicTimeHarness: Sendable {
 
     /// Runs the engine until `condition` holds or `limit` of logic time has passed, then stops
     /// it gracefully (advancing time through its grace period too). Returns whether the
-    /// condition held, and the logic time it took.
+    /// condition held, and the logic time it took. The engine and this driver share one
+    /// thread, so the driver only ever looks while every engine task is suspended.
     public func run(
         _ configuration: EngineConfiguration,
         limit: TimeInterval = 24 * 3600,
         until condition: @escaping @Sendable () async -> Bool
     ) async throws -> (met: Bool, elapsed: TimeInterval) {
+        let executor = SerialTaskExecutor(name: "logic time")
+        defer { executor.shutdown() }
+        return try await withTaskExecutorPreference(executor) {
+            try await drive(configuration, on: executor, limit: limit, until: condition)
+        }
+    }
+
+    private func drive(
+        _ configuration: EngineConfiguration,
+        on executor: SerialTaskExecutor,
+        limit: TimeInterval,
+        until condition: @escaping @Sendable () async -> Bool
+    ) async throws -> (met: Bool, elapsed: TimeInterval) {
         var logger = Logger(label: "engine")
         logger.logLevel = .error
-        let engine = QueueEngine(store: store, legnext: legnext, configuration: configuration, clock: clock, logger: logger)
+        let engine = QueueEngine(
+            store: store,
+            legnext: legnext,
+            configuration: configuration,
+            clock: clock,
+            taskExecutor: executor,
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
         let finished = Mutex(false)
         // Idleness means something only once the engine runs: before, nothing happens either.
         let started = Wakeup()
         engine.observeLifecycle { if $0 == .ready { started.signal() } }
-        let running = Task {
+        let running = Task(executorPreference: executor) {
             defer {
                 finished.withLock { $0 = true }
                 started.signal()
@@ -65,7 +86,7 @@ public struct LogicTimeHarness: Sendable {
         await started.wait()
         var met = false
         while true {
-            await idle()
+            await idle(executor)
             if await condition() {
                 met = true
                 break
@@ -76,21 +97,22 @@ public struct LogicTimeHarness: Sendable {
         let elapsed = clock.now().timeIntervalSince(start)
         await group.triggerGracefulShutdown()
         while !finished.withLock({ $0 }) {
-            await idle()
+            await idle(executor)
             clock.advance(to: clock.nextDeadline ?? clock.now().addingTimeInterval(1))
         }
         try await running.value
         return (met, elapsed)
     }
 
-    /// Returns once nothing has happened through three rounds of yields in a row.
-    private func idle() async {
+    /// Returns once, through three rounds of yields in a row, no job was waiting to run on the
+    /// engine's thread and nothing happened (no store call, Legnext request or new sleep).
+    private func idle(_ executor: SerialTaskExecutor) async {
         var last: UInt64 = .max
         var quiet = 0
         while quiet < 3 {
-            for _ in 0..<200 { await Task.yield() }
+            for _ in 0..<20 { await Task.yield() }
             let seen = UInt64(activity.count) &+ clock.sleepsBegun
-            if seen == last {
+            if seen == last && executor.pending == 0 {
                 quiet += 1
             } else {
                 quiet = 0
