@@ -7,9 +7,14 @@ bash scripts/deps.sh test
 # Formatting (.swift-format) is part of the test: a lint finding fails it.
 swift format lint --strict --recursive Sources Tests Benchmarks migrations Package.swift
 swift build --build-tests
-# One test at a time: many tests start daemons and simulators as processes, and on two cores
-# running them all at once makes timeouts, not findings (about 2.5 minutes in all).
-swift test --skip-build --no-parallel "$@"
+# Many tests start daemons and simulators as processes and wait on them: four processes of one
+# test at a time each (running them all at once made timeouts, not findings). Arguments, as in
+# `bash scripts/test.sh --filter DrainTests`, run just those, in one process.
+if [ "$#" -gt 0 ]; then
+    swift test --skip-build --no-parallel "$@"
+else
+    bash scripts/run-suites.sh
+fi
 # Legnext's own Python SDK (PyPI legnext, pinned) against our simulator: the judge of whether
 # the simulator answers like Legnext. Prints "skipped: …" where PyPI or venv cannot work.
 bash scripts/sdk-conformance.sh .build/debug/legnext-sim

@@ -24,6 +24,16 @@ public final class SerialTaskExecutor: TaskExecutor, Sendable {
     /// Jobs waiting to run (not counting the one running now).
     public var pending: Int { queue.withLock { $0.jobs.count } }
 
+    /// From a task on this executor: returns once every other task here has run as far as it
+    /// can (nothing queued through rounds of yields), so a test can look at what they did.
+    public func runUntilIdle() async {
+        var quiet = 0
+        while quiet < 3 {
+            await Task.yield()
+            quiet = pending == 0 ? quiet + 1 : 0
+        }
+    }
+
     /// Ends the thread once the jobs queued before this call have run.
     public func shutdown() {
         queue.withLock { $0.closed = true }
