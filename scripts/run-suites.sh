@@ -13,9 +13,9 @@ if [ ! -x "$bundle" ]; then
 fi
 # Balanced by the suites' measured lengths (Benchmarks/README.md, "The suite's wall time").
 groups=(
-    'SlowConnectionTests|CallbackTests|ImportTests'
-    'OutputsTests|DiskFullTests|SystemdTests|CommandTests'
-    'DaemonProcessTests|AccountPauseTests|ObservabilityTests|CarelessRowsTests'
+    'DaemonProcessTests|SlowConnectionTests|ImportTests'
+    'OutputsTests|CarelessRowsTests|ObservabilityTests|CommandTests'
+    'CallbackTests|AccountPauseTests|SystemdTests|DiskFullTests'
 )
 everything_else=$(IFS='|'; echo "${groups[*]}")
 logs=$(mktemp -d)

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import QueueSupport
+import ServiceLifecycle
 
 /// Gives handlers the connection, so a simulated fault can drop it without an answer.
 struct SimulatorRequestContext: RequestContext {
@@ -70,13 +71,17 @@ extension LegnextSimulator {
             let bytes = isVideo ? Self.tinyVideo : Self.tinyPNG
             let headers: HTTPFields = [.contentType: isVideo ? "video/mp4" : "image/png", .contentLength: String(bytes.count)]
             if await self.state.stallsDownloads(of: context.parameters.get("job") ?? "") {
-                // Headers go out, the body never does, until the client gives up and closes.
+                // Headers go out, the body never does, until the client gives up and closes, the
+                // simulator stops, or a minute passes (a half-closed connection stays active).
                 let channel = context.channel
                 return Response(
                     status: .ok,
                     headers: headers,
                     body: .init { _ in
-                        while channel.isActive { try await Task.sleep(for: .milliseconds(100)) }
+                        let end = ContinuousClock.now + .seconds(60)
+                        while channel.isActive, !Task.isShuttingDownGracefully, ContinuousClock.now < end {
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
                     }
                 )
             }

@@ -44,6 +44,12 @@ public struct RunCommand: AsyncParsableCommand {
     )
     var noProgressTimeout = "10m"
     @Option(name: .customLong("poll-budget"), help: "Average status requests per job to aim at.") var pollBudget = 2.0
+    @Option(
+        name: .customLong("balance-check-interval"),
+        help:
+            "While paused for the key or for credit, the first balance check comes after about this long; each later one waits twice as long, up to 5 minutes."
+    )
+    var balanceCheckInterval = "5s"
     @Option(name: .customLong("grace-period"), help: "On SIGTERM, time for requests under way to finish.") var gracePeriod = "20s"
     @Flag(name: .customLong("exit-when-idle"), help: "Exit once nothing is queued or in flight.") var exitWhenIdle = false
     @Flag(
@@ -80,6 +86,12 @@ public struct RunCommand: AsyncParsableCommand {
         )
     )
     var callbackSecretFile: String?
+    @Option(
+        name: .customLong("callback-safety-poll"),
+        help:
+            "With --callback-listen, a job of a kind whose durations are not learnt yet is still asked about this long after it was sent, and as long again each time, in case its callback is lost."
+    )
+    var callbackSafetyPoll = "30s"
     @Option(name: .customLong("metrics-listen"), help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
     var metricsListen: String?
     @Option(
@@ -125,7 +137,10 @@ public struct RunCommand: AsyncParsableCommand {
         if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard pollBudget >= 1 else { throw ValidationError("--poll-budget must be at least 1") }
-        for (name, value) in [("--give-up-after", giveUpAfter), ("--no-progress-timeout", noProgressTimeout), ("--grace-period", gracePeriod)] {
+        for (name, value) in [
+            ("--give-up-after", giveUpAfter), ("--no-progress-timeout", noProgressTimeout), ("--grace-period", gracePeriod),
+            ("--balance-check-interval", balanceCheckInterval),
+        ] {
             guard TimeSpec.duration(value) != nil else { throw ValidationError("\(name) must be a duration like 90s, 10m or 1h") }
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -142,6 +157,7 @@ public struct RunCommand: AsyncParsableCommand {
         guard downloadConcurrency >= 1 else { throw ValidationError("--download-concurrency must be at least 1") }
         for (name, value) in [
             ("--notify-give-up", notifyGiveUp), ("--on-finish-timeout", onFinishTimeout), ("--download-stall-timeout", downloadStallTimeout),
+            ("--callback-safety-poll", callbackSafetyPoll),
         ] where TimeSpec.duration(value) == nil {
             throw ValidationError("\(name) must be a duration like 90s, 10m or 24h")
         }
@@ -193,7 +209,9 @@ public struct RunCommand: AsyncParsableCommand {
             engine.giveUpAfter = TimeSpec.duration(giveUpAfter)!
             engine.noProgressTimeout = TimeSpec.duration(noProgressTimeout)!
             engine.gracePeriod = TimeSpec.duration(gracePeriod)!
+            engine.balanceChecks.base = max(0.1, min(TimeSpec.duration(balanceCheckInterval)!, engine.balanceChecks.cap))
             engine.pollBudget = pollBudget
+            engine.callbackSafetyInterval = TimeSpec.duration(callbackSafetyPoll)!
             engine.exitWhenIdle = exitWhenIdle
             engine.resendAfterServerError = resendAfterServerError
             engine.autoSettle = !noAutoSettle

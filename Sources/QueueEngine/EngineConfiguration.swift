@@ -24,6 +24,12 @@ public struct EngineConfiguration: Sendable {
     public var lingerLimit: TimeInterval = 24 * 60 * 60
     /// Average GET requests per job the poll planner aims at.
     public var pollBudget: Double = 2
+    /// Waits before a request is tried again after a failure without a usable answer (a
+    /// submission that provably never left, a 5xx or lost connection on a poll or a look).
+    public var retries = Backoff.transient
+    /// While paused for the key or for credit, the balance checks' waits (doubling from about
+    /// `base`, up to `cap`).
+    public var balanceChecks = Backoff.accountProbe
     /// On shutdown, time given to requests under way before they are cut off.
     public var gracePeriod: TimeInterval = 20
     /// Stop once nothing is queued or in flight.

@@ -159,7 +159,7 @@ extension QueueEngine {
             case .transient, .rateLimited:
                 guard attempt < attempts else { return nil }
                 log.info("confirming Legnext job \(remoteJobId) failed (\(outcome)); trying again")
-                try? await clock.sleep(until: clock.now().addingTimeInterval(Backoff.transient.delay(attempt: attempt)))
+                try? await clock.sleep(until: clock.now().addingTimeInterval(configuration.retries.delay(attempt: attempt)))
             }
         }
         return nil

@@ -107,7 +107,7 @@ extension QueueEngine {
                 continue
             }
             attempt += 1
-            let wait = Backoff.accountProbe.delay(attempt: attempt)
+            let wait = configuration.balanceChecks.delay(attempt: attempt)
             await clock.wait(for: probeSignal, until: clock.now().addingTimeInterval(wait))
             if isStopping { break }
             let ticket: RateLimiter.Ticket
@@ -131,7 +131,7 @@ extension QueueEngine {
                 let needed = state.withLock { $0.creditNeeded } ?? 1
                 if paused.accountStatus == 402, known, credit < needed {
                     logger.info(
-                        "still out of credit (balance: \(credit), the next job needs \(needed)); next check in about \(Int(Backoff.accountProbe.delay(attempt: attempt + 1, random: 0.5)))s"
+                        "still out of credit (balance: \(credit), the next job needs \(needed)); next check in about \(Int(configuration.balanceChecks.delay(attempt: attempt + 1, random: 0.5)))s"
                     )
                     continue
                 }

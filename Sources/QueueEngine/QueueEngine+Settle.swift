@@ -104,7 +104,7 @@ extension QueueEngine {
             default:
                 failures += 1
                 // Backing off, but not past the closing of a window: a look that fails proves nothing.
-                gap = min(Backoff.transient.delay(attempt: failures), nextLookGap(now: answered))
+                gap = min(configuration.retries.delay(attempt: failures), nextLookGap(now: answered))
                 logger.info("looking at Legnext's running jobs failed (\(outcome)); looking again in \(String(format: "%.1f", gap))s")
                 await concludeOverdue(now: answered)
             }

@@ -27,19 +27,28 @@ struct RemoteJobLifecycle: Sendable {
         var noProgressTimeout: TimeInterval
         var lingerPollInterval: TimeInterval
         var lingerLimit: TimeInterval
+        var retries: Backoff
 
         init(_ configuration: EngineConfiguration) {
             giveUpAfter = configuration.giveUpAfter
             noProgressTimeout = configuration.noProgressTimeout
             lingerPollInterval = configuration.lingerPollInterval
             lingerLimit = configuration.lingerLimit
+            retries = configuration.retries
         }
 
-        init(giveUpAfter: TimeInterval, noProgressTimeout: TimeInterval, lingerPollInterval: TimeInterval, lingerLimit: TimeInterval) {
+        init(
+            giveUpAfter: TimeInterval,
+            noProgressTimeout: TimeInterval,
+            lingerPollInterval: TimeInterval,
+            lingerLimit: TimeInterval,
+            retries: Backoff = .transient
+        ) {
             self.giveUpAfter = giveUpAfter
             self.noProgressTimeout = noProgressTimeout
             self.lingerPollInterval = lingerPollInterval
             self.lingerLimit = lingerLimit
+            self.retries = retries
         }
     }
 
@@ -192,7 +201,7 @@ struct RemoteJobLifecycle: Sendable {
             switch failure {
             case .account: Backoff.accountProbe.delay(attempt: failuresInARow + 1, random: jitter)
             case .rateLimited(let retryAfter): retryAfter ?? 1
-            case .transient: Backoff.transient.delay(attempt: min(failuresInARow + 1, 4), random: jitter)
+            case .transient: limits.retries.delay(attempt: min(failuresInARow + 1, 4), random: jitter)
             }
         polls += 1
         failuresInARow += 1

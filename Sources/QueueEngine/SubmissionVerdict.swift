@@ -25,15 +25,18 @@ enum SubmissionVerdict: Sendable, Equatable {
     struct Rules: Sendable {
         var maxAttempts: Int
         var resendAfterServerError: Bool
+        var retries: Backoff
 
         init(_ configuration: EngineConfiguration) {
             maxAttempts = configuration.maxAttempts
             resendAfterServerError = configuration.resendAfterServerError
+            retries = configuration.retries
         }
 
-        init(maxAttempts: Int, resendAfterServerError: Bool) {
+        init(maxAttempts: Int, resendAfterServerError: Bool, retries: Backoff = .transient) {
             self.maxAttempts = maxAttempts
             self.resendAfterServerError = resendAfterServerError
+            self.retries = retries
         }
     }
 
@@ -83,7 +86,7 @@ enum SubmissionVerdict: Sendable, Equatable {
                     requestSent: failure.mayHaveReachedServer
                 )
             } else {
-                let delay = Backoff.transient.delay(attempt: attempts, random: jitter)
+                let delay = rules.retries.delay(attempt: attempts, random: jitter)
                 self = .requeue(
                     runAfter: now.addingTimeInterval(delay),
                     reason: "attempt \(attempts) failed: \(failure)",

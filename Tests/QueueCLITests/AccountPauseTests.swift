@@ -18,7 +18,7 @@ import Testing
         let sim = try SimulatorProcess(["--credits", "440", "--duration-median", "0.3", "--duration-spread", "0"])
         defer { sim.stop() }
         #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<12).map { "paid fox \($0)" }.joined(separator: "\n")).status == 0)
-        let daemon = try DaemonProcessTests.startDaemon(cli, sim, ["--concurrency", "4", "--log-level", "info"])
+        let daemon = try DaemonProcessTests.startDaemon(cli, sim, ["--concurrency", "4", "--balance-check-interval", "1s", "--log-level", "info"])
         defer {
             daemon.signal(SIGTERM)
             daemon.wait()
@@ -43,7 +43,7 @@ import Testing
 
     /// A daemon reading its key from a file that holds the wrong one, with one job queued: it
     /// pauses. Returns it and the key file.
-    static func daemonWithAWrongKeyFile(_ cli: CLIFixture, _ sim: SimulatorProcess) throws -> (RunningProcess, String) {
+    static func daemonWithAWrongKeyFile(_ cli: CLIFixture, _ sim: SimulatorProcess, _ extra: [String] = []) throws -> (RunningProcess, String) {
         let keyFile = cli.dir.file("key")
         try Data("not-the-key\n".utf8).write(to: URL(fileURLWithPath: keyFile))
         #expect(try cli.run(["enqueue", "a red fox"]).status == 0)
@@ -51,7 +51,7 @@ import Testing
         env["LEGNEXT_API_KEY"] = nil
         let daemon = try RunningProcess(
             CLIFixture.binary,
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--api-key-file", keyFile, "--log-level", "info"],
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--api-key-file", keyFile, "--log-level", "info"] + extra,
             environment: env
         )
         return (daemon, keyFile)
@@ -64,7 +64,7 @@ import Testing
         defer { cli.dir.remove() }
         let sim = try SimulatorProcess(["--duration-median", "0.1"])
         defer { sim.stop() }
-        let (daemon, keyFile) = try Self.daemonWithAWrongKeyFile(cli, sim)
+        let (daemon, keyFile) = try Self.daemonWithAWrongKeyFile(cli, sim, ["--balance-check-interval", "1s"])
         defer {
             daemon.signal(SIGTERM)
             daemon.wait()

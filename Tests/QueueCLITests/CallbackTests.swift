@@ -27,15 +27,15 @@ import Testing
         return (daemon, base)
     }
 
-    /// Drains `jobs` jobs at concurrency 8 on a fresh simulator with `seed`; returns requests per job.
+    /// Drains `jobs` jobs at concurrency 10 on a fresh simulator with `seed`; returns requests per job.
     static func drain(callbacks: Bool, jobs: Int, seed: Int) async throws -> Double {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
-        let sim = try SimulatorProcess(["--seed", String(seed), "--duration-median", "1", "--duration-spread", "0.3"])
+        let sim = try SimulatorProcess(["--seed", String(seed), "--duration-median", "0.6", "--duration-spread", "0.3"])
         defer { sim.stop() }
         #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<jobs).map { "drain \($0)" }.joined(separator: "\n")).status == 0)
         let arguments =
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "8", "--exit-when-idle", "--log-level", "warning"]
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--concurrency", "10", "--exit-when-idle", "--log-level", "warning"]
             + (callbacks ? ["--callback-listen", "127.0.0.1:0"] : [])
         let result = try Subprocess.run(CLIFixture.binary, arguments, environment: DaemonProcessTests.environment(), timeout: 300)
         #expect(result.status == 0, "\(result.stderr)")
@@ -47,8 +47,8 @@ import Testing
 
     /// Which finishes sooner is a makespan: legnext-bench's drain rows measure it; no test bounds it.
     @Test func callbacksSpendFewerRequestsThanPolling() async throws {
-        let polling = try await Self.drain(callbacks: false, jobs: 60, seed: 5)
-        let callbacks = try await Self.drain(callbacks: true, jobs: 60, seed: 5)
+        let polling = try await Self.drain(callbacks: false, jobs: 40, seed: 5)
+        let callbacks = try await Self.drain(callbacks: true, jobs: 40, seed: 5)
         // One POST and one confirming GET per job; a safety-net poll only if a callback is late.
         #expect(callbacks <= 2.05, "requests per job with callbacks: \(callbacks)")
         #expect(callbacks < polling, "requests per job: callbacks \(callbacks), polling \(polling)")
@@ -131,7 +131,7 @@ import Testing
         defer { cli.dir.remove() }
         let sim = try SimulatorProcess()
         defer { sim.stop() }
-        let prompt = "a lost heron sim:drop sim:duration=30 sim:get-errors=2"
+        let prompt = "a lost heron sim:drop sim:duration=30 sim:get-errors=1"
         #expect(try cli.run(["enqueue", prompt, prompt]).status == 0)
         let (daemon, base) = try Self.startDaemon(cli, sim, ["--callback-url", "http://127.0.0.1:9", "--no-auto-settle"])
         defer {

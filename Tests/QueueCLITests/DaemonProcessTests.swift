@@ -23,10 +23,10 @@ import Testing
     }
 
     /// `run --exit-when-idle` to the end (at most a minute).
-    static func drain(_ cli: CLIFixture, _ sim: SimulatorProcess, logLevel: String) throws -> CommandResult {
+    static func drain(_ cli: CLIFixture, _ sim: SimulatorProcess, logLevel: String, _ extra: [String] = []) throws -> CommandResult {
         try Subprocess.run(
             CLIFixture.binary,
-            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", logLevel],
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--log-level", logLevel] + extra,
             environment: environment(),
             timeout: 60
         )
@@ -202,7 +202,7 @@ import Testing
         let enhanceOfFull = try cli.run(["enqueue", "--kind", "enhance", "--parent", "1", "--param", "imageNo=0"])
         #expect(enhanceOfFull.status == 65 && enhanceOfFull.stderr.contains("no --draft"), "\(enhanceOfFull.stderr)")
 
-        let run = try Self.drain(cli, sim, logLevel: "warning")
+        let run = try Self.drain(cli, sim, logLevel: "warning", ["--concurrency", "\(jobs.count)"])
         #expect(run.status == 0, "\(run.stderr)")
         let ends = try cli.sqlite("SELECT group_concat(id || ' ' || kind || ' ' || state || ' ' || coalesce(error, ''), char(10)) FROM jobs")
         #expect(try cli.count("completed") == jobs.count, "\(ends)")

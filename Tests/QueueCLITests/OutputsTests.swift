@@ -99,7 +99,9 @@ import Testing
         defer { sim.stop() }
         let prompts = ["a stalled fox sim:stall-download"] + (0..<18).map { "healthy heron \($0)" }
         #expect(try cli.run(["enqueue", "--file", "-"], input: prompts.joined(separator: "\n")).status == 0)
-        let options = ["--output-dir", cli.dir.file("outputs"), "--download-hosts", "127.0.0.1", "--download-concurrency", "2"]
+        let options = [
+            "--output-dir", cli.dir.file("outputs"), "--download-hosts", "127.0.0.1", "--download-concurrency", "2", "--concurrency", "10",
+        ]
         let first = try DaemonProcessTests.startDaemon(cli, sim, options + ["--download-stall-timeout", "1h"])
         let healthyDone = "SELECT count(*) FROM job_outputs WHERE job_id > 1 AND download_state = 'done'"
         #expect(eventually(timeout: 120) { (try? cli.sqlite(healthyDone)) == "90" }, "\(first.errors)")

@@ -130,7 +130,9 @@ import Testing
         try await EngineHarness.with(simulator: sim) { harness in
             _ = try harness.store.enqueue((0..<3).map { NewJob(prompt: "paid \($0)") })
             let added = Flag()
-            let done = try await harness.run(Self.engine(concurrency: 2), timeout: 60) {
+            var engine = Self.engine(concurrency: 2)
+            engine.balanceChecks.base = 0.5
+            let done = try await harness.run(engine, timeout: 60) {
                 let status = try harness.store.status()
                 if status.daemon?.pausedReason != nil, !added.isSet {
                     added.set()
@@ -186,6 +188,7 @@ import Testing
             _ = try harness.store.enqueue((0..<30).map { NewJob(prompt: "faulty \($0)") })
             var engine = Self.engine(concurrency: 6)
             engine.autoSettle = false  // `--no-auto-settle`: an uncertain job waits for a person
+            engine.retries.base = 0.2  // the faults' retries, not their waits, are what is tested
             #expect(try await harness.run(engine, timeout: 120) { try harness.all(in: Self.terminal) })
             let status = try harness.store.status()
             let stats = try await harness.stats()
