@@ -65,6 +65,10 @@ import Testing
         #expect(try cli.run(["enqueue", "a", "b", "--key", "k"]).status == 64)
         #expect(try cli.run(["list", "--state", "finished"]).status == 64)
         #expect(try cli.run(["frobnicate"]).status == 64)
+        for option in ["--balance-check-interval", "--callback-safety-poll"] {
+            let result = try cli.run(["run", option, "soon"])
+            #expect(result.status == 64 && result.stderr.contains("\(option) must be a duration"), "\(result.stderr)")
+        }
         #expect(try cli.run(["cancel", "77"]).status == 66)
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).status == 78, "no API key")
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).stderr.contains("LEGNEXT_API_KEY"))
