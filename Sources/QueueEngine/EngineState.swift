@@ -38,7 +38,7 @@ struct EngineState: Sendable {
     var failed = 0
 
     /// Uncertain jobs being settled by looking at Legnext's running jobs.
-    var settling: [Int64: Settling] = [:]
+    var settling: [Int64: UncertainJobSettlement] = [:]
     /// Submissions under way (POST sent, its outcome not yet recorded), by job id.
     var unanswered: [Int64: Job] = [:]
     /// The slowest answer to a POST seen (this run, or recent ones in the queue): how long a
@@ -46,24 +46,6 @@ struct EngineState: Sendable {
     var slowestAnswer: TimeInterval?
     /// Whether the server has `GET /account/active_tasks` (nil: not asked yet).
     var hasActiveTasks: Bool?
-
-    /// An uncertain job whose lost submission is being looked for among Legnext's running jobs.
-    struct Settling: Sendable {
-        var id: Int64
-        var kind: String
-        /// ``QueueStore/Job/submissionFingerprint`` of its row (what its POST sent, short of the callback).
-        var fingerprint: String
-        /// The POST left at or after this.
-        var sentAt: Date
-        /// By this the POST's fate was sealed: its failure was answered, or the process that sent it was gone.
-        var answeredAt: Date
-        /// Running jobs already looked at and found not this one's.
-        var ruledOut: Set<String> = []
-        var looks = 0
-        /// When the first look begun after `answeredAt` that found nothing of ours was answered:
-        /// within the window, proof that the POST made nothing.
-        var firstAbsentLook: Date?
-    }
 
     init(planner: PollPlanner, limits: RemoteJobLifecycle.Limits) {
         self.planner = planner
