@@ -157,6 +157,7 @@ let package = Package(
             dependencies: [
                 "LegnextAPI", "LegnextSimulator", "QueueTestSupport", "legnext-queue", "legnext-sim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             path: "Benchmarks/legnext-bench",
             swiftSettings: strict

@@ -4,8 +4,8 @@
 #
 #   scripts/sdk-conformance.sh [path/to/legnext-sim] [conformance.py options, e.g. --verbose]
 #
-# The simulator defaults to .build/debug/legnext-sim. The SDK goes into a venv at
-# .build/sdk-venv (made once, reused while it holds legnext 0.3.0). Without a working
+# The simulator defaults to .build/debug/legnext-sim. The SDK goes into a venv at .build/sdk-venv
+# (scripts/sdk-venv.sh: made once, reused while it holds legnext 0.3.0). Without a working
 # `python3 -m venv` or without PyPI, prints one line `skipped: <why>` and exits 0; otherwise
 # exits with the conformance script's status (non-zero on any FAIL).
 set -euo pipefail
@@ -13,42 +13,14 @@ cd "$(dirname "$0")/.."
 
 sim="${1:-.build/debug/legnext-sim}"
 if [ $# -gt 0 ]; then shift; fi
-sdk_version=0.3.0
-venv=.build/sdk-venv
-
 if [ ! -x "$sim" ]; then
     echo "error: no simulator binary at $sim (swift build --product legnext-sim, or pass its path)" >&2
     exit 2
 fi
 
-skip() {
-    echo "skipped: $*"
+if ! python=$(bash scripts/sdk-venv.sh); then
+    echo "$python"
     exit 0
-}
-
-has_sdk() {
-    "$venv/bin/python" -c "import legnext, sys; sys.exit(legnext.__version__ != '$sdk_version')" >/dev/null 2>&1
-}
-
-if ! has_sdk; then
-    command -v python3 >/dev/null 2>&1 || skip "python3 not found (scripts/deps.sh test installs it)"
-    mkdir -p .build
-    setup_log=$(mktemp)
-    if [ ! -x "$venv/bin/python" ]; then
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" >"$setup_log" 2>&1; then
-            rm -rf "$venv"
-            why=$(grep -v '^\s*$' "$setup_log" | tail -n 1)
-            rm -f "$setup_log"
-            skip "python3 -m venv failed (${why:-no message}; on Debian: apt-get install python3-venv, see scripts/deps.sh test)"
-        fi
-    fi
-    if ! "$venv/bin/python" -m pip install --quiet "legnext==$sdk_version" >"$setup_log" 2>&1 || ! has_sdk; then
-        why=$(grep -v '^\s*$' "$setup_log" | tail -n 1)
-        rm -f "$setup_log"
-        skip "pip install legnext==$sdk_version failed (${why:-no message}); is PyPI reachable?"
-    fi
-    rm -f "$setup_log"
 fi
 
 sim_out=$(mktemp)
@@ -87,5 +59,5 @@ if [ -z "$base_url" ]; then
 fi
 
 status=0
-"$venv/bin/python" scripts/sdk-conformance/conformance.py "$base_url" --webhook-secret-file "$secret_file" "$@" || status=$?
+"$python" scripts/sdk-conformance/conformance.py "$base_url" --webhook-secret-file "$secret_file" "$@" || status=$?
 exit "$status"

@@ -56,6 +56,7 @@ extension Bench {
         let stats = try await stats(url)
         // A job holds its slot from creation to end at Legnext, its `pending` moments included.
         let ideal = (stats.number("job_time_sum") ?? 0) / Double(concurrency)
+        let floor = ClairvoyantFloor.makespan(try await simulatorJobLengths(url), concurrency: concurrency)
         let requests = (stats.number("requests_total") ?? 0) / Double(jobs)
         let mode = callbacks ? "callbacks" : "polling"
         let scenario = "1 drain, " + mode
@@ -63,10 +64,17 @@ extension Bench {
         return [
             Row(
                 scenario: scenario,
+                figure: "makespan ÷ clairvoyant floor",
+                value: format(makespan / floor, 3),
+                target: "≤ 1.02",
+                settings: settings + "; makespan \(format(makespan, 1)) s, floor \(format(floor, 1)) s (FIFO at C, no lag)"
+            ),
+            Row(
+                scenario: scenario,
                 figure: "makespan ÷ (Σ job times ÷ C)",
                 value: format(makespan / ideal, 3),
-                target: callbacks ? "≤ 1.03" : "≤ 1.10",
-                settings: settings
+                target: "-",
+                settings: settings + "; not a reachable bound (the last wave's spread)"
             ),
             Row(scenario: scenario, figure: "requests per job", value: format(requests), target: callbacks ? "≤ 2" : "≤ 3", settings: settings),
             Row(scenario: scenario, figure: "429s", value: format(stats.number("rate_limited") ?? 0, 0), target: "0", settings: settings),

@@ -55,6 +55,7 @@ extension LegnextSimulator {
             try await self.api(request, context, route: "GET /account/info") { Self.json(await self.state.accountInfo()) }
         }
         router.get("/_sim/stats") { _, _ in Self.json(await self.state.stats()) }
+        router.get("/_sim/job-lengths") { _, _ in Self.json(["lengths": .array(await self.state.lengths().map { .double($0) })]) }
         router.post("/_sim/credits") { request, _ in
             var request = request
             let body = try? await request.collectBody(upTo: 1 << 16)

@@ -22,6 +22,9 @@ struct SimulatorJob: Sendable {
     /// When it starts processing; nil while it waits for a concurrency slot.
     var startAt: Double?
     var endAt: Double? { startAt.map { $0 + duration } }
+
+    /// The `pending` moment between taking a slot and `processing`.
+    static func startUp(_ duration: Double) -> Double { min(duration * 0.05, 0.5) }
     var finished = false
     var announcedProcessing = false
 

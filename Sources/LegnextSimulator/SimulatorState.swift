@@ -41,6 +41,9 @@ actor SimulatorState {
     /// Σ (end − creation) of finished jobs: each job's length as its own timestamps show it,
     /// including the moments in `pending` before processing starts.
     private var jobTimeSum = 0.0
+    /// Each job's time in a slot (its start-up moment and its run), in the order jobs were
+    /// created: what a clairvoyant dispatcher would schedule (`/_sim/job-lengths`).
+    private var jobLengths: [Double] = []
     private var inFlight = 0
     private var peakInFlight = 0
     private var processing = 0
@@ -196,6 +199,7 @@ actor SimulatorState {
         jobsCreated += 1
         if !bodies.insert(bodyKey).inserted { duplicates += 1 }
         durationSum += duration
+        jobLengths.append(SimulatorJob.startUp(duration) + duration)
         inFlight += 1
         peakInFlight = max(peakInFlight, inFlight)
         jobs[id] = job
@@ -252,7 +256,7 @@ actor SimulatorState {
     /// Gives `id` a concurrency slot from `t` and schedules its start and end.
     private func occupySlot(_ id: String, from t: Double) {
         guard var job = jobs[id] else { return }
-        job.startAt = t + min(job.duration * 0.05, 0.5)
+        job.startAt = t + SimulatorJob.startUp(job.duration)
         jobs[id] = job
         running.insert(id)
         timeline.insert(TimelineEvent(at: job.startAt!, change: .start, id: id))
@@ -446,6 +450,9 @@ actor SimulatorState {
     }
 
     // MARK: Stats
+
+    /// ``jobLengths``.
+    func lengths() -> [Double] { jobLengths }
 
     func stats() -> [String: JSONValue] {
         advance(to: now())

@@ -109,6 +109,8 @@ import Testing
             #expect(stats.number("peak_processing") == 2)
             #expect(stats["requests"]?["POST /v1/diffusion"]?["200"]?.intValue == 5)
             #expect((stats["requests"]?["GET /v1/job/{id}"]?["200"]?.intValue ?? 0) >= 4)
+            // Each job's time in a slot, waiting ones too: 30 s and the 0.5 s before `processing`.
+            #expect(try await simulatorJobLengths(baseURL) == Array(repeating: 30.5, count: 5))
         }
     }
 

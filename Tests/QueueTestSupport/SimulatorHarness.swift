@@ -45,6 +45,13 @@ public func simulatorStats(_ baseURL: String) async throws -> JSONValue {
     return try JSONValue(data: data)
 }
 
+/// `GET /_sim/job-lengths`: each job's time in a slot, in the order the jobs were created.
+public func simulatorJobLengths(_ baseURL: String) async throws -> [Double] {
+    let root = baseURL.hasSuffix("/api") ? String(baseURL.dropLast(4)) : baseURL
+    let (data, _) = try await URLSessionLite.get(root + "/_sim/job-lengths")
+    return try JSONValue(data: data)["lengths"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+}
+
 /// `POST /_sim/credits`.
 public func addSimulatorCredits(_ baseURL: String, points: Int) async throws {
     let root = baseURL.hasSuffix("/api") ? String(baseURL.dropLast(4)) : baseURL
