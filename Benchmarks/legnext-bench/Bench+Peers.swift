@@ -65,7 +65,8 @@ extension Bench {
             defer { stop(sim) }
             let db = freshDatabase("peers.db")
             try enqueue(db, count: jobs, prefix: "peers")
-            let makespan = try drainToIdle(db, url, ["--concurrency", String(concurrency), "--rate", "50"])
+            // Its defaults: the plan's limit learned from active_tasks, and its lead.
+            let makespan = try drainToIdle(db, url, ["--rate", "50"])
             ours = try await measured(url, makespan: makespan)
         }
 

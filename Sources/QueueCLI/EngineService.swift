@@ -98,15 +98,23 @@ struct EngineService: Service {
         return engine
     }
 
-    /// The plan's concurrency as `active_tasks` reports it, or `fallback` (said in the log).
+    /// Jobs kept waiting in Legnext's own queue beyond a plan's `limit`: a slot freed at Legnext
+    /// is refilled there at once, whatever our lag in seeing the job that freed it. A quarter of
+    /// the plan covers a completion lag of up to a quarter of a job's length; Midjourney queues
+    /// are short, so at most 4.
+    static func lead(forPlan limit: Int) -> Int { min(4, (limit + 3) / 4) }
+
+    /// The in-flight limit: the plan's concurrency as `active_tasks` reports it and a lead of
+    /// jobs waiting at Legnext, or `fallback` (said in the log).
     private func planConcurrency(_ client: LegnextClient, otherwise fallback: Int) async -> Int {
         switch await client.activeTasks() {
         case .success(let active):
             if let limit = active.concurrentLimit, limit > 0 {
+                let lead = Self.lead(forPlan: limit)
                 logger.notice(
-                    "the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): concurrency \(limit); --concurrency overrides it"
+                    "the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): concurrency \(limit + lead), \(lead) of them waiting in Legnext's own queue so a freed slot is refilled at once; --concurrency overrides it"
                 )
-                return limit
+                return limit + lead
             }
             logger.notice("GET /account/active_tasks reports no concurrency limit: concurrency \(fallback) (--concurrency sets it)")
         case .rejected(let failure) where failure.httpStatus == 404:

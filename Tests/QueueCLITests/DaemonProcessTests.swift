@@ -116,7 +116,8 @@ import Testing
     }
 
     /// Without `--concurrency` the daemon takes the plan's limit from `GET /account/active_tasks`
-    /// and says so; the endpoint lists the unfinished jobs with progress and time left.
+    /// and keeps a lead of jobs waiting in Legnext's own queue beyond it, and says so; the
+    /// endpoint lists the unfinished jobs with progress and time left.
     @Test func withoutConcurrencyTheDaemonLearnsThePlansLimit() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
@@ -132,9 +133,14 @@ import Testing
             daemon.signal(SIGTERM)
             daemon.wait()
         }
-        #expect(eventually(timeout: 30) { daemon.errors.contains("the plan runs 3 jobs at once") }, "\(daemon.errors)")
-        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 3 })
-        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["in_flight"]?.intValue) == 3 })
+        #expect(
+            eventually(timeout: 30) {
+                daemon.errors.contains("the plan runs 3 jobs at once") && daemon.errors.contains("concurrency 4, 1 of them waiting")
+            },
+            "\(daemon.errors)"
+        )
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 4 })
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["in_flight"]?.intValue) == 4 })
         let (data, status) = try await URLSessionLite.send(
             String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
             method: .GET,
@@ -145,7 +151,8 @@ import Testing
         let active = try JSONValue(data: data)
         #expect(active["concurrent_limit"]?.intValue == 3)
         let tasks = try #require(active["tasks"]?.arrayValue)
-        #expect(tasks.count == 3 && tasks.allSatisfy { $0["task_type"] == "diffusion" && $0["estimated_time"]?.doubleValue != nil }, "\(tasks)")
+        #expect(tasks.count == 4 && tasks.allSatisfy { $0["task_type"] == "diffusion" && $0["estimated_time"]?.doubleValue != nil }, "\(tasks)")
+        #expect(tasks.filter { $0["status"] == "pending" }.count == 1, "the lead waits in Legnext's queue: \(tasks)")
         #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 5 })
     }
 
