@@ -143,6 +143,10 @@ public struct RunCommand: AsyncParsableCommand {
         ] {
             guard TimeSpec.duration(value) != nil else { throw ValidationError("\(name) must be a duration like 90s, 10m or 1h") }
         }
+        // Shorter would turn a paused daemon's checks, or the callbacks' safety net, into polling.
+        for (name, value) in [("--balance-check-interval", balanceCheckInterval), ("--callback-safety-poll", callbackSafetyPoll)] {
+            if let seconds = TimeSpec.duration(value), seconds < 1 { throw ValidationError("\(name) must be at least 1s") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -209,7 +213,7 @@ public struct RunCommand: AsyncParsableCommand {
             engine.giveUpAfter = TimeSpec.duration(giveUpAfter)!
             engine.noProgressTimeout = TimeSpec.duration(noProgressTimeout)!
             engine.gracePeriod = TimeSpec.duration(gracePeriod)!
-            engine.balanceChecks.base = max(0.1, min(TimeSpec.duration(balanceCheckInterval)!, engine.balanceChecks.cap))
+            engine.balanceChecks.base = min(TimeSpec.duration(balanceCheckInterval)!, engine.balanceChecks.cap)
             engine.pollBudget = pollBudget
             engine.callbackSafetyInterval = TimeSpec.duration(callbackSafetyPoll)!
             engine.exitWhenIdle = exitWhenIdle

@@ -68,6 +68,8 @@ import Testing
         for option in ["--balance-check-interval", "--callback-safety-poll"] {
             let result = try cli.run(["run", option, "soon"])
             #expect(result.status == 64 && result.stderr.contains("\(option) must be a duration"), "\(result.stderr)")
+            let tooShort = try cli.run(["run", option, "0s"])
+            #expect(tooShort.status == 64 && tooShort.stderr.contains("\(option) must be at least 1s"), "\(tooShort.stderr)")
         }
         #expect(try cli.run(["cancel", "77"]).status == 66)
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).status == 78, "no API key")
