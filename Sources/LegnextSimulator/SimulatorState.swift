@@ -7,6 +7,9 @@ import QueueSupport
 actor SimulatorState {
     let config: SimulatorConfiguration
     private var rng: SimulatorRandom
+    /// The noise of `active_tasks` estimates, drawn apart: how often a client looks must not
+    /// change the lengths the seed gives the jobs.
+    private var estimateNoise: SimulatorRandom
     private let startInstant = ContinuousClock.now
     private let startDate = Date()
     var publicBaseURL: String
@@ -66,6 +69,7 @@ actor SimulatorState {
     init(config: SimulatorConfiguration, outboxSignal: Wakeup, timerSignal: Wakeup) {
         self.config = config
         self.rng = SimulatorRandom(seed: config.seed)
+        self.estimateNoise = SimulatorRandom(seed: config.seed ^ 0x9E37_79B9_7F4A_7C15)
         self.available = config.credits
         self.publicBaseURL = config.publicBaseURL ?? "http://\(config.host):\(config.port)"
         self.outboxSignal = outboxSignal
@@ -335,7 +339,7 @@ actor SimulatorState {
                 .object([
                     "job_id": .string(job.id), "task_type": .string(job.kind), "status": .string(status),
                     "created_at": .string(Self.stamp(date(job.createdAt))), "progress": .int(Int(progress.rounded())),
-                    "estimated_time": .int(Int((left * rng.logNormal(median: 1, sigma: 0.25)).rounded(.up))),
+                    "estimated_time": .int(Int((left * estimateNoise.logNormal(median: 1, sigma: 0.25)).rounded(.up))),
                 ])
             )
         }
