@@ -44,14 +44,18 @@ public struct EngineConfiguration: Sendable {
     /// Settle an uncertain job by looking at Legnext's running jobs (`GET /account/active_tasks`):
     /// adopt the job its lost POST made, or resend it when provably none was made. Off: a person decides.
     public var autoSettle = true
+    /// Without callbacks, follow in-flight jobs by looking at Legnext's list of running jobs
+    /// (`GET /account/active_tasks`, where the server has it): one request shows them all, and
+    /// each job's own polls become a safety net, as with callbacks. Off: every job is polled.
+    public var watchRunningJobs = true
     /// Where Legnext can reach our callback receiver (e.g. `https://queue.example.com:8443`);
     /// each submission then carries `<base>/legnext/<job id>/<token>`. Nil: polling only.
     public var callbackBaseURL: String?
-    /// With callbacks on, polls are only a safety net for lost callbacks: they come this many
-    /// times later than the poll plan alone would put them.
+    /// With callbacks on, or Legnext's list of running jobs watched, polls are only a safety
+    /// net: they come this many times later than the poll plan alone would put them.
     public var callbackPollStretch: Double = 4
-    /// With callbacks on, jobs of a kind whose durations are not learnt yet are polled this
-    /// often: the probe's early polls would mostly beat the callback and be wasted.
+    /// With callbacks on, or the list watched, jobs of a kind whose durations are not learnt
+    /// yet are polled this often: the probe's early polls would mostly be wasted.
     public var callbackSafetyInterval: TimeInterval = 30
     /// Mark image and video outputs of completed jobs for download (a downloader runs beside).
     public var downloadOutputs = false

@@ -46,6 +46,8 @@ struct EngineState: Sendable {
     var slowestAnswer: TimeInterval?
     /// Whether the server has `GET /account/active_tasks` (nil: not asked yet).
     var hasActiveTasks: Bool?
+    /// What Legnext's list of running jobs showed of the jobs in flight.
+    var watch = RunningJobsWatch()
 
     init(planner: PollPlanner, limits: RemoteJobLifecycle.Limits) {
         self.planner = planner
@@ -96,6 +98,7 @@ struct EngineState: Sendable {
     mutating func untrack(_ id: Int64) {
         inFlight[id] = nil
         lingering.remove(id)
+        watch.forget(id)
     }
 
     /// In-flight jobs past a timeout: still asked about, slowly, but no longer holding a slot

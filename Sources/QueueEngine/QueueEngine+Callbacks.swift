@@ -21,11 +21,12 @@ extension QueueEngine {
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/legnext/\(id)/\(token)"
     }
 
-    /// The next poll of a job: the planner's time, or with callbacks on a later safety-net time
-    /// (the callback is what normally brings the answer).
-    func nextPoll(_ planner: PollPlanner, kind: String, submittedAt: Date, polls: Int, now: Date) -> Date {
+    /// The next poll of a job: the planner's time, or with callbacks on (or the job `watched`
+    /// in Legnext's list of running jobs) a later safety-net time: the callback or the list is
+    /// what normally tells of its end.
+    func nextPoll(_ planner: PollPlanner, kind: String, submittedAt: Date, polls: Int, now: Date, watched: Bool) -> Date {
         let planned = planner.nextPoll(kind: kind, submittedAt: submittedAt, polls: polls, now: now)
-        guard configuration.callbackBaseURL != nil else { return planned }
+        guard configuration.callbackBaseURL != nil || watched else { return planned }
         guard planner.hasLearned(kind: kind) else {
             let safety = submittedAt.addingTimeInterval(configuration.callbackSafetyInterval * Double(polls + 1))
             return max(safety, now.addingTimeInterval(planner.floor))
@@ -112,7 +113,7 @@ extension QueueEngine {
         }
         let now = clock.now()
         let kind = submission.job.kind
-        let next = state.withLock { nextPoll($0.planner, kind: kind, submittedAt: now, polls: 0, now: now) }
+        let next = state.withLock { nextPoll($0.planner, kind: kind, submittedAt: now, polls: 0, now: now, watched: watches($0, id)) }
         // Not shielded like other writes: if this one is lost, the job simply stays uncertain.
         let adoption: QueueStore.Adoption
         do {
@@ -140,6 +141,7 @@ extension QueueEngine {
         log.info("job \(id) settled: Legnext job \(remoteJobId) \(source) is its own; following it")
         state.withLock { $0.follow(id, kind: kind, remoteJobId: remoteJobId, status: remote.status, submittedAt: now, next: next) }
         pollSignal.signal()
+        watchSignal.signal()
         if remote.status.isFinal { await applyPolled(id, remote, now: now) }
         return .adopted
     }

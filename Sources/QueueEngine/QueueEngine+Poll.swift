@@ -66,12 +66,16 @@ extension QueueEngine {
     /// Applies a Job object from a poll (or a confirming GET).
     func applyPolled(_ id: Int64, _ remote: LegnextJob, now: Date) async {
         let log = JobLog(logger, id: id, remoteId: remote.jobId)
+        let watched = state.withLock { state in
+            state.watch.answered(id, ended: remote.status.isFinal)
+            return watches(state, id)
+        }
         await carryOut(
             id,
             event: { job, planner in
                 let (kind, submittedAt) = (job.kind, job.submittedAt)
                 return job.answered(remote.status, now: now) { polls in
-                    self.nextPoll(planner, kind: kind, submittedAt: submittedAt, polls: polls, now: now)
+                    self.nextPoll(planner, kind: kind, submittedAt: submittedAt, polls: polls, now: now, watched: watched)
                 }
             },
             remote: remote,
@@ -81,12 +85,14 @@ extension QueueEngine {
 
     /// Feeds one event to job `id`'s lifecycle and carries out what it returns: the schedule in
     /// memory at once, then the writes in order. A job whose end is written leaves the table
-    /// after the write, so the engine is never idle while an end is unwritten.
-    private func carryOut(
+    /// after the write, so the engine is never idle while an end is unwritten. `countsRequest`:
+    /// the event came from a request of this job's own (not a look at every running job).
+    func carryOut(
         _ id: Int64,
         event: (inout RemoteJobLifecycle, PollPlanner) -> [RemoteJobLifecycle.Action],
         remote: LegnextJob? = nil,
         detail: String? = nil,
+        countsRequest: Bool = true,
         _ log: JobLog
     ) async {
         guard let (job, actions) = state.withLock({ $0.event(id, event) }) else { return }
@@ -100,7 +106,7 @@ extension QueueEngine {
                 workSignal.signal()
                 await record(id, log) { try await self.store.addEvent(id: id, detail: note, now: now) }
             case .recordStatus(let status, let next):
-                let update = RemoteUpdate(status: status)
+                let update = RemoteUpdate(status: status, countsRequest: countsRequest)
                 let after = await record(id, log) { try await self.store.applyRemote(id: id, update: update, nextPollAt: next, now: now) }
                 // Settled by a person meanwhile (`cancel --force`): stop following it.
                 if let state = after ?? nil, !state.isInFlight {

@@ -46,13 +46,14 @@ extension QueueEngine {
         EngineMetrics.request("POST /v1/\(request.kind.rawValue)", outcome)
         let now = clock.now()
         if outcome.wasAnswered { noteAnswer(after: now.timeIntervalSince(sentAt)) }
-        let settles = configuration.autoSettle && state.withLock { $0.hasActiveTasks != false }
+        let listMissing = state.withLock { $0.hasActiveTasks == false }
         let verdict = SubmissionVerdict(
             outcome,
             jobId: job.id,
             attempts: job.attempts,
             rules: .init(configuration),
-            settles: settles,
+            settles: configuration.autoSettle && !listMissing,
+            listMissing: configuration.autoSettle && listMissing,
             now: now,
             jitter: Double.random(in: 0..<1)
         )
@@ -130,7 +131,7 @@ extension QueueEngine {
         }
         let next = state.withLock { state -> Date in
             if state.earlyFinishHints.remove(job.id) != nil { return now }
-            return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now)
+            return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now, watched: watches(state, job.id))
         }
         let stored: Void? = await record(job.id, log) {
             try await self.store.markSubmitted(
@@ -146,6 +147,7 @@ extension QueueEngine {
         log.info("job \(job.id) submitted as \(remote.jobId) (attempt \(job.attempts))")
         state.withLock { $0.follow(job.id, kind: job.kind, remoteJobId: remote.jobId, status: remote.status, submittedAt: now, next: next) }
         pollSignal.signal()
+        watchSignal.signal()
     }
 
     func finishFailed(_ id: Int64, error: String, detail: String?, requestSent: Bool, _ log: JobLog) async {

@@ -28,6 +28,8 @@ public final class QueueEngine: Service, Sendable {
     let workSignal = Wakeup()
     /// Wakes the poll scheduler: a poll was added, shutdown began.
     let pollSignal = Wakeup()
+    /// Wakes the watch of Legnext's running jobs: a job is in flight, shutdown began.
+    let watchSignal = Wakeup()
     /// Wakes the balance prober: submissions were paused, shutdown began.
     let pauseSignal = Wakeup()
     /// Wakes the settler: a job became uncertain, shutdown began.
@@ -100,6 +102,7 @@ public final class QueueEngine: Service, Sendable {
         probeSignal.signal()
         workSignal.signal()
         pollSignal.signal()
+        watchSignal.signal()
         pauseSignal.signal()
         settleSignal.signal()
     }
@@ -131,6 +134,7 @@ public final class QueueEngine: Service, Sendable {
                         await withDiscardingTaskGroup { loops in
                             loops.addTask { await self.dispatchLoop(workQueue) }
                             loops.addTask { await self.pollLoop(workQueue) }
+                            loops.addTask { await self.watchLoop() }
                             loops.addTask { await self.settleLoop() }
                         }
                         self.extraWork.withLock { $0 = nil }

@@ -145,10 +145,24 @@ struct RemoteJobLifecycle: Sendable {
 
     /// A callback says the job finished: ask now rather than at the planned time. Returns the
     /// actions (none when a poll is already due or under way).
-    mutating func finishedByCallback(now: Date) -> [Action] {
-        guard case .scheduled(let at) = state, at > now else { return [] }
-        state = .scheduled(now)
-        return [.schedulePoll(at: now)]
+    mutating func finishedByCallback(now: Date) -> [Action] { pollSooner(at: now) }
+
+    /// Brings the next poll forward to `at` (Legnext's list of running jobs shows the job ended,
+    /// or the list is gone and the plan asks sooner than its safety net). Returns the actions
+    /// (none when a poll is already due by then or under way).
+    mutating func pollSooner(at: Date) -> [Action] {
+        guard case .scheduled(let planned) = state, planned > at else { return [] }
+        state = .scheduled(at)
+        return [.schedulePoll(at: at)]
+    }
+
+    /// Legnext's list of running jobs shows the job at `listed`: further along, it is recorded
+    /// as a poll's answer would be (an end is not: only a GET brings the result).
+    mutating func listed(_ listed: LegnextJobStatus, now: Date) -> [Action] {
+        guard case .scheduled(let next) = state, !listed.isFinal, listed.isAhead(of: status) else { return [] }
+        status = listed
+        progressAt = now
+        return [.recordStatus(listed, nextPollAt: next)]
     }
 
     /// A poll (or a confirming GET) answered with the job at `answer`. `nextPlanned` is the

@@ -44,6 +44,7 @@ enum SubmissionVerdict: Sendable, Equatable {
     ///   - attempts: the attempts counted so far, this one included.
     ///   - settles: whether an uncertain job will be looked for among Legnext's running jobs
     ///     (said in its reason: what happens next).
+    ///   - listMissing: it will not because the server has no such list (said in its reason).
     ///   - jitter: in [0, 1), spreads the backoff of many jobs.
     init(
         _ outcome: LegnextOutcome<LegnextJob>,
@@ -51,6 +52,7 @@ enum SubmissionVerdict: Sendable, Equatable {
         attempts: Int,
         rules: Rules,
         settles: Bool,
+        listMissing: Bool = false,
         now: Date,
         jitter: Double
     ) {
@@ -75,7 +77,8 @@ enum SubmissionVerdict: Sendable, Equatable {
                 let next =
                     settles
                     ? "looking for it among Legnext's running jobs, to adopt it or, if none was made, resend"
-                    : "`legnext-queue retry \(jobId)` resends it, `cancel` settles it"
+                    : (listMissing ? "Legnext has no list of running jobs (active_tasks) to settle it by; " : "")
+                        + "`legnext-queue retry \(jobId)` resends it, `cancel` settles it"
                 self = .uncertain(
                     reason: "no clear answer to the submission (\(failure)); Legnext may have created the job, so it is not resent blindly: \(next)"
                 )

@@ -53,7 +53,9 @@ import Testing
             let failed = try harness.store.list(state: .failed, limit: 1000)
             #expect(failed.allSatisfy { $0.error?.contains("generation failed") == true && $0.errorDetail?.contains("10001") == true })
             let requests = (completed + failed).map(\.requests).reduce(0, +)
-            #expect(Double(requests) == stats.number("requests_total"), "every request is counted on its job")
+            // Looks at Legnext's running jobs serve every job at once, so no row counts them.
+            let looks = stats["requests"]?["GET /account/active_tasks"]?.objectValue?.values.compactMap(\.doubleValue).reduce(0, +) ?? 0
+            #expect(Double(requests) + looks == stats.number("requests_total"), "every other request is counted on its job")
         }
     }
 
@@ -227,7 +229,11 @@ import Testing
             #expect(lost.job.state == .uncertain)
             #expect(try harness.store.job(2)?.state == .completed)
             #expect(try await harness.stats().number("jobs_created") == 2, "nothing sent again")
-            #expect(lost.events.contains { $0.detail?.contains("Legnext has no list of running jobs (active_tasks)") == true }, "\(lost.events)")
+            #expect(
+                lost.events.contains { $0.detail?.contains("Legnext has no list of running jobs (active_tasks)") == true }
+                    || lost.job.reason?.contains("Legnext has no list of running jobs (active_tasks)") == true,
+                "\(lost.job.reason ?? "") \(lost.events)"
+            )
         }
     }
 

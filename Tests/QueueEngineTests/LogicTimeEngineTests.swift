@@ -127,6 +127,27 @@ import Testing
         #expect(events.contains { $0.hasPrefix("not created: no job of ours among Legnext's running jobs") })
     }
 
+    @Test func withLegnextsListOfRunningJobsEachJobIsAskedAboutOnceAndTheBatchEndsNoLater() async throws {
+        // The same batch, polled job by job and followed through the list (plan 6, a lead of 2).
+        var runs: [(elapsed: TimeInterval, requests: [String: Int])] = []
+        for list in [false, true] {
+            let harness = LogicTimeHarness(planConcurrency: 6, hasActiveTasks: list, duration: Self.realLength)
+            for index in 0..<60 { await harness.store.enqueue(prompt: "a wren \(index)", now: harness.start) }
+            let (met, elapsed) = try await harness.run(configuration(concurrency: 8)) { await harness.store.count(.completed) == 60 }
+            #expect(met, "list \(list)")
+            #expect(harness.legnext.jobsMade == 60 && harness.legnext.requests["POST"] == 60)
+            runs.append((elapsed, harness.legnext.requests))
+        }
+        let (polled, watched) = (runs[0], runs[1])
+        // One GET per job, for its result, and the safety net: before the lengths are learnt,
+        // a poll 30 s after submission (a job waiting its turn at Legnext runs longer).
+        #expect((watched.requests["GET job"] ?? 0) <= 80, "\(watched.requests), \(watched.elapsed) s; polled \(polled.requests), \(polled.elapsed) s")
+        let total = { (requests: [String: Int]) in requests.filter { $0.key != "429" }.values.reduce(0, +) }
+        #expect(total(watched.requests) < total(polled.requests), "list \(watched.requests), polls \(polled.requests)")
+        // Seen sooner, so never later: within a look's floor (a 40 s job's: 1 s) of the polled batch.
+        #expect(watched.elapsed <= polled.elapsed + 1, "list \(watched.elapsed) s, polls \(polled.elapsed) s")
+    }
+
     @Test func aCorrectRateSeesNo429AndAnOptimisticOneStillFinishes() async throws {
         // A server allowing 20 requests a second; the daemon told 20, then 40.
         for (rate, limitedShare) in [(20.0, 0.0), (40.0, 0.2)] {

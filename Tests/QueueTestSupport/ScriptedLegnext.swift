@@ -162,9 +162,13 @@ public final class ScriptedLegnext: LegnextService {
         let now = clock.now()
         let running = state.withLock { $0.jobs.values.filter { $0.endsAt > now }.sorted { $0.createdAt < $1.createdAt } }
         let tasks: [JSONValue] = running.map { job in
-            [
+            let length = job.endsAt.timeIntervalSince(job.startsAt)
+            let done = now < job.startsAt ? 0 : now.timeIntervalSince(job.startsAt) / max(length, 0.001)
+            return [
                 "job_id": .string(job.id), "task_type": "diffusion", "status": now < job.startsAt ? "pending" : "processing",
-                "created_at": .string(Timestamp.format(job.createdAt)),
+                "created_at": .string(Timestamp.format(job.createdAt)), "progress": .int(Int(done * 100)),
+                // Whole seconds, rounded up, as Legnext's estimates come.
+                "estimated_time": .int(Int(job.endsAt.timeIntervalSince(max(now, job.startsAt)).rounded(.up))),
             ]
         }
         do {
