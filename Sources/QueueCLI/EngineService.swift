@@ -29,6 +29,8 @@ struct EngineService: Service {
     var listeners: [@Sendable () async -> Int?] = []
     /// No `--concurrency` was given: take the plan's limit from `GET /account/active_tasks`.
     var learnConcurrency = false
+    /// The plan's limit as `--plan-concurrency` gave it (the concurrency already has its lead), for the log.
+    var planConcurrency: Int?
     /// Called when the engine's counts change: a job may have ended (downloads, notifications).
     var wake: @Sendable () -> Void = {}
     /// Whether outputs are downloaded or notifications sent: with the queue drained, what is
@@ -59,6 +61,11 @@ struct EngineService: Service {
         )
         do {
             if learnConcurrency { configuration.concurrency = await planConcurrency(client, otherwise: configuration.concurrency) }
+            if let plan = planConcurrency {
+                logger.notice(
+                    "the plan runs \(plan) jobs at once (--plan-concurrency): concurrency \(configuration.concurrency), \(configuration.concurrency - plan) of them waiting in Legnext's own queue so a freed slot is refilled at once"
+                )
+            }
             let engine = makeEngine(client, configuration)
             callbacks?.receiver.attach(engine)
             logger.info(

@@ -27,8 +27,17 @@ public struct RunCommand: AsyncParsableCommand {
     @ParentCommand var root: LegnextQueueCommand
     var global: GlobalOptions { root.global }
 
-    @Option(help: "Remote jobs in flight at most (default: the plan's limit, from GET /account/active_tasks; else 4).")
+    @Option(
+        help:
+            "Remote jobs in flight at most (default: the plan's limit, from GET /account/active_tasks or --plan-concurrency, and a lead of a few waiting in Legnext's queue; else 4)."
+    )
     var concurrency: Int?
+    @Option(
+        name: .customLong("plan-concurrency"),
+        help:
+            "Jobs your Legnext plan runs at once, where GET /account/active_tasks cannot tell: that many are kept running and a few more waiting in Legnext's own queue."
+    )
+    var planConcurrency: Int?
     @Option(help: "Requests per second to Legnext (submissions, polls and balance checks together); 0 = unlimited.") var rate = 2.0
     @Option(help: "Requests that may go at once after a quiet spell (default: the rate, at least 1).") var burst: Int?
     @Option(name: .customLong("max-attempts"), help: "Submissions tried per job when the request provably did not reach Legnext.")
@@ -133,6 +142,12 @@ public struct RunCommand: AsyncParsableCommand {
 
     public func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let planConcurrency, planConcurrency < 1 { throw ValidationError("--plan-concurrency must be at least 1") }
+        if concurrency != nil, planConcurrency != nil {
+            throw ValidationError(
+                "give --concurrency (the jobs in flight, exactly) or --plan-concurrency (your plan's limit; a lead waiting in Legnext's queue is added), not both"
+            )
+        }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be 0 (unlimited) or more") }
         if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
@@ -206,7 +221,8 @@ public struct RunCommand: AsyncParsableCommand {
             try store.claimDaemon(pid: getpid(), hostname: ProcessInfo.processInfo.hostName, now: Date(), isDaemon: Self.isDaemonProcess)
 
             var engine = EngineConfiguration()
-            engine.concurrency = concurrency ?? EngineConfiguration().concurrency
+            engine.concurrency =
+                concurrency ?? planConcurrency.map { $0 + EngineService.lead(forPlan: $0) } ?? EngineConfiguration().concurrency
             engine.rate = rate
             engine.burst = burst ?? max(1, Int(rate.rounded(.up)))
             engine.maxAttempts = maxAttempts
@@ -313,7 +329,8 @@ public struct RunCommand: AsyncParsableCommand {
                 notifier: notifier,
                 callbacks: callbacks,
                 listeners: listeners,
-                learnConcurrency: concurrency == nil,
+                learnConcurrency: concurrency == nil && planConcurrency == nil,
+                planConcurrency: planConcurrency,
                 wake: { for wake in wakeAll { wake() } },
                 hasOutbox: outputs.downloads != nil || !outputs.channels.isEmpty
             )

@@ -71,6 +71,10 @@ import Testing
             let tooShort = try cli.run(["run", option, "0s"])
             #expect(tooShort.status == 64 && tooShort.stderr.contains("\(option) must be at least 1s"), "\(tooShort.stderr)")
         }
+        let noPlan = try cli.run(["run", "--plan-concurrency", "0"])
+        #expect(noPlan.status == 64 && noPlan.stderr.contains("--plan-concurrency must be at least 1"), "\(noPlan.stderr)")
+        let both = try cli.run(["run", "--plan-concurrency", "6", "--concurrency", "8"])
+        #expect(both.status == 64 && both.stderr.contains("not both"), "\(both.stderr)")
         #expect(try cli.run(["cancel", "77"]).status == 66)
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).status == 78, "no API key")
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).stderr.contains("LEGNEXT_API_KEY"))

@@ -156,6 +156,34 @@ import Testing
         #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 5 })
     }
 
+    /// Where the server has no `GET /account/active_tasks`, `--plan-concurrency` gives the plan's
+    /// limit: the daemon keeps the same lead beyond it, polls each job on its own, and says so.
+    @Test func withoutTheListThePlansLimitIsGivenAndEachJobPolled() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let sim = try SimulatorProcess(["--concurrency", "3", "--no-active-tasks", "--duration-median", "2", "--duration-spread", "0"])
+        defer { sim.stop() }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<5).map { "a told plan's fox \($0)" }.joined(separator: "\n")).status == 0)
+        let daemon = try RunningProcess(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--plan-concurrency", "3", "--log-level", "notice"],
+            environment: Self.environment()
+        )
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait()
+        }
+        #expect(
+            eventually(timeout: 30) {
+                daemon.errors.contains("the plan runs 3 jobs at once (--plan-concurrency): concurrency 4, 1 of them waiting")
+                    && daemon.errors.contains("Legnext has no GET /account/active_tasks: each in-flight job is polled on its own")
+            },
+            "\(daemon.errors)"
+        )
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 4 })
+        #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 5 })
+    }
+
     /// A queue holding every kind Legnext has, follow-ups on the parents they need, drains with
     /// nothing refused: every request the daemon sends is one the simulator (our reading of the
     /// docs, written apart from the client) accepts. Among them the two shapes our first picture
