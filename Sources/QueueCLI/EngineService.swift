@@ -55,17 +55,20 @@ struct EngineService: Service {
             configuration: LegnextClientConfiguration(
                 baseURL: await baseURL(),
                 apiKey: key,
-                maxConnections: max(4, (learnConcurrency ? 16 : configuration.concurrency) * 2)
+                maxConnections: max(
+                    4,
+                    (planConcurrency.map { $0 + PlanLead.cap(plan: $0) } ?? (learnConcurrency ? 16 : configuration.concurrency)) * 2
+                )
             ),
             logger: logger
         )
         do {
-            if learnConcurrency { configuration.concurrency = await planConcurrency(client, otherwise: configuration.concurrency) }
+            if learnConcurrency, let plan = await planConcurrency(client) { configuration.plan = plan }
             if let plan = planConcurrency {
-                logger.notice(
-                    "the plan runs \(plan) jobs at once (--plan-concurrency): concurrency \(configuration.concurrency), \(configuration.concurrency - plan) of them waiting in Legnext's own queue so a freed slot is refilled at once"
-                )
+                configuration.plan = plan
+                logger.notice("the plan runs \(plan) jobs at once (--plan-concurrency): \(Self.leadSummary(plan: plan))")
             }
+            if let plan = configuration.plan { configuration.concurrency = plan + PlanLead.cap(plan: plan) }
             let engine = makeEngine(client, configuration)
             callbacks?.receiver.attach(engine)
             logger.info(
@@ -105,23 +108,24 @@ struct EngineService: Service {
         return engine
     }
 
-    /// Jobs kept waiting in Legnext's own queue beyond a plan's `limit`: a slot freed at Legnext
-    /// is refilled there at once, whatever our lag in seeing the job that freed it. A quarter of
-    /// the plan covers a completion lag of up to a quarter of a job's length; Midjourney queues
-    /// are short, so at most 4.
-    static func lead(forPlan limit: Int) -> Int { min(4, (limit + 3) / 4) }
+    /// What the daemon keeps in flight on a plan of `plan`, for the log.
+    static func leadSummary(plan: Int) -> String {
+        let (initial, cap) = (PlanLead.initial(plan: plan), PlanLead.cap(plan: plan))
+        let more = cap > initial ? " (up to \(plan + cap) as our completion lag asks)" : ""
+        return
+            "concurrency \(plan + initial)\(more), \(initial) of them waiting in Legnext's own queue so a freed slot is refilled at once"
+    }
 
-    /// The in-flight limit: the plan's concurrency as `active_tasks` reports it and a lead of
-    /// jobs waiting at Legnext, or `fallback` (said in the log).
-    private func planConcurrency(_ client: LegnextClient, otherwise fallback: Int) async -> Int {
+    /// The plan's concurrency as `active_tasks` reports it, or nil (the fallback said in the log).
+    private func planConcurrency(_ client: LegnextClient) async -> Int? {
+        let fallback = configuration.concurrency
         switch await client.activeTasks() {
         case .success(let active):
             if let limit = active.concurrentLimit, limit > 0 {
-                let lead = Self.lead(forPlan: limit)
                 logger.notice(
-                    "the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): concurrency \(limit + lead), \(lead) of them waiting in Legnext's own queue so a freed slot is refilled at once; --concurrency overrides it"
+                    "the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): \(Self.leadSummary(plan: limit)); --concurrency overrides it"
                 )
-                return limit + lead
+                return limit
             }
             logger.notice("GET /account/active_tasks reports no concurrency limit: concurrency \(fallback) (--concurrency sets it)")
         case .rejected(let failure) where failure.httpStatus == 404:
@@ -129,7 +133,7 @@ struct EngineService: Service {
         default:
             logger.notice("cannot ask for the plan's limit (GET /account/active_tasks): concurrency \(fallback) (--concurrency sets it)")
         }
-        return fallback
+        return nil
     }
 
     /// With the queue drained, gives downloads and notifications due soon up to a minute to go

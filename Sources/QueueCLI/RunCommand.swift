@@ -221,8 +221,7 @@ public struct RunCommand: AsyncParsableCommand {
             try store.claimDaemon(pid: getpid(), hostname: ProcessInfo.processInfo.hostName, now: Date(), isDaemon: Self.isDaemonProcess)
 
             var engine = EngineConfiguration()
-            engine.concurrency =
-                concurrency ?? planConcurrency.map { $0 + EngineService.lead(forPlan: $0) } ?? EngineConfiguration().concurrency
+            engine.concurrency = concurrency ?? EngineConfiguration().concurrency
             engine.rate = rate
             engine.burst = burst ?? max(1, Int(rate.rounded(.up)))
             engine.maxAttempts = maxAttempts

@@ -5,6 +5,10 @@ import LegnextAPI
 public struct EngineConfiguration: Sendable {
     /// Remote jobs in flight at most (submitted and not finished).
     public var concurrency: Int = 4
+    /// The plan's limit, when known (learnt from `active_tasks` or told): jobs in flight are then
+    /// the plan and a lead waiting in Legnext's queue sized from the completion lag
+    /// (``PlanLead``), never over `concurrency`.
+    public var plan: Int?
     /// Requests per second to Legnext, shared by submissions, polls and balance probes; 0 = unlimited.
     public var rate: Double = 2
     /// Requests that may go at once after a quiet spell.

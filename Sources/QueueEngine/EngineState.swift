@@ -46,6 +46,8 @@ struct EngineState: Sendable {
     var slowestAnswer: TimeInterval?
     /// Whether the server has `GET /account/active_tasks` (nil: not asked yet).
     var hasActiveTasks: Bool?
+    /// The jobs kept waiting in Legnext's queue beyond the plan's limit, when the plan is known.
+    var lead: PlanLead?
     /// What Legnext's list of running jobs showed of the jobs in flight.
     var watch = RunningJobsWatch()
 

@@ -10,7 +10,10 @@ extension QueueEngine {
         var workMayBeWaiting = true
         var claimFailures = 0
         while !isStopping {
-            let (free, paused) = state.withLock { (configuration.concurrency - $0.busy, $0.paused != nil) }
+            let (free, paused) = state.withLock { state in
+                let limit = min(configuration.concurrency, state.lead.map { $0.plan + $0.current } ?? configuration.concurrency)
+                return (limit - state.busy, state.paused != nil)
+            }
             if paused || free <= 0 {
                 await workSignal.wait()
                 continue

@@ -153,9 +153,18 @@ extension QueueEngine {
         if remote.status == .completed {
             let duration = reported ?? now.timeIntervalSince(submittedAt)
             EngineMetrics.finished(state: "completed", kind: kind, duration: duration, lag: lag, credits: remote.usage?.consume)
-            state.withLock {
-                $0.planner.record(kind: kind, duration: duration, polls: polls)
-                $0.completed += 1
+            let lead = state.withLock { state -> PlanLead? in
+                state.planner.record(kind: kind, duration: duration, polls: polls)
+                state.completed += 1
+                guard let lag, let typical = state.planner.typicalDuration(kind: kind), state.lead?.record(lag: lag, typical: typical) == true
+                else { return nil }
+                return state.lead
+            }
+            if let lead {
+                logger.info(
+                    "keeping \(lead.current) job(s) waiting in Legnext's queue beyond the plan's \(lead.plan): our completion lag (90th percentile \(String(format: "%.2f", lead.lagP90 ?? 0))s) covers that many ends"
+                )
+                workSignal.signal()
             }
             log.info("job \(id) completed in \(String(format: "%.1f", now.timeIntervalSince(submittedAt)))s")
         } else {

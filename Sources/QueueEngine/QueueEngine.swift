@@ -68,7 +68,9 @@ public final class QueueEngine: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.limiter = RateLimiter(rate: configuration.rate, burst: configuration.burst, clock: clock)
-        self.state = Mutex(EngineState(planner: PollPlanner(budget: configuration.pollBudget), limits: .init(configuration)))
+        var state = EngineState(planner: PollPlanner(budget: configuration.pollBudget), limits: .init(configuration))
+        state.lead = configuration.plan.map(PlanLead.init(plan:))
+        self.state = Mutex(state)
     }
 
     /// Calls `observer` with a fresh ``EngineStatus`` whenever the counts or the pause change
