@@ -19,7 +19,8 @@ import QueueSupport
 ///   within ``floor(lengths:)`` and ``ceiling``. Halving the wait as a job nears its end catches
 ///   it soon after, whatever the noise of the estimates (a look too early costs a request, one
 ///   too late a slot). A job followed since is first looked for at half its typical length
-///   (``firstLook(followedAt:typical:)``).
+///   (``firstLook(followedAt:typical:)``); one still listed past every guess of its end counts
+///   as having as long left as it has been overdue, so looks back off from a stalled job.
 struct RunningJobsWatch: Sendable {
     /// An in-flight job, as the engine follows it.
     struct Followed: Sendable, Hashable {
@@ -53,6 +54,8 @@ struct RunningJobsWatch: Sendable {
     private var firstProgress: [Int64: (progress: Double, at: Date)] = [:]
     /// The furthest status the list showed of each job.
     private var listedStatus: [Int64: LegnextJobStatus] = [:]
+    /// When each job still listed was first seen with nothing left by every guess.
+    private var overdueSince: [Int64: Date] = [:]
 
     /// The shortest wait between two looks: a fortieth of the shortest typical job in flight
     /// (a lag that costs a job 2.5 % of its length, at most once per batch), at least ``shortestGap``.
@@ -120,6 +123,7 @@ struct RunningJobsWatch: Sendable {
         asked.remove(id)
         firstProgress[id] = nil
         listedStatus[id] = nil
+        overdueSince[id] = nil
     }
 
     /// Whether the list shows this job (else it is polled on its own schedule).
@@ -151,6 +155,15 @@ struct RunningJobsWatch: Sendable {
                 firstProgress[job.id] = (progress, now)
             }
         }
-        return guesses.min() ?? typical.map { $0 / 2 } ?? Self.ceiling
+        let left = guesses.min() ?? typical.map { $0 / 2 } ?? Self.ceiling
+        // Still listed with nothing left (a stalled job, an estimate stuck at 0): as long again
+        // as it has been overdue, so its looks back off instead of coming at the floor for ever.
+        guard left <= Self.shortestGap else {
+            overdueSince[job.id] = nil
+            return left
+        }
+        let since = overdueSince[job.id] ?? now
+        overdueSince[job.id] = since
+        return max(left, now.timeIntervalSince(since))
     }
 }

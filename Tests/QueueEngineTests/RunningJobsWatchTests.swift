@@ -137,6 +137,22 @@ import Testing
         #expect(abs(second.nextLook.timeIntervalSince(answered + 1) - 1) < 1e-6, "the floor of a 40 s job: 1 s")
     }
 
+    @Test func looksBackOffFromAJobStillListedPastEveryGuessOfItsEnd() throws {
+        var watch = RunningJobsWatch()
+        let jobs = followed(1...1)
+        let stuck = try list([task(1, "processing", left: 0, progress: 99)], limit: 10)
+        var at = answered
+        var gaps: [TimeInterval] = []
+        for _ in 0..<8 {
+            let reading = watch.read(stuck, followed: jobs, lookStarted: at - 0.05, answered: at) { _ in 40 }
+            gaps.append(reading.nextLook.timeIntervalSince(at))
+            at = reading.nextLook
+        }
+        // From the floor (a 40 s job's: 1 s), each wait half as long again as the job has been overdue.
+        #expect(gaps.first == 1)
+        #expect(zip(gaps, gaps.dropFirst()).allSatisfy { $1 >= $0 } && gaps.last! > 5 - 1e-6, "\(gaps)")
+    }
+
     @Test func theFloorScalesWithTheShortestTypicalJobAndNeverFallsUnderATenthOfASecond() {
         #expect(RunningJobsWatch.floor(lengths: [40, 90]) == 1)
         #expect(RunningJobsWatch.floor(lengths: [2]) == RunningJobsWatch.shortestGap)
