@@ -72,7 +72,7 @@ struct EngineService: Service {
             let engine = makeEngine(client, configuration)
             callbacks?.receiver.attach(engine)
             logger.info(
-                "draining \(store.path) against \(client.configuration.baseURL): concurrency \(configuration.concurrency), rate \(configuration.rate == 0 ? "unlimited" : String(configuration.rate) + "/s")\(configuration.callbackBaseURL.map { ", callbacks to \($0)/legnext/" } ?? "")"
+                "draining \(store.path) against \(client.configuration.baseURL): concurrency \(Self.inFlight(configuration)), rate \(configuration.rate == 0 ? "unlimited" : String(configuration.rate) + "/s")\(configuration.callbackBaseURL.map { ", callbacks to \($0)/legnext/" } ?? "")"
             )
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
@@ -106,6 +106,12 @@ struct EngineService: Service {
             }
         }
         return engine
+    }
+
+    /// The in-flight limit for the log: a number, or the plan and its lead's range.
+    static func inFlight(_ configuration: EngineConfiguration) -> String {
+        guard let plan = configuration.plan, PlanLead.cap(plan: plan) > PlanLead.initial(plan: plan) else { return "\(configuration.concurrency)" }
+        return "\(plan + PlanLead.initial(plan: plan))–\(configuration.concurrency)"
     }
 
     /// What the daemon keeps in flight on a plan of `plan`, for the log.
