@@ -29,7 +29,7 @@ struct EngineService: Service {
     var listeners: [@Sendable () async -> Int?] = []
     /// No `--concurrency` was given: take the plan's limit from `GET /account/active_tasks`.
     var learnConcurrency = false
-    /// The plan's limit as `--plan-concurrency` gave it (the concurrency already has its lead), for the log.
+    /// The plan's limit as `--plan-concurrency` gave it: the engine keeps it and a lead in flight.
     var planConcurrency: Int?
     /// Called when the engine's counts change: a job may have ended (downloads, notifications).
     var wake: @Sendable () -> Void = {}

@@ -161,6 +161,19 @@ import Testing
         #expect(answer19.isEmpty)  // asking already
     }
 
+    @Test func theListOfRunningJobsMovesTheStatusForwardAndNeverReportsAnEnd() {
+        var job = job(firstPoll: 30)
+        #expect(job.listed(.processing, now: t0 + 2) == [.recordStatus(.processing, nextPollAt: t0 + 30)])
+        #expect(job.listed(.processing, now: t0 + 3).isEmpty, "no news")
+        #expect(job.listed(.pending, now: t0 + 4).isEmpty, "never backwards")
+        #expect(job.listed(.completed, now: t0 + 5).isEmpty, "an end comes from a GET")
+        #expect(job.status == .processing && job.progressAt == t0 + 2)
+        // Brought forward to the plan's time when the list is gone; never pushed back.
+        #expect(job.pollSooner(at: t0 + 10) == [.schedulePoll(at: t0 + 10)])
+        #expect(job.pollSooner(at: t0 + 20).isEmpty)
+        #expect(job.nextPoll == t0 + 10)
+    }
+
     @Test func legnextNotKnowingTheJobEndsItFailedWithItsAnswer() {
         var job = job()
         _ = job.pollDue(scheduledAt: t0 + 5)
