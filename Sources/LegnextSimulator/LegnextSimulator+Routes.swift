@@ -69,7 +69,7 @@ extension LegnextSimulator {
         router.get("/_sim/files/:job/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
             let isVideo = file.hasSuffix(".mp4")
-            let bytes = isVideo ? Self.tinyVideo : Self.tinyPNG
+            let bytes = isVideo ? Self.tinyVideo : SimulatorImage.png(job: context.parameters.get("job") ?? "", file: file)
             let headers: HTTPFields = [.contentType: isVideo ? "video/mp4" : "image/png", .contentLength: String(bytes.count)]
             if await self.state.stallsDownloads(of: context.parameters.get("job") ?? "") {
                 // Headers go out, the body never does, until the client gives up and closes, the
@@ -178,11 +178,5 @@ extension LegnextSimulator {
         return response
     }
 
-    /// A valid 1×1 PNG.
-    static let tinyPNG: [UInt8] = Array(
-        Data(
-            base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-        )!
-    )
     static let tinyVideo: [UInt8] = Array("simulated video".utf8)
 }
