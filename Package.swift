@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -112,6 +113,26 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "QueueConsole",
+            dependencies: [
+                "QueueStore", "QueueHTTP", "LegnextAPI", "QueueSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [
+                .embedInCode("Templates/layout.mustache"), .embedInCode("Templates/overview.mustache"),
+                .embedInCode("Templates/jobs.mustache"), .embedInCode("Templates/job.mustache"),
+                .embedInCode("Templates/gallery.mustache"), .embedInCode("Templates/image.mustache"),
+                .embedInCode("Templates/login.mustache"), .embedInCode("Templates/message.mustache"),
+                .embedInCode("Assets/console.css"), .embedInCode("Assets/console.js"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "QueueOutputs",
             dependencies: [
                 "QueueStore", "LegnextAPI", "QueueSupport",
@@ -127,7 +148,7 @@ let package = Package(
         .target(
             name: "QueueCLI",
             dependencies: [
-                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport", "QueueHTTP", "QueueOutputs",
+                "QueueStore", "QueueEngine", "LegnextAPI", "LegnextSimulator", "QueueSupport", "QueueHTTP", "QueueOutputs", "QueueConsole",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -195,6 +216,18 @@ let package = Package(
         .testTarget(
             name: "QueueEngineTests",
             dependencies: ["QueueEngine", "QueueStore", "LegnextAPI", "LegnextSimulator", "QueueTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "QueueConsoleTests",
+            dependencies: [
+                "QueueConsole", "QueueStore", "QueueTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

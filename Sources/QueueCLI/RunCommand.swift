@@ -4,6 +4,7 @@ import Foundation
 import LegnextAPI
 import LegnextSimulator
 import Logging
+import QueueConsole
 import QueueEngine
 import QueueHTTP
 import QueueOutputs
@@ -101,6 +102,8 @@ public struct RunCommand: AsyncParsableCommand {
             "With --callback-listen, a job of a kind whose durations are not learnt yet is still asked about this long after it was sent, and as long again each time, in case its callback is lost."
     )
     var callbackSafetyPoll = "30s"
+    @Option(name: .customLong("ui-listen"), help: "Serve the web console at http://HOST:PORT/ (see `ui`).") var uiListen: String?
+    @OptionGroup var console: ConsoleOptions
     @Option(name: .customLong("metrics-listen"), help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
     var metricsListen: String?
     @Option(
@@ -199,6 +202,9 @@ public struct RunCommand: AsyncParsableCommand {
         if let metricsListen, Self.hostAndPort(metricsListen) == nil {
             throw ValidationError("--metrics-listen must be HOST:PORT, e.g. 127.0.0.1:9464")
         }
+        if let uiListen, Self.hostAndPort(uiListen) == nil {
+            throw ValidationError("--ui-listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
         if let callbackListen {
             guard let settings = Self.callbackSettings(callbackListen, publicURL: callbackURL) else {
                 throw ValidationError("--callback-listen must be HOST:PORT, e.g. 127.0.0.1:8787 or [::1]:8787")
@@ -280,6 +286,13 @@ public struct RunCommand: AsyncParsableCommand {
                 )
                 services.append(.init(service: endpoint, failureTerminationBehavior: .gracefullyShutdownGroup))
                 listeners.append { await endpoint.port() }
+            }
+            if let uiListen {
+                let directory = outputs.downloads?.directory ?? UICommand.outputDirectory(outputDir, store: store)
+                let configuration = try console.configuration(listen: uiListen, option: "--ui-listen", outputs: directory)
+                let server = try ConsoleServer(store: store, configuration: configuration, logger: logger)
+                services.append(.init(service: server, failureTerminationBehavior: .gracefullyShutdownGroup))
+                listeners.append { await server.port() }
             }
             var callbacks: (receiver: CallbackReceiver, settings: CallbackSettings)?
             if let listen = callbackListen, var settings = Self.callbackSettings(listen, publicURL: callbackURL) {

@@ -45,3 +45,29 @@ enum HTTPListener {
         }
     }
 }
+
+/// Serves `router` on `host:port` until graceful shutdown, for a listener outside this module
+/// (the console): `bound` gets the port once listening, or nil if it never was.
+public func serveHTTP(
+    _ router: Router<BasicRequestContext>,
+    host: String,
+    port: Int,
+    bound: Promised<Int?>,
+    serving: String,
+    failing: String,
+    path: String,
+    logger: Logger,
+    serverLogger: Logger
+) async throws {
+    try await HTTPListener.run(
+        router,
+        host: host,
+        port: port,
+        bound: bound,
+        serving: serving,
+        failing: failing,
+        path: path,
+        logger: logger,
+        serverLogger: serverLogger
+    )
+}

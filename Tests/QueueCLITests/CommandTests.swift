@@ -80,6 +80,27 @@ import Testing
         #expect(try cli.run(["run"], environment: ["PATH": "/usr/bin:/bin"]).stderr.contains("LEGNEXT_API_KEY"))
     }
 
+    /// The console off loopback needs a real token; a bad address or token file says what to do
+    /// before anything listens.
+    @Test func theConsoleRefusesToListenUnprotected() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        try cli.run(["enqueue", "one"])
+        let open = try cli.run(["ui", "--listen", "0.0.0.0:0"])
+        #expect(open.status == 78 && open.stderr.contains("--ui-token-file"), "\(open.stderr)")
+        let short = cli.dir.file("short-token")
+        try "hunter2\n".write(toFile: short, atomically: true, encoding: .utf8)
+        let weak = try cli.run(["ui", "--listen", "0.0.0.0:0", "--ui-token-file", short])
+        #expect(weak.status == 65 && weak.stderr.contains("at least 16 characters (it has 7)"), "\(weak.stderr)")
+        let missing = try cli.run(["ui", "--ui-token-file", cli.dir.file("nope")])
+        #expect(missing.status == 66 && missing.stderr.contains("cannot read the console token file"), "\(missing.stderr)")
+        let address = try cli.run(["run", "--simulate", "--ui-listen", "8080"])
+        #expect(address.status == 64 && address.stderr.contains("--ui-listen must be HOST:PORT"), "\(address.stderr)")
+        let daemonOpen = try cli.run(["run", "--simulate", "--exit-when-idle", "--ui-listen", "0.0.0.0:0"])
+        #expect(daemonOpen.status == 78 && daemonOpen.stderr.contains("reachable from other machines"), "\(daemonOpen.stderr)")
+        #expect(try cli.count("queued") == 1, "no job was taken")
+    }
+
     @Test func cancelAndRetrySayWhyNot() throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }

@@ -1,0 +1,40 @@
+import Foundation
+import QueueStore
+
+/// How the console writes times, counts and durations.
+enum ConsoleFormat {
+    /// UTC, to the second: `2026-12-03 14:22:11`.
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "" }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return String(format: "%04d-%02d-%02d %02d:%02d:%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+    }
+
+    /// 1,234,567.
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return n < 0 ? "-" + out : out
+    }
+
+    /// About how long: `45 s`, `12 min`, `3 h 20 min`.
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "—" }
+        if seconds < 90 { return "\(Int(seconds.rounded())) s" }
+        let minutes = Int((seconds / 60).rounded())
+        if minutes < 90 { return "\(minutes) min" }
+        return "\(minutes / 60) h \(minutes % 60) min"
+    }
+
+    /// A long text cut to `limit` characters.
+    static func short(_ text: String?, _ limit: Int = 120) -> String {
+        guard let text else { return "" }
+        return text.count <= limit ? text : String(text.prefix(limit - 1)) + "…"
+    }
+}

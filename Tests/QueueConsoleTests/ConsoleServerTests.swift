@@ -1,0 +1,268 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import QueueStore
+import QueueTestSupport
+import Testing
+
+@testable import QueueConsole
+
+/// The console over loopback with a real HTTP client: what it shows, what it refuses, and
+/// which files it opens. (Chromium drives the same pages in scripts/browser-test.sh.)
+@Suite(.serialized) struct ConsoleServerTests {
+    struct Reply {
+        var status: Int
+        var headers: HTTPHeaders
+        var bytes: [UInt8]
+        var body: String { String(decoding: bytes, as: UTF8.self) }
+        var cookies: [String: String] {
+            var jar: [String: String] = [:]
+            for line in headers["set-cookie"] {
+                let pair = line.split(separator: ";").first.map(String.init) ?? ""
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 { jar[parts[0]] = parts[1] }
+            }
+            return jar
+        }
+    }
+
+    /// A console on an ephemeral loopback port over a fresh queue, for the length of `body`.
+    static func withConsole(
+        token: String? = nil,
+        _ body: @Sendable (_ base: String, _ store: QueueStore, _ dir: TemporaryDirectory) async throws -> Void
+    ) async throws {
+        let dir = try TemporaryDirectory("console")
+        defer { dir.remove() }
+        let store = try QueueStore.open(path: dir.file("queue.db"), options: .init(create: true, migrate: true))
+        let outputs = dir.file("outputs")
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        let server = try ConsoleServer(
+            store: store,
+            configuration: ConsoleConfiguration(host: "127.0.0.1", port: 0, token: token, outputDirectory: outputs),
+            logger: Logger(label: "console-test")
+        )
+        let running = Task { try await server.run() }
+        defer { running.cancel() }
+        let port = try #require(await server.port())
+        try await body("http://127.0.0.1:\(port)", store, dir)
+    }
+
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+
+    static func send(_ url: String, method: HTTPMethod = .GET, form: [String: String]? = nil, headers: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let form {
+            request.headers.add(name: "content-type", value: "application/x-www-form-urlencoded")
+            let text = form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+            request.body = .bytes(ByteBuffer(string: text))
+        }
+        let response = try await client.execute(request, timeout: .seconds(10))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(response.status.code), headers: response.headers, bytes: Array(buffer.readableBytesView))
+    }
+
+    /// The session cookie and the form token of a page.
+    static func session(_ url: String) async throws -> (cookie: String, csrf: String) {
+        let page = try await send(url)
+        let cookie = try #require(page.cookies[ConsoleSecurity.sessionCookie])
+        let csrf = try #require(page.body.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.1)
+        return ("\(ConsoleSecurity.sessionCookie)=\(cookie)", String(csrf))
+    }
+
+    @Test func promptsTagsAndErrorsAreShownAsText() async throws {
+        try await Self.withConsole { base, store, _ in
+            _ = try store.enqueue([NewJob(prompt: "a <script>alert(1)</script> fox", tag: "<b>t</b>\"'")])
+            for path in ["/", "/jobs", "/jobs/1", "/jobs?q=%3Cscript", "/gallery?tag=%3Cb%3E"] {
+                let page = try await Self.send(base + path)
+                #expect(page.status == 200, "\(path)")
+                #expect(!page.body.contains("<script>alert") && !page.body.contains("<b>t</b>"), "\(path): \(page.body)")
+                #expect(page.headers["content-security-policy"].first?.contains("script-src 'self'") == true)
+            }
+            let job = try await Self.send(base + "/jobs/1")
+            #expect(job.body.contains("a &lt;script&gt;alert(1)&lt;/script&gt; fox"))
+            #expect(job.body.contains("&lt;b&gt;t&lt;/b&gt;&quot;&#39;"))
+        }
+    }
+
+    @Test func aFormWithoutItsTokenOrFromAnotherSiteChangesNothing() async throws {
+        try await Self.withConsole { base, store, _ in
+            _ = try store.enqueue([NewJob(prompt: "one"), NewJob(prompt: "two")])
+            let (cookie, csrf) = try await Self.session(base + "/jobs/1")
+            let missing = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: [:], headers: ["cookie": cookie])
+            #expect(missing.status == 403 && missing.body.contains("Reload the page"))
+            let otherSession = try await Self.send(
+                base + "/jobs/1/cancel",
+                method: .POST,
+                form: ["csrf": csrf],
+                headers: ["cookie": "lnq_session=0000"]
+            )
+            #expect(otherSession.status == 403, "a token is good for its own session only")
+            let foreign = try await Self.send(
+                base + "/jobs/1/cancel",
+                method: .POST,
+                form: ["csrf": csrf],
+                headers: ["cookie": cookie, "origin": "http://evil.example"]
+            )
+            #expect(foreign.status == 403)
+            #expect(try store.job(1)?.state == .queued)
+            let done = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: ["csrf": csrf], headers: ["cookie": cookie, "origin": base])
+            #expect(done.status == 303 && done.headers["location"].first == "/jobs/1")
+            #expect(try store.job(1)?.state == .cancelled)
+            let flash = try #require(done.cookies[ConsoleServer.flashCookie])
+            let shown = try await Self.send(base + "/jobs/1", headers: ["cookie": "\(cookie); \(ConsoleServer.flashCookie)=\(flash)"])
+            #expect(shown.body.contains("Job 1 cancelled (it was queued)."), "\(shown.body)")
+            let again = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: ["csrf": csrf], headers: ["cookie": cookie])
+            let refusal = try #require(again.cookies[ConsoleServer.flashCookie].flatMap(ConsoleServer.decodeFlash))
+            #expect(refusal["kind"] as? String == "bad" && (refusal["text"] as? String)?.contains("already cancelled") == true)
+        }
+    }
+
+    /// Enqueue from the form: every line checked first, nothing enqueued when one is wrong.
+    @Test func theEnqueueFormChecksEveryLineFirst() async throws {
+        try await Self.withConsole { base, store, _ in
+            let (cookie, csrf) = try await Self.session(base + "/")
+            let long = String(repeating: "x", count: 8_193)
+            let bad = try await Self.send(
+                base + "/enqueue",
+                method: .POST,
+                form: ["csrf": csrf, "prompts": "a fox\n\(long)\n", "tag": "t"],
+                headers: ["cookie": cookie]
+            )
+            #expect(bad.status == 422 && bad.body.contains("line 2:") && bad.body.contains("Nothing was enqueued"), "\(bad.body.prefix(2_000))")
+            #expect(try store.status().total == 0)
+            let good = try await Self.send(
+                base + "/enqueue",
+                method: .POST,
+                form: ["csrf": csrf, "prompts": "a fox\n# a comment\n\n  an owl  \n", "tag": "night"],
+                headers: ["cookie": cookie]
+            )
+            #expect(good.status == 303 && good.headers["location"].first == "/jobs?tag=night")
+            let jobs = try store.list(limit: 10)
+            #expect(jobs.map(\.prompt) == ["an owl", "a fox"] && jobs.allSatisfy { $0.tag == "night" })
+        }
+    }
+
+    @Test func aFollowUpIsEnqueuedWithItsParentAndImage() async throws {
+        try await Self.withConsole { base, store, _ in
+            _ = try store.enqueue([NewJob(prompt: "a fox", tag: "foxes"), NewJob(kind: "shorten", prompt: "a long prompt")])
+            let (cookie, csrf) = try await Self.session(base + "/")
+            let pan = try await Self.send(
+                base + "/jobs/1/follow-up",
+                method: .POST,
+                form: ["csrf": csrf, "action": "pan-left", "imageNo": "2"],
+                headers: ["cookie": cookie]
+            )
+            #expect(pan.status == 303 && pan.headers["location"].first == "/jobs/3")
+            let job = try #require(try store.job(3))
+            #expect(job.kind == "pan" && job.parentId == 1 && job.tag == "foxes")
+            #expect(job.params == #"{"direction":3,"imageNo":2,"scale":1.5}"#, "left is Legnext's 3")
+            let text = try await Self.send(
+                base + "/jobs/2/follow-up",
+                method: .POST,
+                form: ["csrf": csrf, "action": "upscale-subtle", "imageNo": "0"],
+                headers: ["cookie": cookie]
+            )
+            let why = try #require(text.cookies[ConsoleServer.flashCookie].flatMap(ConsoleServer.decodeFlash))
+            #expect((why["text"] as? String)?.contains("cannot be the parent") == true, "\(why)")
+            #expect(try store.status().total == 3)
+        }
+    }
+
+    /// On loopback without a token, a page reached by another host name (DNS rebinding) is refused.
+    @Test func anotherHostNameIsRefusedOnLoopback() async throws {
+        try await Self.withConsole { base, _, _ in
+            let foreign = try await Self.send(base + "/", headers: ["host": "evil.example"])
+            #expect(foreign.status == 421 && foreign.body.contains("127.0.0.1"))
+            #expect(try await Self.send(base + "/", headers: ["host": "localhost:1"]).status == 200)
+        }
+    }
+
+    @Test func withATokenEveryRequestNeedsIt() async throws {
+        let token = "correct-horse-battery-staple"
+        try await Self.withConsole(token: token) { base, _, _ in
+            for path in ["/", "/jobs", "/events", "/files/1/image/0", "/console.js"] {
+                #expect(try await Self.send(base + path).status == 401, "\(path)")
+            }
+            let browser = try await Self.send(base + "/jobs?tag=a", headers: ["accept": "text/html"])
+            #expect(browser.status == 303 && browser.headers["location"].first == "/login?next=%2Fjobs%3Ftag%3Da")
+            #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"]).status == 200)
+            #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)x"]).status == 401)
+            let wrong = try await Self.send(base + "/login", method: .POST, form: ["token": "guess"])
+            #expect(wrong.status == 401 && wrong.cookies[ConsoleSecurity.signInCookie] == nil)
+            let right = try await Self.send(base + "/login", method: .POST, form: ["token": token, "next": "//evil.example/"])
+            #expect(right.status == 303 && right.headers["location"].first == "/", "never off to another site")
+            let cookie = try #require(right.cookies[ConsoleSecurity.signInCookie])
+            #expect(!cookie.contains(token))
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": "\(ConsoleSecurity.signInCookie)=\(cookie)"]).status == 200)
+        }
+    }
+
+    /// Files are found by job, kind and index; the path in the row must lie in that job's
+    /// folder of the outputs directory, links resolved; only image and video types are served
+    /// as themselves.
+    @Test func onlyFilesInTheJobsFolderAreServed() async throws {
+        guard let sqlite3 = Subprocess.sqlite3 else {
+            print("skipped: no sqlite3 shell")
+            return
+        }
+        try await Self.withConsole { base, store, dir in
+            _ = try store.enqueue([NewJob(prompt: "one"), NewJob(prompt: "two")])
+            let folder = dir.file("outputs/1")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.file("outputs/2"), withIntermediateDirectories: true)
+            try Data([0x89, 0x50, 0x4E, 0x47]).write(to: URL(fileURLWithPath: folder + "/0.png"))
+            try Data("<script>alert(1)</script>".utf8).write(to: URL(fileURLWithPath: folder + "/1.png"))
+            try Data("other job".utf8).write(to: URL(fileURLWithPath: dir.file("outputs/2/0.png")))
+            try FileManager.default.createSymbolicLink(atPath: folder + "/2.png", withDestinationPath: "/etc/passwd")
+            let rows = [
+                (0, folder + "/0.png", "image/png"), (1, folder + "/1.png", "text/html"), (2, folder + "/2.png", "image/png"),
+                (3, "/etc/passwd", "image/png"), (4, dir.file("outputs/2/0.png"), "image/png"), (5, folder + "/../2/0.png", "image/png"),
+            ]
+            let sql = rows.map { index, path, type in
+                "INSERT INTO job_outputs (job_id, kind, idx, download_state, path, content_type) VALUES (1, 'image', \(index), 'done', '\(path)', '\(type)');"
+            }.joined(separator: "\n")
+            let inserted = try Subprocess.run(sqlite3, [store.path], input: sql)
+            #expect(inserted.status == 0, "\(inserted.stderr)")
+            let image = try await Self.send(base + "/files/1/image/0")
+            #expect(image.status == 200 && image.headers["content-type"].first == "image/png" && image.bytes == [0x89, 0x50, 0x4E, 0x47])
+            let html = try await Self.send(base + "/files/1/image/1")
+            #expect(html.status == 200 && html.headers["content-type"].first == "application/octet-stream")
+            #expect(html.headers["content-disposition"].first == "attachment" && html.headers["content-security-policy"].first == "sandbox")
+            for index in 2...5 {
+                let refused = try await Self.send(base + "/files/1/image/\(index)")
+                #expect(refused.status == 404 && !refused.body.contains("root:"), "image \(index): \(refused.body)")
+            }
+            #expect(try await Self.send(base + "/files/1/image/9").status == 404)
+            #expect(try await Self.send(base + "/files/1/text/0").status == 404)
+        }
+    }
+
+    /// `/events` says `change` when any process writes the database.
+    @Test func eventsFollowWritesOfAnyProcess() async throws {
+        guard let sqlite3 = Subprocess.sqlite3 else {
+            print("skipped: no sqlite3 shell")
+            return
+        }
+        try await Self.withConsole { base, store, _ in
+            let received = Box("")
+            let reader = Task {
+                var request = HTTPClientRequest(url: base + "/events")
+                request.method = .GET
+                let response = try await Self.client.execute(request, timeout: .seconds(60))
+                for try await chunk in response.body {
+                    received.withLock { $0 += String(buffer: chunk) }
+                    if received.withLock({ $0.contains("event: change") }) { break }
+                }
+            }
+            defer { reader.cancel() }
+            #expect(await eventuallyAsync(timeout: 10) { received.withLock { $0.contains("retry:") } })
+            let insert = try Subprocess.run(sqlite3, [store.path], input: "INSERT INTO jobs (prompt) VALUES ('from the shell');")
+            #expect(insert.status == 0)
+            #expect(await eventuallyAsync(timeout: 20) { received.withLock { $0.contains("event: change") } }, "\(received.withLock { $0 })")
+        }
+    }
+}
