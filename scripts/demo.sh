@@ -26,5 +26,15 @@ echo "== results"
 echo
 sqlite3 -header -column "$db" "SELECT job_id, tag, kind, idx, download_state, path FROM outputs WHERE kind = 'image' LIMIT 8"
 echo
-echo "== the downloaded files (the simulator's images are tiny PNGs)"
+echo "== the downloaded files (the simulator's images are small generated PNGs)"
 find "$(dirname "$db")/outputs" -type f | sort | head -n 12
+
+# The web console over the demo's queue: the gallery shows the images just downloaded.
+listen="${LEGNEXT_DEMO_UI:-127.0.0.1:8080}"
+echo
+if [ -t 0 ] && [ -t 1 ]; then
+    echo "== the web console: http://$listen/ (the images: http://$listen/gallery); Ctrl-C stops it"
+    exec "$bin" --db "$db" ui --listen "$listen"
+else
+    echo "== the web console: run  $bin --db $db ui --listen $listen  and open http://$listen/gallery"
+fi

@@ -17,6 +17,9 @@ if [ "${1:-}" = test ]; then
     # scripts/systemd-test.sh: talks to the daemon over loopback in its own net namespace.
     command -v curl >/dev/null 2>&1 || need+=(curl)
     command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    # scripts/browser-test.sh: the web console in a real browser.
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""

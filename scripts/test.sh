@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what they need, lints, builds (warnings are errors), runs the suites,
-# then the unit under a real systemd.
+# then the console in a real browser and the unit under a real systemd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -18,6 +18,8 @@ fi
 # Legnext's own Python SDK (PyPI legnext, pinned) against our simulator: the judge of whether
 # the simulator answers like Legnext. Prints "skipped: …" where PyPI or venv cannot work.
 bash scripts/sdk-conformance.sh .build/debug/legnext-sim
+# The web console in a real Chromium (scripts/browser-test.sh; "skipped: …" without one).
+bash scripts/browser-test.sh .build/debug/legnext-queue
 # The unit under a real systemd (about a minute); says "skipped: …" and passes where the
 # machine cannot boot one in namespaces.
 bash scripts/systemd-test.sh .build/debug
