@@ -13,14 +13,16 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     @Flag(help: "Small sizes, a couple of minutes in all.") var quick = false
-    @Option(help: "Only these scenarios (comma-separated): drain, rate, throughput, enqueue, pickup, idle, million, chaos, settle, json, peers.")
+    @Option(
+        help: "Only these scenarios (comma-separated): drain, rate, throughput, enqueue, pickup, idle, million, chaos, settle, json, peers, console."
+    )
     var only: String?
     @Option(help: "Seed of the simulator.") var seed: UInt64 = 1
     @Option(help: "Keep the work folder here instead of a temporary one.") var workdir: String?
 
     func run() async throws {
         let scenarios = Set(
-            (only ?? "drain,rate,throughput,enqueue,pickup,idle,million,chaos,settle,json,peers").split(separator: ",").map(String.init)
+            (only ?? "drain,rate,throughput,enqueue,pickup,idle,million,chaos,settle,json,peers,console").split(separator: ",").map(String.init)
         )
         let dir = try workdir.map { try TemporaryDirectory(at: $0) } ?? TemporaryDirectory("lnq-bench")
         defer { if workdir == nil { dir.remove() } }
@@ -43,6 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
         if scenarios.contains("settle") { rows += try await bench.settle() }
         if scenarios.contains("json") { rows += try await bench.json(cpuPerJob: cpuPerJob) }
         if scenarios.contains("peers") { rows += try await bench.peers() }
+        if scenarios.contains("console") { rows += try await bench.console() }
         print(Bench.table(rows))
     }
 }
