@@ -38,6 +38,13 @@ public struct EnqueueCommand: AsyncParsableCommand {
     @Option(name: .customLong("file"), help: ArgumentHelp("Read one job per line from a file, or - for stdin.", valueName: "file"))
     var file: String?
     @Flag(help: "Print the result as JSON.") var json = false
+    @Flag(
+        name: .customLong("dry-run"),
+        help: "Check and print the jobs and the points they would freeze, against the balance when a key is at hand; enqueue nothing."
+    ) var dryRun = false
+    @Option(name: .customLong("api-key-file"), help: "With --dry-run: the key to read the balance with (else $LEGNEXT_API_KEY).")
+    var apiKeyFile: String?
+    @Option(name: .customLong("base-url"), help: "With --dry-run: the Legnext API to read the balance from.") var baseURL: String?
 
     public init() {}
 
@@ -87,6 +94,11 @@ public struct EnqueueCommand: AsyncParsableCommand {
                         throw CLIError.bad(error.message)
                     }
                 }
+            }
+            if dryRun {
+                if drafts.contains(where: { $0.parent != nil }) { try checkParents(drafts, store: try global.openExisting(), source: source) }
+                try await DryRun(drafts: drafts, apiKeyFile: apiKeyFile, baseURL: baseURL).report()
+                return
             }
             let store = try global.openCreating()
             try checkParents(drafts, store: store, source: source)

@@ -78,7 +78,8 @@ struct JobFileReader {
                 if stop > start, bytes[stop - 1] == 13 { stop -= 1 }
                 let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<stop]), as: UTF8.self)
                 start = end + 1
-                if line.isBlank { continue }
+                // Blank lines and `#` comments (after any indentation) are not jobs.
+                if line.isBlank || line.drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("#") { continue }
                 switch parse(line, number: lineNumber) {
                 case .success(var draft):
                     do throws(RequestValidationError) {

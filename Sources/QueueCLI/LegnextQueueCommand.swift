@@ -10,7 +10,7 @@ public struct LegnextQueueCommand: AsyncParsableCommand {
         version: QueueCLIVersion.current,
         subcommands: [
             EnqueueCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self, CancelCommand.self,
-            RetryCommand.self, RunCommand.self, WatchCommand.self, UICommand.self, MigrateCommand.self,
+            RetryCommand.self, RunCommand.self, WatchCommand.self, UICommand.self, ExportCommand.self, MigrateCommand.self,
         ]
     )
 

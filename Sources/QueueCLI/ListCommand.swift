@@ -11,6 +11,7 @@ public struct ListCommand: AsyncParsableCommand {
     @Option(help: "Only jobs in this state (\(JobState.allCases.map(\.rawValue).joined(separator: ", "))).") var state: String?
     @Option(help: "Only jobs with this tag.") var tag: String?
     @Option(help: "At most this many jobs.") var limit = 20
+    @Flag(help: "Every matching job, however many.") var all = false
     @Flag(help: "Print a JSON array.") var json = false
 
     public init() {}
@@ -25,7 +26,14 @@ public struct ListCommand: AsyncParsableCommand {
     public func run() async throws {
         try await reportingErrors {
             let store = try global.openExisting()
-            let jobs = try store.list(state: state.flatMap(JobState.init(rawValue:)), tag: tag, limit: limit)
+            let chosen = state.flatMap(JobState.init(rawValue:))
+            let jobs = try store.list(state: chosen, tag: tag, limit: all ? nil : limit)
+            if !all, jobs.count == limit {
+                let total = try store.jobCount(state: chosen, tag: tag)
+                if total > jobs.count {
+                    printError("\(Self.grouped(jobs.count)) of \(Self.grouped(total)) shown, newest first (--all, or --limit N, for more)")
+                }
+            }
             if json {
                 print(JobJSON.render(.array(jobs.map(JobJSON.job))))
                 return
@@ -49,5 +57,13 @@ public struct ListCommand: AsyncParsableCommand {
             }
             print(lines.joined(separator: "\n"))
         }
+    }
+
+    /// 1,234.
+    static func grouped(_ n: Int) -> String {
+        let digits = Array(String(n))
+        return String(
+            digits.enumerated().flatMap { index, digit in index > 0 && (digits.count - index) % 3 == 0 ? [",", digit] : [digit] }
+        )
     }
 }

@@ -142,7 +142,7 @@ extension ConsoleServer {
             return message(request, status: .notFound, "No job \(id)", ["There is no job \(id) in this queue."], back: "/jobs")
         }
         let job = detail.job
-        let seed = Self.seed(job.output)
+        let seed = job.seed
         let context: [String: Any] = [
             "job": [
                 "id": job.id, "kind": job.kind, "state": job.state.rawValue, "prompt": job.prompt ?? "", "params": Self.pretty(job.params),
@@ -208,7 +208,7 @@ extension ConsoleServer {
             request,
             "image",
             [
-                "jobId": id, "kind": kind, "index": index, "prompt": job.prompt ?? "", "seed": Self.seed(job.output) ?? false,
+                "jobId": id, "kind": kind, "index": index, "prompt": job.prompt ?? "", "seed": job.seed ?? false,
                 "image": outputKind != .video, "video": outputKind == .video, "actions": actions, "hasActions": !actions.isEmpty,
             ]
         )
@@ -265,11 +265,6 @@ extension ConsoleServer {
 
     func message(_ request: Request, status: HTTPResponse.Status, _ heading: String, _ lines: [String], back: String? = nil) -> Response {
         page(request, "message", ["heading": heading, "lines": lines, "back": back ?? false], status: status)
-    }
-
-    static func seed(_ output: String?) -> String? {
-        guard let output, let value = try? JSONValue(data: Data(output.utf8)), let seed = value.objectValue?["seed"] else { return nil }
-        return seed.stringValue ?? seed.intValue.map(String.init)
     }
 
     static func pretty(_ params: String) -> String {

@@ -303,3 +303,46 @@ extension QueueStore {
         return escaped
     }
 }
+
+/// A job with its outputs, for `export`.
+public struct ExportedJob: Sendable {
+    public var job: Job
+    public var outputs: [JobOutput]
+}
+
+extension QueueStore {
+    /// Up to `limit` jobs after id `after`, oldest first, optionally of one tag, with their
+    /// outputs: `export` reads the whole queue in such pages, in bounded memory.
+    public func exportPage(tag: String?, after: Int64, limit: Int = 1_000) throws(StoreError) -> [ExportedJob] {
+        try read { db in
+            let jobs =
+                if let tag {
+                    try Self.jobsLeniently(
+                        db,
+                        sql: "SELECT * FROM jobs WHERE tag = ? AND id > ? ORDER BY id LIMIT ?",
+                        arguments: [tag, after, limit]
+                    )
+                } else {
+                    try Self.jobsLeniently(db, sql: "SELECT * FROM jobs WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
+                }
+            guard let first = jobs.first, let last = jobs.last else { return [] }
+            var outputs: [Int64: [JobOutput]] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM job_outputs WHERE job_id BETWEEN ? AND ? ORDER BY job_id, CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
+                arguments: [first.id, last.id]
+            ) {
+                if let output = try? JobOutput(row: row) { outputs[output.jobId, default: []].append(output) }
+            }
+            return jobs.map { ExportedJob(job: $0, outputs: outputs[$0.id] ?? []) }
+        }
+    }
+}
+
+extension Job {
+    /// The Midjourney seed of a completed job, from its output summary.
+    public var seed: String? {
+        guard let output, let value = try? JSONValue(data: Data(output.utf8)), let seed = value.objectValue?["seed"] else { return nil }
+        return seed.stringValue ?? seed.intValue.map(String.init)
+    }
+}

@@ -28,7 +28,7 @@ extension QueueStore {
     }
 
     /// Jobs newest first, optionally of one state and/or one tag.
-    public func list(state: JobState? = nil, tag: String? = nil, limit: Int = 20) throws(StoreError) -> [Job] {
+    public func list(state: JobState? = nil, tag: String? = nil, limit: Int? = 20) throws(StoreError) -> [Job] {
         try read { db in
             var clauses: [String] = []
             var arguments: StatementArguments = []
@@ -41,8 +41,23 @@ extension QueueStore {
                 arguments += [tag]
             }
             let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-            arguments += [limit]
+            arguments += [limit ?? -1]
             return try Self.jobsLeniently(db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY id DESC LIMIT ?", arguments: arguments)
+        }
+    }
+
+    /// How many jobs `list` would show without a limit: the state counters for a state or for
+    /// all, the tag index for a tag.
+    public func jobCount(state: JobState? = nil, tag: String? = nil) throws(StoreError) -> Int {
+        try read { db in
+            guard let tag else {
+                let counts = try Self.stateCounts(db)
+                return state.map { counts[$0] ?? 0 } ?? counts.values.reduce(0, +)
+            }
+            if let state {
+                return try Int.fetchOne(db, sql: "SELECT count(*) FROM jobs WHERE tag = ? AND state = ?", arguments: [tag, state.rawValue]) ?? 0
+            }
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM jobs WHERE tag = ?", arguments: [tag]) ?? 0
         }
     }
 

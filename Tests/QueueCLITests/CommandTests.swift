@@ -101,6 +101,39 @@ import Testing
         #expect(try cli.count("queued") == 1, "no job was taken")
     }
 
+    /// `list` says how many it left out; `--file` skips comments; `--dry-run` checks and prices
+    /// without touching the queue; `export` writes every job with its results.
+    @Test func listCountsDryRunAndExport() throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        let priced = try cli.run(["enqueue", "--dry-run", "a fox", "an owl", "--tag", "t"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(priced.status == 0 && priced.stdout.contains("would enqueue 2 jobs") && priced.stdout.contains("points frozen at submission: 160"))
+        #expect(priced.stdout.contains("balance: not read (no API key"), "\(priced.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db), "a dry run makes no database")
+        let file = cli.dir.file("jobs.txt")
+        try "# tonight's batch\na fox, \"quoted\"\n  # an indented comment\n\nan owl\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try cli.run(["enqueue", "--file", file, "--tag", "night"]).status == 0)
+        #expect(try cli.count("queued") == 2, "comments are not jobs")
+        try cli.run(["enqueue", "one", "two", "three"])
+        let short = try cli.run(["list", "--limit", "2"])
+        #expect(short.stderr.contains("2 of 5 shown"), "\(short.stderr)")
+        let tagged = try cli.run(["list", "--tag", "night", "--limit", "2"])
+        #expect(!tagged.stderr.contains("shown"), "all of the tag's 2 are shown: \(tagged.stderr)")
+        let all = try cli.run(["list", "--all"])
+        #expect(all.stdout.split(separator: "\n").count == 6 && !all.stderr.contains("shown"))
+        let csv = try cli.run(["export", "--tag", "night"])
+        let rows = csv.stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(rows.count == 3 && rows[0].hasPrefix("id,kind,state,tag,prompt,seed,output_paths,output_urls,error"), "\(csv.stdout)")
+        #expect(rows[1].contains(#","a fox, ""quoted""","#), "RFC 4180 quoting: \(rows[1])")
+        let jsonl = try cli.run(["export", "--format", "jsonl"])
+        let objects = try jsonl.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == 5 && objects.allSatisfy { $0?["state"] as? String == "queued" && $0?["outputs"] is [Any] })
+        let out = cli.dir.file("export.csv")
+        let written = try cli.run(["export", "-o", out])
+        let exported = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(written.stderr.contains("wrote 5 jobs") && exported.contains("an owl"))
+    }
+
     @Test func cancelAndRetrySayWhyNot() throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
