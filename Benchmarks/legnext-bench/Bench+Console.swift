@@ -37,7 +37,7 @@ extension Bench {
         guard built.status == 0 else { throw BenchError("building the queue failed: \(built.stderr)") }
         guard try Subprocess.run(queue, ["--db", db, "status"]).status == 0 else { throw BenchError("status failed") }
 
-        let ui = try RunningProcess(queue, ["--db", db, "ui", "--listen", "127.0.0.1:0", "--log-level", "warning"])
+        let ui = try RunningProcess(queue, ["--db", db, "ui", "--listen", "127.0.0.1:0"])
         defer { stop(ui) }
         var base: String?
         _ = eventually(timeout: 30) {

@@ -289,7 +289,8 @@ public struct RunCommand: AsyncParsableCommand {
             }
             if let uiListen {
                 let directory = outputs.downloads?.directory ?? UICommand.outputDirectory(outputDir, store: store)
-                let configuration = try console.configuration(listen: uiListen, option: "--ui-listen", outputs: directory)
+                var configuration = try console.configuration(listen: uiListen, option: "--ui-listen", outputs: directory)
+                configuration.balance = BalanceReader(baseURL: base, key: key, logger: logger)
                 let server = try ConsoleServer(store: store, configuration: configuration, logger: logger)
                 services.append(.init(service: server, failureTerminationBehavior: .gracefullyShutdownGroup))
                 listeners.append { await server.port() }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LegnextAPI
 import Logging
 import QueueConsole
 import QueueHTTP
@@ -23,6 +24,9 @@ public struct UICommand: AsyncParsableCommand {
         help: "Where the daemon saves outputs, served in the gallery (default: $STATE_DIRECTORY/outputs, else outputs/ beside the database)."
     ) var outputDir: String?
     @OptionGroup var console: ConsoleOptions
+    @Option(name: .customLong("api-key-file"), help: "The Legnext key, to show the balance (else $LEGNEXT_API_KEY or the systemd credential).")
+    var apiKeyFile: String?
+    @Option(name: .customLong("base-url"), help: "The Legnext API the balance is read from.") var baseURL: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
     public init() {}
@@ -32,7 +36,12 @@ public struct UICommand: AsyncParsableCommand {
             ConsoleLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
             let logger = Logger(label: "legnext-queue")
             let store = try global.openExisting()
-            let configuration = try console.configuration(listen: listen, option: "--listen", outputs: Self.outputDirectory(outputDir, store: store))
+            var configuration = try console.configuration(listen: listen, option: "--listen", outputs: Self.outputDirectory(outputDir, store: store))
+            // The balance is shown only where a key is at hand; the console works without one.
+            if let key = apiKeyFile != nil ? try APIKeySource.load(file: apiKeyFile) : try? APIKeySource.load(file: nil) {
+                let url = baseURL ?? ProcessInfo.processInfo.environment["LEGNEXT_BASE_URL"] ?? LegnextClientConfiguration.defaultBaseURL
+                configuration.balance = BalanceReader(baseURL: { url }, key: key, logger: logger)
+            }
             let server = try ConsoleServer(store: store, configuration: configuration, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(

@@ -12,6 +12,7 @@ extension ConsoleServer {
         let (status, rate, tags) = try await offload { () throws -> (QueueStatus, Double?, [TagProgress]) in
             (try store.status(), try store.finishRate(), try tagCache.progress { try store.activeTagProgress() })
         }
+        let balance = await configuration.balance?.text()
         let remaining = (status.counts[.queued] ?? 0) + status.inFlight
         var context: [String: Any] = [
             "total": ConsoleFormat.count(status.total),
@@ -22,6 +23,7 @@ extension ConsoleServer {
             "eta": remaining == 0
                 ? "nothing left" : rate.map { $0 > 0 ? "about " + ConsoleFormat.duration(Double(remaining) / $0 * 60) : "—" } ?? "—",
             "credits": ConsoleFormat.count(status.creditsUsed),
+            "balance": balance ?? false,
             "health": health(status, remaining: remaining),
             "tags": tags.map { tag -> [String: Any] in
                 let total = max(tag.total, 1)

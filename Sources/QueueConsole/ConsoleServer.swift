@@ -16,6 +16,8 @@ public struct ConsoleConfiguration: Sendable {
     /// Where the daemon saves outputs: files are served only from under it.
     public var outputDirectory: String?
     public var pageSize = 50
+    /// Reads what is left at Legnext for the overview; nil without a key.
+    public var balance: BalanceReader?
 
     public init(host: String, port: Int, token: String? = nil, outputDirectory: String? = nil) {
         self.host = host
@@ -82,6 +84,7 @@ public struct ConsoleServer: Service {
             // Open event streams end, so the server's graceful shutdown does not wait on them.
             feed.close()
         }
+        await configuration.balance?.shutdown()
     }
 
     /// Publishes each change to the database (any process's) to the open pages.
