@@ -33,9 +33,14 @@ struct DryRun {
     }
 
     private func balanceLine(needed: Int) async -> String {
-        guard apiKeyFile != nil || ProcessInfo.processInfo.environment["LEGNEXT_API_KEY"] != nil, let key = try? APIKeySource.load(file: apiKeyFile)
-        else {
+        guard apiKeyFile != nil || ProcessInfo.processInfo.environment["LEGNEXT_API_KEY"] != nil else {
             return "balance: not read (no API key: set LEGNEXT_API_KEY or pass --api-key-file to compare)"
+        }
+        let key: APIKey
+        do {
+            key = try APIKeySource.load(file: apiKeyFile)
+        } catch {
+            return "balance: not read (\(error))"
         }
         let url = baseURL ?? ProcessInfo.processInfo.environment["LEGNEXT_BASE_URL"] ?? LegnextClientConfiguration.defaultBaseURL
         let client = LegnextClient(configuration: LegnextClientConfiguration(baseURL: url, apiKey: key), logger: Logger(label: "legnext-queue"))

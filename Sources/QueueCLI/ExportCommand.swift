@@ -39,7 +39,7 @@ public struct ExportCommand: AsyncParsableCommand {
                 handle = FileHandle.standardOutput
             }
             defer { if output != nil { try? handle.close() } }
-            if format == .csv { handle.write(Data((Self.columns.joined(separator: ",") + "\r\n").utf8)) }
+            if format == .csv { try Self.write(Self.columns.joined(separator: ",") + "\r\n", to: handle) }
             var after: Int64 = 0
             var written = 0
             while true {
@@ -47,11 +47,20 @@ public struct ExportCommand: AsyncParsableCommand {
                 guard let last = page.last else { break }
                 var text = ""
                 for item in page { text += format == .csv ? Self.csvLine(item) : Self.jsonLine(item) }
-                handle.write(Data(text.utf8))
+                try Self.write(text, to: handle)
                 written += page.count
                 after = last.job.id
             }
             if output != nil { printError("wrote \(written) job\(written == 1 ? "" : "s") to \(output!)") }
+        }
+    }
+
+    /// A write error (a full disk, a closed pipe) is an error with a message, not a crash.
+    static func write(_ text: String, to handle: FileHandle) throws {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+        } catch {
+            throw CLIError("cannot write the export: \(error.localizedDescription)", exitCode: CLIError.ioError)
         }
     }
 
@@ -69,7 +78,7 @@ public struct ExportCommand: AsyncParsableCommand {
     /// RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
     static func csvLine(_ item: ExportedJob) -> String {
         fields(item).map { field in
-            field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            field.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline })
                 ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
         }.joined(separator: ",") + "\r\n"
     }

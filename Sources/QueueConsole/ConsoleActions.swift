@@ -155,7 +155,7 @@ extension ConsoleServer {
 
     func loginPage(_ request: Request, failed: Bool) -> Response {
         let next = request.uri.queryParameters.get("next") ?? "/"
-        var context: [String: Any] = ["next": next.hasPrefix("/") && !next.hasPrefix("//") ? next : "/"]
+        var context: [String: Any] = ["next": Self.localPath(next) ?? "/"]
         if security.token == nil { return redirect("/", "This console needs no sign-in.") }
         if failed { context["flash"] = ["kind": "bad", "text": "That is not the token. It is the text of the file given to --ui-token-file."] }
         return page(request, "login", context, status: failed ? .unauthorized : .ok)
@@ -164,10 +164,20 @@ extension ConsoleServer {
     func login(_ request: Request) async throws -> Response {
         let fields = try await form(request)
         guard let cookie = security.signIn(with: fields["token"] ?? "") else { return loginPage(request, failed: true) }
-        let next = fields["next"].flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
+        let next = fields["next"].flatMap(Self.localPath) ?? "/"
         var response = Response(status: .seeOther, headers: [.location: next])
         response.setCookie(cookie)
         return response
+    }
+
+    /// `path` if it names a page of this console: one leading slash, then no slash or backslash
+    /// at once, no whitespace or control character (browsers read `/\\host` and `/<tab>/host` as
+    /// another site).
+    static func localPath(_ path: String) -> String? {
+        let scalars = Array(path.unicodeScalars)
+        guard scalars.first == "/", scalars.count == 1 || (scalars[1] != "/" && scalars[1] != "\\") else { return nil }
+        guard !scalars.contains(where: { $0 == "\\" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) else { return nil }
+        return path
     }
 
     static func allDone(_ outcome: [(id: Int64, outcome: AdminOutcome)]) -> Bool {

@@ -31,6 +31,7 @@ extension ConsoleServer {
                 let done = tag.finished - failed
                 return [
                     "name": tag.tag,
+                    "href": "/jobs?tag=" + SecurityMiddleware.formEncoded(tag.tag),
                     "finished": ConsoleFormat.count(tag.finished),
                     "total": ConsoleFormat.count(tag.total),
                     "failed": failed > 0 ? ConsoleFormat.count(failed) : false,
@@ -91,8 +92,9 @@ extension ConsoleServer {
             notes.append("there is no kind \"\(kind)\"; showing every kind")
             filter.kind = nil
         }
-        let before = value("before").flatMap { Int64($0) }
-        let after = value("after").flatMap { Int64($0) }
+        // Ids start at 1: anything else (a negative, an overflowing number) is no page bound.
+        let before = value("before").flatMap { Int64($0) }.flatMap { $0 >= 1 ? $0 : nil }
+        let after = value("after").flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil }
         let store = self.store
         let size = configuration.pageSize
         let chosen = filter
@@ -148,7 +150,8 @@ extension ConsoleServer {
         let context: [String: Any] = [
             "job": [
                 "id": job.id, "kind": job.kind, "state": job.state.rawValue, "prompt": job.prompt ?? "", "params": Self.pretty(job.params),
-                "tag": job.tag ?? false, "reason": job.reason ?? false, "error": job.error ?? false, "errorDetail": job.errorDetail ?? false,
+                "tag": job.tag ?? false, "tagHref": job.tag.map { "/jobs?tag=" + SecurityMiddleware.formEncoded($0) } ?? "",
+                "reason": job.reason ?? false, "error": job.error ?? false, "errorDetail": job.errorDetail ?? false,
                 "parent": job.parentId ?? false, "remote": job.remoteJobId ?? false, "remoteStatus": job.remoteStatus ?? "",
                 "seed": seed ?? false, "credits": job.creditsUsed ?? false, "requests": job.requests, "attempts": job.attempts,
                 "oneAttempt": job.attempts == 1, "created": ConsoleFormat.time(job.createdAt),
@@ -219,7 +222,7 @@ extension ConsoleServer {
     func gallery(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let tag = query.get("tag").flatMap { $0.isEmpty ? nil : $0 }
-        let before = query.get("before").flatMap { Int64($0) }
+        let before = query.get("before").flatMap { Int64($0) }.flatMap { $0 >= 1 ? $0 : nil }
         let store = self.store
         let (listing, tags) = try await offload { (try store.galleryPage(tag: tag, before: before), try store.recentTags()) }
         var older: Any = false
@@ -230,7 +233,7 @@ extension ConsoleServer {
             request,
             "gallery",
             [
-                "tag": tag ?? "", "tagOptions": tags, "older": older,
+                "tag": tag ?? "", "tagged": tag ?? false, "tagOptions": tags, "older": older,
                 "items": listing.items.map { item -> [String: Any] in
                     [
                         "jobId": item.jobId, "kind": item.kind.rawValue, "index": item.index, "prompt": item.prompt ?? "",

@@ -29,7 +29,11 @@ public struct ConsoleConfiguration: Sendable {
     /// Whether `host` is a loopback address (only this machine can reach it).
     public static func isLoopback(_ host: String) -> Bool {
         let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return name == "localhost" || name == "::1" || name.hasPrefix("127.")
+        if name == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, name, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        return inet_pton(AF_INET6, name, &v6) == 1 && name == "::1"
     }
 }
 

@@ -164,16 +164,16 @@ extension QueueStore {
             var ids = try Int64.fetchAll(db, sql: sql, arguments: arguments)
             let more = ids.count > limit
             if more { ids.removeLast() }
-            guard let lowest = ids.last, let highest = ids.first else { return GalleryPage(items: [], older: nil) }
+            guard let lowest = ids.last else { return GalleryPage(items: [], older: nil) }
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT o.job_id, o.kind, o.idx, o.content_type, j.kind, j.prompt, j.tag, j.output
                     FROM job_outputs AS o JOIN jobs AS j ON j.id = o.job_id
-                    WHERE o.job_id BETWEEN ? AND ? AND o.download_state = 'done' AND o.kind IN ('grid', 'image', 'video')
+                    WHERE o.job_id IN (SELECT value FROM json_each(?)) AND o.download_state = 'done' AND o.kind IN ('grid', 'image', 'video')
                     ORDER BY o.job_id DESC, CASE o.kind WHEN 'grid' THEN 1 ELSE 0 END, o.kind, o.idx
                     """,
-                arguments: [lowest, highest]
+                arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"]
             )
             let wanted = Set(ids)
             var items: [GalleryItem] = []
@@ -325,12 +325,15 @@ extension QueueStore {
                 } else {
                     try Self.jobsLeniently(db, sql: "SELECT * FROM jobs WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
                 }
-            guard let first = jobs.first, let last = jobs.last else { return [] }
+            guard !jobs.isEmpty else { return [] }
             var outputs: [Int64: [JobOutput]] = [:]
             for row in try Row.fetchAll(
                 db,
-                sql: "SELECT * FROM job_outputs WHERE job_id BETWEEN ? AND ? ORDER BY job_id, CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx",
-                arguments: [first.id, last.id]
+                sql: """
+                    SELECT * FROM job_outputs WHERE job_id IN (SELECT value FROM json_each(?))
+                    ORDER BY job_id, CASE kind WHEN 'grid' THEN 0 ELSE 1 END, kind, idx
+                    """,
+                arguments: ["[" + jobs.map { String($0.id) }.joined(separator: ",") + "]"]
             ) {
                 if let output = try? JobOutput(row: row) { outputs[output.jobId, default: []].append(output) }
             }

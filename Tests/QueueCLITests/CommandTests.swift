@@ -125,6 +125,13 @@ import Testing
         let rows = csv.stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         #expect(rows.count == 3 && rows[0].hasPrefix("id,kind,state,tag,prompt,seed,output_paths,output_urls,error"), "\(csv.stdout)")
         #expect(rows[1].contains(#","a fox, ""quoted""","#), "RFC 4180 quoting: \(rows[1])")
+        if let sqlite3 = Subprocess.sqlite3 {
+            #expect(
+                try Subprocess.run(sqlite3, [cli.db], input: "UPDATE jobs SET error = 'HTTP 500' || char(13, 10) || 'body' WHERE id = 1;").status == 0
+            )
+            let crlf = try cli.run(["export", "--tag", "night"]).stdout
+            #expect(crlf.contains("\"HTTP 500\r\nbody\""), "a CRLF inside a field is quoted: \(crlf.debugDescription)")
+        }
         let jsonl = try cli.run(["export", "--format", "jsonl"])
         let objects = try jsonl.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(objects.count == 5 && objects.allSatisfy { $0?["state"] as? String == "queued" && $0?["outputs"] is [Any] })

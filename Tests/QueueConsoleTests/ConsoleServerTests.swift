@@ -172,6 +172,32 @@ import Testing
         }
     }
 
+    /// Numbers and paths from a URL are bounded before use: no overflow, no way off the site.
+    @Test func oddQueriesAndSignInTargetsAreHarmless() async throws {
+        try await Self.withConsole { base, store, _ in
+            _ = try store.enqueue([NewJob(prompt: "one", tag: "a&state=failed")])
+            for path in [
+                "/jobs?before=-9223372036854775808", "/jobs?after=-9223372036854775808&q=x", "/jobs?before=99999999999999999999",
+                "/gallery?before=-9223372036854775808", "/jobs?state=nope&kind=nope",
+            ] {
+                #expect(try await Self.send(base + path).status == 200, "\(path)")
+            }
+            let page = try await Self.send(base + "/jobs/1")
+            #expect(page.body.contains(#"href="/jobs?tag=a%26state%3Dfailed""#), "a tag link carries the tag, encoded")
+        }
+        for bad in ["//evil.example/", "/\\evil.example", "/\t/evil.example", "https://evil.example/", "evil", "/ok\n"] {
+            #expect(ConsoleServer.localPath(bad) == nil, "\(bad.debugDescription)")
+        }
+        #expect(ConsoleServer.localPath("/jobs?tag=a") == "/jobs?tag=a" && ConsoleServer.localPath("/") == "/")
+        #expect(
+            ConsoleConfiguration.isLoopback("127.0.0.1") && ConsoleConfiguration.isLoopback("127.8.9.10") && ConsoleConfiguration.isLoopback("[::1]")
+        )
+        #expect(
+            !ConsoleConfiguration.isLoopback("127.example.com") && !ConsoleConfiguration.isLoopback("0.0.0.0")
+                && !ConsoleConfiguration.isLoopback("::")
+        )
+    }
+
     /// On loopback without a token, a page reached by another host name (DNS rebinding) is refused.
     @Test func anotherHostNameIsRefusedOnLoopback() async throws {
         try await Self.withConsole { base, _, _ in

@@ -17,6 +17,17 @@
       .catch(function () {})
       .then(function () { busy = false; if (again) { again = false; refresh(); } });
   }
-  var events = new EventSource("/events");
-  events.addEventListener("change", refresh);
+  // A browser opens few connections per host: a hidden tab gives its stream back, and catches
+  // up when it is shown again.
+  var events = null;
+  function listen() {
+    if (events || document.hidden) return;
+    events = new EventSource("/events");
+    events.addEventListener("change", refresh);
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { if (events) { events.close(); events = null; } }
+    else { listen(); refresh(); }
+  });
+  listen();
 })();
