@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import Logging
+import QueueSupport
 
 /// `enqueue --dry-run`: the jobs as checked, the points Legnext's docs say they freeze, and the
 /// balance they would draw on (read with the key, when one is at hand).
@@ -22,7 +23,7 @@ struct DryRun {
         for draft in drafts {
             if let points = LegnextKind(rawValue: draft.kind)?.documentedPoints { known += points } else { unpriced[draft.kind, default: 0] += 1 }
         }
-        var total = "points frozen at submission: \(ListCommand.grouped(known))"
+        var total = "points frozen at submission: \(countText(known))"
         if !unpriced.isEmpty {
             total +=
                 " + \(unpriced.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")) whose price Legnext's docs do not give"
@@ -50,8 +51,8 @@ struct DryRun {
         case .success(let balance):
             let points = max(balance.availablePoints ?? 0, balance.availableCredits ?? 0)
             let usd = balance.balanceUSD.map { String(format: " ($%.2f)", $0) } ?? ""
-            let verdict = points >= needed ? "enough" : "not enough: \(ListCommand.grouped(needed - points)) short"
-            return "balance: \(ListCommand.grouped(points)) points available\(usd) — \(verdict)"
+            let verdict = points >= needed ? "enough" : "not enough: \(countText(needed - points)) short"
+            return "balance: \(countText(points)) points available\(usd) — \(verdict)"
         case .account(let failure), .rejected(let failure):
             return "balance: not read (HTTP \(failure.httpStatus): \(failure.error.summary))"
         case .rateLimited:

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QueueStore
+import QueueSupport
 
 /// `legnext-queue list`: jobs, newest first.
 public struct ListCommand: AsyncParsableCommand {
@@ -31,7 +32,7 @@ public struct ListCommand: AsyncParsableCommand {
             if !all, jobs.count == limit {
                 let total = try store.jobCount(state: chosen, tag: tag)
                 if total > jobs.count {
-                    printError("\(Self.grouped(jobs.count)) of \(Self.grouped(total)) shown, newest first (--all, or --limit N, for more)")
+                    printError("\(countText(jobs.count)) of \(countText(total)) shown, newest first (--all, or --limit N, for more)")
                 }
             }
             if json {
@@ -57,13 +58,5 @@ public struct ListCommand: AsyncParsableCommand {
             }
             print(lines.joined(separator: "\n"))
         }
-    }
-
-    /// 1,234.
-    static func grouped(_ n: Int) -> String {
-        let digits = Array(String(n))
-        return String(
-            digits.enumerated().flatMap { index, digit in index > 0 && (digits.count - index) % 3 == 0 ? [",", digit] : [digit] }
-        )
     }
 }

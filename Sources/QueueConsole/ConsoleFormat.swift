@@ -1,5 +1,6 @@
 import Foundation
 import QueueStore
+import QueueSupport
 
 /// How the console writes times, counts and durations.
 enum ConsoleFormat {
@@ -13,15 +14,7 @@ enum ConsoleFormat {
     }
 
     /// 1,234,567.
-    static func count(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, ch) in digits.enumerated() {
-            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(ch)
-        }
-        return n < 0 ? "-" + out : out
-    }
+    static func count(_ n: Int) -> String { countText(n) }
 
     /// About how long: `45 s`, `12 min`, `3 h 20 min`.
     static func duration(_ seconds: Double) -> String {
