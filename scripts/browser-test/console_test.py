@@ -176,17 +176,21 @@ def main():
         with sqlite3.connect(db) as conn:
             state = wait_for("retried", lambda: conn.execute("SELECT state FROM jobs WHERE id = ?", (failed_job,)).fetchone()[0] == "queued", 10)
         check("retry puts the failed job back in the queue", bool(state))
-        flash = driver.find_element(By.CSS_SELECTOR, ".flash").text
+        flash = wait_for("flash", lambda: "".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".flash")), 10)
         check("  ... and says so", "queued again" in flash, flash)
 
         # An image's follow-up button enqueues the job with its parent and image number.
         driver.get(base + "/gallery")
         driver.find_element(By.CSS_SELECTOR, "a.tile[href*='/outputs/image/']").click()
+        wait_for("image page", lambda: "/outputs/image/" in driver.current_url and driver.find_elements(By.XPATH, "//button[normalize-space()='Vary (strong)']"), 10)
         parent = int(re.search(r"/jobs/(\d+)/outputs/image/(\d)", driver.current_url).group(1))
         image = int(re.search(r"/jobs/(\d+)/outputs/image/(\d)", driver.current_url).group(2))
         driver.find_element(By.XPATH, "//button[normalize-space()='Vary (strong)']").click()
+        # The click returns before the form's answer: wait for the row it makes.
+        newest = "SELECT kind, parent_id, json_extract(params, '$.imageNo'), json_extract(params, '$.type') FROM jobs ORDER BY id DESC LIMIT 1"
         with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT kind, parent_id, json_extract(params, '$.imageNo'), json_extract(params, '$.type') FROM jobs ORDER BY id DESC LIMIT 1").fetchone()
+            row = wait_for("follow-up row", lambda: (lambda r: r if r[0] == "variation" else None)(conn.execute(newest).fetchone()), 10)
+            row = row or conn.execute(newest).fetchone()
         check("Vary (strong) enqueues a variation of that image", row == ("variation", parent, image, 1), str(row))
 
         # Off loopback, every request needs the token.
@@ -204,10 +208,12 @@ def main():
             status = error.code
         check("a request without the token is refused", status == 401, f"status {status}")
         driver.get(wide_base + "/jobs")
+        wait_for("login page", lambda: driver.find_elements(By.NAME, "token"), 10)
         check("  ... a browser is sent to sign in", "/login" in driver.current_url, driver.current_url)
         driver.find_element(By.NAME, "token").send_keys("correct-horse-battery-staple-42")
         driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-        check("  ... and with the token sees the jobs", driver.current_url.endswith("/jobs") and driver.find_elements(By.CSS_SELECTOR, "table.jobs"), driver.current_url)
+        signed_in = wait_for("signed in", lambda: driver.current_url.endswith("/jobs") and driver.find_elements(By.CSS_SELECTOR, "table.jobs"), 10)
+        check("  ... and with the token sees the jobs", bool(signed_in), driver.current_url)
     finally:
         if driver:
             driver.quit()
