@@ -37,12 +37,34 @@ extension QueueEngine {
         state.withLock { $0.slowestAnswer = max($0.slowestAnswer ?? 0, seconds) }
     }
 
+    /// The server has no list of running jobs: every job being settled waits for a person, and
+    /// its events say why.
+    private func leaveSettlingForAPerson() async {
+        let left = state.withLock { state -> [Int64] in
+            defer { state.settling = [:] }
+            return state.settling.keys.sorted()
+        }
+        logger.notice(
+            "Legnext has no GET /account/active_tasks (HTTP 404): \(left.count) uncertain job(s) wait for a person (`legnext-queue retry` or `cancel`)"
+        )
+        for id in left {
+            let why =
+                "still uncertain: Legnext has no list of running jobs (active_tasks) to settle it by; `legnext-queue retry` resends it, `cancel` settles it"
+            await recordNote(id, why, JobLog(logger, id: id, remoteId: nil))
+        }
+    }
+
     /// Looks at Legnext's running jobs while any job is being settled; one look serves them all.
     func settleLoop() async {
         var failures = 0
         while !isStopping {
-            let waiting = state.withLock { $0.settling.isEmpty || $0.hasActiveTasks == false }
-            if waiting {
+            let (idle, listMissing) = state.withLock { ($0.settling.isEmpty, $0.hasActiveTasks == false) }
+            // The watch may have found the list missing after a job began settling: say so on it.
+            if !idle, listMissing {
+                await leaveSettlingForAPerson()
+                continue
+            }
+            if idle || listMissing {
                 await clock.wait(for: settleSignal, until: clock.now().addingTimeInterval(3600))
                 continue
             }
@@ -60,19 +82,8 @@ extension QueueEngine {
                 await examine(active, lookStarted: lookStarted, answered: answered)
                 gap = nextLookGap(now: answered)
             case .rejected(let failure) where failure.httpStatus == 404:
-                let left = state.withLock { state -> [Int64] in
-                    state.hasActiveTasks = false
-                    defer { state.settling = [:] }
-                    return state.settling.keys.sorted()
-                }
-                logger.notice(
-                    "Legnext has no GET /account/active_tasks (HTTP 404): \(left.count) uncertain job(s) wait for a person (`legnext-queue retry` or `cancel`)"
-                )
-                for id in left {
-                    let why =
-                        "still uncertain: Legnext has no list of running jobs (active_tasks) to settle it by; `legnext-queue retry` resends it, `cancel` settles it"
-                    await recordNote(id, why, JobLog(logger, id: id, remoteId: nil))
-                }
+                state.withLock { $0.hasActiveTasks = false }
+                await leaveSettlingForAPerson()
                 continue
             default:
                 failures += 1
