@@ -7,12 +7,12 @@ import QueueStore
 /// ``UncertainJobSettlement``.
 extension QueueEngine {
     /// Starts settling uncertain `job` (its POST left at `sentAt`; by `answeredAt` its fate was
-    /// sealed: no job it makes can appear later). Without `autoSettle`, or where the server has
-    /// no `active_tasks`, nothing happens and the job waits for a person as before.
+    /// sealed: no job it makes can appear later). Without `autoSettle` nothing happens and the
+    /// job waits for a person as before; where the server is known to have no `active_tasks`,
+    /// the settle loop tells the job so at once.
     func beginSettling(_ job: Job, sentAt: Date, answeredAt: Date) {
         guard configuration.autoSettle else { return }
-        let started = state.withLock { state -> Bool in
-            guard state.hasActiveTasks != false else { return false }
+        state.withLock { state in
             state.settling[job.id] = UncertainJobSettlement(
                 id: job.id,
                 kind: job.kind,
@@ -20,9 +20,8 @@ extension QueueEngine {
                 sentAt: sentAt,
                 answeredAt: answeredAt
             )
-            return true
         }
-        if started { settleSignal.signal() }
+        settleSignal.signal()
     }
 
     /// How long after a POST's failure Legnext may still make its job: a server (or a gateway's
