@@ -90,7 +90,7 @@ extension ConsoleServer {
             let result = try await offload { [jobs] in try store.enqueue(jobs) }
             let ids = result.ids
             let span = ids.count == 1 ? "job \(ids[0])" : "jobs \(ids.first ?? 0)–\(ids.last ?? 0)"
-            return redirect(tag.map { "/jobs?tag=" + SecurityMiddleware.formEncoded($0) } ?? "/jobs", "Enqueued \(ids.count) (\(span)).")
+            return redirect(tag.map { "/jobs?tag=" + ConsoleFormat.queryValue($0) } ?? "/jobs", "Enqueued \(ids.count) (\(span)).")
         }
     }
 
@@ -119,7 +119,7 @@ extension ConsoleServer {
             let outcome = try await offload { try store.retry(try store.ids(states: [.failed], tag: tag)) }
             let done = outcome.filter { if case .done = $0.outcome { true } else { false } }.count
             let text = outcome.isEmpty ? "No failed job is tagged \(tag)." : "Queued \(done) of \(outcome.count) failed jobs of \(tag) again."
-            return redirect("/jobs?tag=" + SecurityMiddleware.formEncoded(tag), text, bad: done < outcome.count)
+            return redirect("/jobs?tag=" + ConsoleFormat.queryValue(tag), text, bad: done < outcome.count)
         }
     }
 

@@ -25,6 +25,14 @@ enum ConsoleFormat {
         return "\(minutes / 60) h \(minutes % 60) min"
     }
 
+    /// A value for a link's query: everything but ASCII letters, digits and `-._~`
+    /// percent-encoded (a Location header must be ASCII, and `.alphanumerics` is not).
+    static func queryValue(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     /// A long text cut to `limit` characters.
     static func short(_ text: String?, _ limit: Int = 120) -> String {
         guard let text else { return "" }

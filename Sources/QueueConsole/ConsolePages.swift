@@ -31,7 +31,7 @@ extension ConsoleServer {
                 let done = tag.finished - failed
                 return [
                     "name": tag.tag,
-                    "href": "/jobs?tag=" + SecurityMiddleware.formEncoded(tag.tag),
+                    "href": "/jobs?tag=" + ConsoleFormat.queryValue(tag.tag),
                     "finished": ConsoleFormat.count(tag.finished),
                     "total": ConsoleFormat.count(tag.total),
                     "failed": failed > 0 ? ConsoleFormat.count(failed) : false,
@@ -105,7 +105,7 @@ extension ConsoleServer {
             if let tag = filter.tag { items.append(("tag", tag)) }
             if let kind = filter.kind { items.append(("kind", kind)) }
             if let text = filter.text { items.append(("q", text)) }
-            return "/jobs?" + items.map { "\($0.0)=\(SecurityMiddleware.formEncoded($0.1))" }.joined(separator: "&")
+            return "/jobs?" + items.map { "\($0.0)=\(ConsoleFormat.queryValue($0.1))" }.joined(separator: "&")
         }
         var context: [String: Any] = [
             "filter": ["tag": filter.tag ?? "", "q": filter.text ?? ""],
@@ -150,7 +150,7 @@ extension ConsoleServer {
         let context: [String: Any] = [
             "job": [
                 "id": job.id, "kind": job.kind, "state": job.state.rawValue, "prompt": job.prompt ?? "", "params": Self.pretty(job.params),
-                "tag": job.tag ?? false, "tagHref": job.tag.map { "/jobs?tag=" + SecurityMiddleware.formEncoded($0) } ?? "",
+                "tag": job.tag ?? false, "tagHref": job.tag.map { "/jobs?tag=" + ConsoleFormat.queryValue($0) } ?? "",
                 "reason": job.reason ?? false, "error": job.error ?? false, "errorDetail": job.errorDetail ?? false,
                 "parent": job.parentId ?? false, "remote": job.remoteJobId ?? false, "remoteStatus": job.remoteStatus ?? "",
                 "seed": seed ?? false, "credits": job.creditsUsed ?? false, "requests": job.requests, "attempts": job.attempts,
@@ -227,7 +227,7 @@ extension ConsoleServer {
         let (listing, tags) = try await offload { (try store.galleryPage(tag: tag, before: before), try store.recentTags()) }
         var older: Any = false
         if let next = listing.older {
-            older = "/gallery?before=\(next)" + (tag.map { "&tag=" + SecurityMiddleware.formEncoded($0) } ?? "")
+            older = "/gallery?before=\(next)" + (tag.map { "&tag=" + ConsoleFormat.queryValue($0) } ?? "")
         }
         return page(
             request,

@@ -69,7 +69,7 @@ public struct ConsoleServer: Service {
                     let router = Router()
                     router.middlewares.add(SecurityMiddleware(security: security, logger: logger))
                     addRoutes(to: router)
-                    try await serveHTTP(
+                    try await HTTPListener.run(
                         router,
                         host: configuration.host,
                         port: configuration.port,
@@ -169,7 +169,7 @@ struct SecurityMiddleware: RouterMiddleware {
                 response = try await next(request, context)
             } else if request.method == .get, request.headers[.accept]?.contains("text/html") ?? false {
                 let target = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-                response = Response(status: .seeOther, headers: [.location: "/login?next=" + Self.formEncoded(target)])
+                response = Response(status: .seeOther, headers: [.location: "/login?next=" + ConsoleFormat.queryValue(target)])
             } else {
                 response = Response(
                     status: .unauthorized,
@@ -209,8 +209,4 @@ struct SecurityMiddleware: RouterMiddleware {
 
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let frameOptions = HTTPField.Name("X-Frame-Options")!
-
-    static func formEncoded(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-    }
 }

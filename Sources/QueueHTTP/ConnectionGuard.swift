@@ -10,7 +10,7 @@ import Synchronization
 /// ones over it are closed as soon as they are accepted.
 ///
 /// A callback is one small POST; a client slower than that is not Legnext.
-final class ConnectionGuard: Sendable {
+public final class ConnectionGuard: Sendable {
     let limit: Int
     let deadline: TimeAmount
     private let open = Atomic<Int>(0)

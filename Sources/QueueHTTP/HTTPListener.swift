@@ -3,11 +3,11 @@ import HummingbirdCore
 import Logging
 import QueueSupport
 
-/// Serves `router` on `host:port` until graceful shutdown: what the callback receiver and the
-/// metrics endpoint share. `bound` gets the port once listening, or nil if it never was;
+/// Serves `router` on `host:port` until graceful shutdown: what the callback receiver, the
+/// metrics endpoint and the console share. `bound` gets the port once listening, or nil if it never was;
 /// `serving` and `failing` name the job in the log line and in the error.
-enum HTTPListener {
-    static func run(
+public enum HTTPListener {
+    public static func run(
         _ router: Router<BasicRequestContext>,
         host: String,
         port: Int,
@@ -44,30 +44,4 @@ enum HTTPListener {
             throw ListenError(description: "cannot \(failing) on \(host):\(port): \(error)")
         }
     }
-}
-
-/// Serves `router` on `host:port` until graceful shutdown, for a listener outside this module
-/// (the console): `bound` gets the port once listening, or nil if it never was.
-public func serveHTTP(
-    _ router: Router<BasicRequestContext>,
-    host: String,
-    port: Int,
-    bound: Promised<Int?>,
-    serving: String,
-    failing: String,
-    path: String,
-    logger: Logger,
-    serverLogger: Logger
-) async throws {
-    try await HTTPListener.run(
-        router,
-        host: host,
-        port: port,
-        bound: bound,
-        serving: serving,
-        failing: failing,
-        path: path,
-        logger: logger,
-        serverLogger: serverLogger
-    )
 }

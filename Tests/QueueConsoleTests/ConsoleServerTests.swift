@@ -38,11 +38,8 @@ import Testing
         let store = try QueueStore.open(path: dir.file("queue.db"), options: .init(create: true, migrate: true))
         let outputs = dir.file("outputs")
         try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
-        let server = try ConsoleServer(
-            store: store,
-            configuration: ConsoleConfiguration(host: "127.0.0.1", port: 0, token: token, outputDirectory: outputs),
-            logger: Logger(label: "console-test")
-        )
+        let configuration = ConsoleConfiguration(host: "127.0.0.1", port: 0, token: token, outputDirectory: outputs)
+        let server = try ConsoleServer(store: store, configuration: configuration, logger: Logger(label: "console-test"))
         let running = Task { try await server.run() }
         defer { running.cancel() }
         let port = try #require(await server.port())
@@ -65,12 +62,27 @@ import Testing
         return Reply(status: Int(response.status.code), headers: response.headers, bytes: Array(buffer.readableBytesView))
     }
 
-    /// The session cookie and the form token of a page.
-    static func session(_ url: String) async throws -> (cookie: String, csrf: String) {
-        let page = try await send(url)
+    /// The session cookie and the form token a page gave a browser.
+    struct Session {
+        var cookie: String
+        var csrf: String
+    }
+
+    static func session(_ url: String, headers: [String: String] = [:]) async throws -> Session {
+        let page = try await send(url, headers: headers)
         let cookie = try #require(page.cookies[ConsoleSecurity.sessionCookie])
         let csrf = try #require(page.body.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.1)
-        return ("\(ConsoleSecurity.sessionCookie)=\(cookie)", String(csrf))
+        return Session(cookie: "\(ConsoleSecurity.sessionCookie)=\(cookie)", csrf: String(csrf))
+    }
+
+    /// A form posted as that browser: its cookie and its form token, plus `headers`.
+    static func post(_ url: String, _ form: [String: String] = [:], as session: Session, headers: [String: String] = [:]) async throws -> Reply {
+        try await send(
+            url,
+            method: .POST,
+            form: form.merging(["csrf": session.csrf]) { $1 },
+            headers: ["cookie": session.cookie].merging(headers) { $1 }
+        )
     }
 
     @Test func promptsTagsAndErrorsAreShownAsText() async throws {
@@ -91,31 +103,21 @@ import Testing
     @Test func aFormWithoutItsTokenOrFromAnotherSiteChangesNothing() async throws {
         try await Self.withConsole { base, store, _ in
             _ = try store.enqueue([NewJob(prompt: "one"), NewJob(prompt: "two")])
-            let (cookie, csrf) = try await Self.session(base + "/jobs/1")
-            let missing = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: [:], headers: ["cookie": cookie])
+            let session = try await Self.session(base + "/jobs/1")
+            let missing = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: [:], headers: ["cookie": session.cookie])
             #expect(missing.status == 403 && missing.body.contains("Reload the page"))
-            let otherSession = try await Self.send(
-                base + "/jobs/1/cancel",
-                method: .POST,
-                form: ["csrf": csrf],
-                headers: ["cookie": "lnq_session=0000"]
-            )
+            let otherSession = try await Self.post(base + "/jobs/1/cancel", as: session, headers: ["cookie": "lnq_session=0000"])
             #expect(otherSession.status == 403, "a token is good for its own session only")
-            let foreign = try await Self.send(
-                base + "/jobs/1/cancel",
-                method: .POST,
-                form: ["csrf": csrf],
-                headers: ["cookie": cookie, "origin": "http://evil.example"]
-            )
+            let foreign = try await Self.post(base + "/jobs/1/cancel", as: session, headers: ["origin": "http://evil.example"])
             #expect(foreign.status == 403)
             #expect(try store.job(1)?.state == .queued)
-            let done = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: ["csrf": csrf], headers: ["cookie": cookie, "origin": base])
+            let done = try await Self.post(base + "/jobs/1/cancel", as: session, headers: ["origin": base])
             #expect(done.status == 303 && done.headers["location"].first == "/jobs/1")
             #expect(try store.job(1)?.state == .cancelled)
             let flash = try #require(done.cookies[ConsoleServer.flashCookie])
-            let shown = try await Self.send(base + "/jobs/1", headers: ["cookie": "\(cookie); \(ConsoleServer.flashCookie)=\(flash)"])
+            let shown = try await Self.send(base + "/jobs/1", headers: ["cookie": "\(session.cookie); \(ConsoleServer.flashCookie)=\(flash)"])
             #expect(shown.body.contains("Job 1 cancelled (it was queued)."), "\(shown.body)")
-            let again = try await Self.send(base + "/jobs/1/cancel", method: .POST, form: ["csrf": csrf], headers: ["cookie": cookie])
+            let again = try await Self.post(base + "/jobs/1/cancel", as: session)
             let refusal = try #require(again.cookies[ConsoleServer.flashCookie].flatMap(ConsoleServer.decodeFlash))
             #expect(refusal["kind"] as? String == "bad" && (refusal["text"] as? String)?.contains("already cancelled") == true)
         }
@@ -124,22 +126,12 @@ import Testing
     /// Enqueue from the form: every line checked first, nothing enqueued when one is wrong.
     @Test func theEnqueueFormChecksEveryLineFirst() async throws {
         try await Self.withConsole { base, store, _ in
-            let (cookie, csrf) = try await Self.session(base + "/")
+            let session = try await Self.session(base + "/")
             let long = String(repeating: "x", count: 8_193)
-            let bad = try await Self.send(
-                base + "/enqueue",
-                method: .POST,
-                form: ["csrf": csrf, "prompts": "a fox\n\(long)\n", "tag": "t"],
-                headers: ["cookie": cookie]
-            )
+            let bad = try await Self.post(base + "/enqueue", ["prompts": "a fox\n\(long)\n", "tag": "t"], as: session)
             #expect(bad.status == 422 && bad.body.contains("line 2:") && bad.body.contains("Nothing was enqueued"), "\(bad.body.prefix(2_000))")
             #expect(try store.status().total == 0)
-            let good = try await Self.send(
-                base + "/enqueue",
-                method: .POST,
-                form: ["csrf": csrf, "prompts": "a fox\n# a comment\n\n  an owl  \n", "tag": "night"],
-                headers: ["cookie": cookie]
-            )
+            let good = try await Self.post(base + "/enqueue", ["prompts": "a fox\n# a comment\n\n  an owl  \n", "tag": "night"], as: session)
             #expect(good.status == 303 && good.headers["location"].first == "/jobs?tag=night")
             let jobs = try store.list(limit: 10)
             #expect(jobs.map(\.prompt) == ["an owl", "a fox"] && jobs.allSatisfy { $0.tag == "night" })
@@ -149,23 +141,13 @@ import Testing
     @Test func aFollowUpIsEnqueuedWithItsParentAndImage() async throws {
         try await Self.withConsole { base, store, _ in
             _ = try store.enqueue([NewJob(prompt: "a fox", tag: "foxes"), NewJob(kind: "shorten", prompt: "a long prompt")])
-            let (cookie, csrf) = try await Self.session(base + "/")
-            let pan = try await Self.send(
-                base + "/jobs/1/follow-up",
-                method: .POST,
-                form: ["csrf": csrf, "action": "pan-left", "imageNo": "2"],
-                headers: ["cookie": cookie]
-            )
+            let session = try await Self.session(base + "/")
+            let pan = try await Self.post(base + "/jobs/1/follow-up", ["action": "pan-left", "imageNo": "2"], as: session)
             #expect(pan.status == 303 && pan.headers["location"].first == "/jobs/3")
             let job = try #require(try store.job(3))
             #expect(job.kind == "pan" && job.parentId == 1 && job.tag == "foxes")
             #expect(job.params == #"{"direction":3,"imageNo":2,"scale":1.5}"#, "left is Legnext's 3")
-            let text = try await Self.send(
-                base + "/jobs/2/follow-up",
-                method: .POST,
-                form: ["csrf": csrf, "action": "upscale-subtle", "imageNo": "0"],
-                headers: ["cookie": cookie]
-            )
+            let text = try await Self.post(base + "/jobs/2/follow-up", ["action": "upscale-subtle", "imageNo": "0"], as: session)
             let why = try #require(text.cookies[ConsoleServer.flashCookie].flatMap(ConsoleServer.decodeFlash))
             #expect((why["text"] as? String)?.contains("cannot be the parent") == true, "\(why)")
             #expect(try store.status().total == 3)
