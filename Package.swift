@@ -112,12 +112,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libpng and libwebp, for the console's thumbnails.
+        .systemLibrary(name: "CImageCodecs", providers: [.apt(["libpng-dev", "libwebp-dev"])]),
         .target(
             name: "QueueConsole",
             dependencies: [
-                "QueueStore", "QueueHTTP", "LegnextAPI", "QueueSupport",
+                "QueueStore", "QueueHTTP", "LegnextAPI", "QueueSupport", "CImageCodecs",
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -221,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "QueueConsoleTests",
             dependencies: [
-                "QueueConsole", "QueueStore", "QueueTestSupport",
+                "QueueConsole", "QueueStore", "QueueTestSupport", "LegnextSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -4,6 +4,9 @@ set -euo pipefail
 need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+# The console's thumbnails.
+[ -e /usr/include/png.h ] || need+=(libpng-dev)
+[ -e /usr/include/webp/encode.h ] || need+=(libwebp-dev)
 # make install-files: scripts/manpage.sh renders the man page with jq.
 command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ "${1:-}" = test ]; then

@@ -3,10 +3,11 @@ import Foundation
 /// The pictures the simulator serves: a small PNG per file, its colours drawn from the job id
 /// and the file name, so a gallery of simulated jobs shows distinct images (a 1×1 pixel looked
 /// like nothing). Stored (uncompressed) deflate blocks keep it free of a zlib dependency.
-enum SimulatorImage {
-    static let side = 128
+public enum SimulatorImage {
+    public static let side = 128
 
-    static func png(job: String, file: String) -> [UInt8] {
+    /// A `width`×`height` PNG (the simulator's are `side`×`side`; tests make larger ones).
+    public static func png(job: String, file: String, width: Int = side, height: Int = side) -> [UInt8] {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in (job + "/" + file).utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
@@ -15,20 +16,21 @@ enum SimulatorImage {
         let b = rgb(hue: Double((hash >> 16) & 0xffff) / 65_536)
         let angle = Double((hash >> 32) & 0xff) / 256 * 2 * .pi
         var raw: [UInt8] = []
-        raw.reserveCapacity((side * 3 + 1) * side)
-        for y in 0..<side {
+        raw.reserveCapacity((width * 3 + 1) * height)
+        let scale = Double(max(width, height))
+        for y in 0..<height {
             raw.append(0)  // filter: none
-            for x in 0..<side {
-                let u = (Double(x) * cos(angle) + Double(y) * sin(angle)) / Double(side) * 0.7 + 0.5
+            for x in 0..<width {
+                let u = (Double(x) * cos(angle) + Double(y) * sin(angle)) / scale * 0.7 + 0.5
                 let t = min(1, max(0, u))
-                let ring = (x - side / 2) * (x - side / 2) + (y - side / 2) * (y - side / 2) < side * side / 12 ? 0.82 : 1.0
+                let ring = (x - width / 2) * (x - width / 2) + (y - height / 2) * (y - height / 2) < Int(scale * scale) / 12 ? 0.82 : 1.0
                 for channel in 0..<3 {
                     raw.append(UInt8(min(255, (Double(a[channel]) * (1 - t) + Double(b[channel]) * t) * ring)))
                 }
             }
         }
         var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        png += chunk("IHDR", be32(UInt32(side)) + be32(UInt32(side)) + [8, 2, 0, 0, 0])
+        png += chunk("IHDR", be32(UInt32(width)) + be32(UInt32(height)) + [8, 2, 0, 0, 0])
         png += chunk("IDAT", zlibStored(raw))
         png += chunk("IEND", [])
         return png

@@ -48,6 +48,7 @@ public struct ConsoleServer: Service {
     let security: ConsoleSecurity
     let feed = ChangeFeed()
     let tagCache = TagProgressCache()
+    let thumbnails = ThumbnailCache(limit: 64 << 20)
     private let boundPort = Promised<Int?>()
 
     public init(store: QueueStore, configuration: ConsoleConfiguration, logger: Logger) throws {
@@ -120,12 +121,20 @@ public struct ConsoleServer: Service {
             )
         }
         router.get("/gallery") { request, _ in try await gallery(request) }
-        router.get("/files/:id/:kind/:index") { _, context in
+        router.get("/files/:id/:kind/:index") { request, context in
             try await file(
+                request,
                 id: try context.parameters.require("id", as: Int64.self),
                 kind: try context.parameters.require("kind"),
-                index: try context.parameters.require("index", as: Int.self),
-                context: context
+                index: try context.parameters.require("index", as: Int.self)
+            )
+        }
+        router.get("/thumbs/:id/:kind/:index") { request, context in
+            try await thumbnail(
+                request,
+                id: try context.parameters.require("id", as: Int64.self),
+                kind: try context.parameters.require("kind"),
+                index: try context.parameters.require("index", as: Int.self)
             )
         }
         router.get("/events") { _, _ in events() }

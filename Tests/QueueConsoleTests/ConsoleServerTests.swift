@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LegnextSimulator
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -246,6 +247,80 @@ import Testing
             }
             #expect(try await Self.send(base + "/files/1/image/9").status == 404)
             #expect(try await Self.send(base + "/files/1/text/0").status == 404)
+        }
+    }
+
+    /// Saves `files` as job 1's outputs (index, kind, name, type) and records them as the
+    /// downloader does, with the `sqlite3` shell.
+    static func save(_ files: [(Int, String, String, String, [UInt8])], store: QueueStore, dir: TemporaryDirectory) throws -> Bool {
+        guard let sqlite3 = Subprocess.sqlite3 else {
+            print("skipped: no sqlite3 shell")
+            return false
+        }
+        _ = try store.enqueue([NewJob(prompt: "one")])
+        let folder = dir.file("outputs/1")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var sql = ""
+        for (index, kind, name, type, bytes) in files {
+            try Data(bytes).write(to: URL(fileURLWithPath: folder + "/" + name))
+            sql +=
+                "INSERT INTO job_outputs (job_id, kind, idx, download_state, path, content_type) VALUES (1, '\(kind)', \(index), 'done', '\(folder)/\(name)', '\(type)');\n"
+        }
+        let inserted = try Subprocess.run(sqlite3, [store.path], input: sql)
+        #expect(inserted.status == 0, "\(inserted.stderr)")
+        return true
+    }
+
+    /// A video plays and seeks: parts by `Range`, 416 past the end, 304 for the version held.
+    @Test func aVideoIsServedInParts() async throws {
+        try await Self.withConsole { base, store, dir in
+            let bytes = (0..<1_000).map { UInt8($0 % 251) }
+            guard try Self.save([(0, "video", "0.mp4", "video/mp4", bytes)], store: store, dir: dir) else { return }
+            let url = base + "/files/1/video/0"
+            let whole = try await Self.send(url)
+            #expect(whole.status == 200 && whole.bytes == bytes && whole.headers["accept-ranges"].first == "bytes")
+            let tag = try #require(whole.headers["etag"].first)
+            let head = try await Self.send(url, headers: ["range": "bytes=0-99"])
+            #expect(head.status == 206 && head.bytes == Array(bytes[0..<100]) && head.headers["content-range"].first == "bytes 0-99/1000")
+            let tail = try await Self.send(url, headers: ["range": "bytes=-10"])
+            #expect(tail.status == 206 && tail.bytes == Array(bytes[990...]) && tail.headers["content-range"].first == "bytes 990-999/1000")
+            let past = try await Self.send(url, headers: ["range": "bytes=1000-"])
+            #expect(past.status == 416 && past.headers["content-range"].first == "bytes */1000")
+            #expect(try await Self.send(url, headers: ["if-none-match": tag]).status == 304)
+            let changed = try await Self.send(url, headers: ["range": "bytes=0-9", "if-range": "\"another\""])
+            #expect(changed.status == 200 && changed.bytes == bytes, "a part of another version is the whole file")
+            #expect(try await Self.send(url, headers: ["range": "bytes=0-9", "if-range": tag]).status == 206)
+        }
+    }
+
+    /// A tile shows a WebP thumbnail of a large image, and the file itself where there can be
+    /// none; the image page links the whole file.
+    @Test func tilesShowThumbnails() async throws {
+        try await Self.withConsole { base, store, dir in
+            let large = SimulatorImage.png(job: "a", file: "0.png", width: 1_536, height: 1_024)
+            let small = SimulatorImage.png(job: "b", file: "1.png")
+            let files = [
+                (0, "image", "0.png", "image/png", large), (1, "image", "1.png", "image/png", small),
+                (2, "image", "2.png", "text/html", Array("<script>alert(1)</script>".utf8)),
+                (3, "image", "3.png", "image/png", Array("not a png".utf8)),
+            ]
+            guard try Self.save(files, store: store, dir: dir) else { return }
+            let thumb = try await Self.send(base + "/thumbs/1/image/0")
+            #expect(thumb.status == 200 && thumb.headers["content-type"].first == "image/webp")
+            let picture = try Thumbnail.decode(thumb.bytes)
+            #expect(picture.width == 384 && picture.height == 256 && thumb.bytes.count < large.count / 20)
+            let tag = try #require(thumb.headers["etag"].first)
+            #expect(try await Self.send(base + "/thumbs/1/image/0", headers: ["if-none-match": tag]).status == 304)
+            #expect(try await Self.send(base + "/thumbs/1/image/1").bytes == small, "a small image is its own thumbnail")
+            let html = try await Self.send(base + "/thumbs/1/image/2")
+            #expect(html.headers["content-disposition"].first == "attachment" && html.headers["content-type"].first == "application/octet-stream")
+            let broken = try await Self.send(base + "/thumbs/1/image/3")
+            #expect(broken.status == 200 && broken.body == "not a png", "what cannot be decoded is served as it is")
+            #expect(try await Self.send(base + "/thumbs/1/image/9").status == 404)
+            let gallery = try await Self.send(base + "/gallery")
+            #expect(gallery.body.contains(#"src="/thumbs/1/image/0""#))
+            let page = try await Self.send(base + "/jobs/1/outputs/image/0")
+            #expect(page.body.contains(#"src="/files/1/image/0""#))
         }
     }
 

@@ -9,12 +9,14 @@ import argparse
 import os
 import re
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
@@ -37,6 +39,18 @@ PROMPTS = [
 ]
 
 failures = []
+
+
+def png(width, height):
+    """An RGB gradient as a PNG, written with zlib (no imaging library in the venv)."""
+    rows = []
+    for y in range(height):
+        g = y * 255 // height
+        rows.append(b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, g, 160)))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 6)) + chunk(b"IEND", b"")
 
 
 def check(name, condition, detail=""):
@@ -141,6 +155,14 @@ def main():
         shown = page_counts(driver)
         check("overview counts equal the database's", all(shown.get(k, 0) == v for k, v in expected.items()), f"{shown} vs {expected}")
 
+        # One saved image made as large as Midjourney's: its tile is a thumbnail, its page the file.
+        with sqlite3.connect(db) as conn:
+            big_job, big_index, big_path = conn.execute(
+                "SELECT job_id, idx, path FROM job_outputs WHERE kind = 'image' AND download_state = 'done' ORDER BY job_id DESC, idx LIMIT 1"
+            ).fetchone()
+        with open(big_path, "wb") as f:
+            f.write(png(1536, 1024))
+
         # The gallery shows the downloaded images, every one decoded by the browser.
         driver.get(base + "/gallery")
         loaded = wait_for(
@@ -152,8 +174,19 @@ def main():
         )
         check("gallery shows images", bool(loaded), "no image loaded")
         check("  ... each with natural width > 0", bool(loaded) and all(w > 0 for w in loaded), str(loaded))
+        tile = driver.execute_script(
+            f"var i = document.querySelector(\"img[src='/thumbs/{big_job}/image/{big_index}']\"); return i ? [i.naturalWidth, i.naturalHeight] : null"
+        )
+        check("a large image's tile is a 384 px thumbnail", tile == [384, 256], str(tile))
         if args.screenshots:
             driver.save_screenshot(os.path.join(args.screenshots, "console-gallery.png"))
+        driver.get(base + f"/jobs/{big_job}/outputs/image/{big_index}")
+        full = wait_for(
+            "full image",
+            lambda: driver.execute_script("var i = document.querySelector('figure.full img'); return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null"),
+            30,
+        )
+        check("  ... and its page shows the whole file", full == [1536, 1024], str(full))
 
         # A script prompt is shown as text, and runs nothing.
         with sqlite3.connect(db) as conn:
