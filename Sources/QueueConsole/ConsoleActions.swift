@@ -154,20 +154,47 @@ extension ConsoleServer {
     }
 
     func loginPage(_ request: Request, failed: Bool) -> Response {
+        failed
+            ? loginPage(request, flash: "That is not the token. It is the text of the file given to --ui-token-file.", status: .unauthorized)
+            : loginPage(request, flash: nil, status: .ok)
+    }
+
+    func loginPage(_ request: Request, flash: String?, status: HTTPResponse.Status) -> Response {
         let next = request.uri.queryParameters.get("next") ?? "/"
         var context: [String: Any] = ["next": Self.localPath(next) ?? "/"]
         if security.token == nil { return redirect("/", "This console needs no sign-in.") }
-        if failed { context["flash"] = ["kind": "bad", "text": "That is not the token. It is the text of the file given to --ui-token-file."] }
-        return page(request, "login", context, status: failed ? .unauthorized : .ok)
+        if let flash { context["flash"] = ["kind": "bad", "text": flash] }
+        return page(request, "login", context, status: status)
     }
 
     func login(_ request: Request) async throws -> Response {
         let fields = try await form(request)
-        guard let cookie = security.signIn(with: fields["token"] ?? "") else { return loginPage(request, failed: true) }
+        if let wait = await signInThrottle.wait() {
+            let seconds = wait.components.seconds
+            var response = loginPage(
+                request,
+                flash: "Too many wrong tokens: sign-in is closed for \(seconds) s. Check the file given to --ui-token-file, then try again.",
+                status: .tooManyRequests
+            )
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
+        guard let cookie = security.signIn(with: fields["token"] ?? "") else {
+            await signInThrottle.failed()
+            return loginPage(request, failed: true)
+        }
         let next = fields["next"].flatMap(Self.localPath) ?? "/"
         var response = Response(status: .seeOther, headers: [.location: next])
         response.setCookie(cookie)
         return response
+    }
+
+    func logout(_ request: Request) async throws -> Response {
+        try await checked(request) { _ in
+            var response = Response(status: .seeOther, headers: [.location: "/login"])
+            response.setCookie(await security.signOut(request))
+            return response
+        }
     }
 
     /// `path` if it names a page of this console: one leading slash, then no slash or backslash

@@ -253,6 +253,8 @@ extension ConsoleServer {
         var context = values
         context["csrf"] = security.formToken(session: session)
         context["database"] = store.path
+        // A sign-out button wherever a sign-in is asked for (not on the sign-in page itself).
+        if security.token != nil, template != "login" { context["signedIn"] = true }
         if context["flash"] == nil, let flash = request.cookies[Self.flashCookie]?.value, let decoded = Self.decodeFlash(flash) {
             context["flash"] = decoded
         }

@@ -18,6 +18,8 @@ public struct ConsoleConfiguration: Sendable {
     public var pageSize = 50
     /// Reads what is left at Legnext for the overview; nil without a key.
     public var balance: BalanceReader?
+    /// The time sign-ins run out and sign-in tries come back by.
+    public var now: @Sendable () -> Date = Date.init
 
     public init(host: String, port: Int, token: String? = nil, outputDirectory: String? = nil) {
         self.host = host
@@ -49,6 +51,7 @@ public struct ConsoleServer: Service {
     let feed = ChangeFeed()
     let tagCache = TagProgressCache()
     let thumbnails = ThumbnailCache(limit: 64 << 20)
+    let signInThrottle: SignInThrottle
     private let boundPort = Promised<Int?>()
 
     public init(store: QueueStore, configuration: ConsoleConfiguration, logger: Logger) throws {
@@ -56,7 +59,8 @@ public struct ConsoleServer: Service {
         self.configuration = configuration
         self.logger = logger
         templates = try ConsoleTemplates()
-        security = ConsoleSecurity(token: configuration.token, listenHost: configuration.host)
+        security = ConsoleSecurity(token: configuration.token, listenHost: configuration.host, now: configuration.now)
+        signInThrottle = SignInThrottle(now: configuration.now)
     }
 
     /// The port it listens on once it does, or nil if it could not.
@@ -142,6 +146,7 @@ public struct ConsoleServer: Service {
         router.get("/console.js") { _, _ in asset(ConsoleTemplates.script, type: "text/javascript; charset=utf-8") }
         router.get("/login") { request, _ in loginPage(request, failed: false) }
         router.post("/login") { request, _ in try await login(request) }
+        router.post("/logout") { request, _ in try await logout(request) }
         router.post("/enqueue") { request, _ in try await enqueue(request) }
         router.post("/jobs/:id/cancel") { request, context in try await cancel(request, id: try context.parameters.require("id", as: Int64.self)) }
         router.post("/jobs/:id/retry") { request, context in try await retry(request, id: try context.parameters.require("id", as: Int64.self)) }
@@ -169,7 +174,7 @@ struct SecurityMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
-        switch security.refusal(request) {
+        switch await security.refusal(request) {
         case .none:
             response = try await next(request, context)
         case .signIn:

@@ -32,6 +32,7 @@ import Testing
     /// A console on an ephemeral loopback port over a fresh queue, for the length of `body`.
     static func withConsole(
         token: String? = nil,
+        now: @escaping @Sendable () -> Date = Date.init,
         _ body: @Sendable (_ base: String, _ store: QueueStore, _ dir: TemporaryDirectory) async throws -> Void
     ) async throws {
         let dir = try TemporaryDirectory("console")
@@ -39,7 +40,8 @@ import Testing
         let store = try QueueStore.open(path: dir.file("queue.db"), options: .init(create: true, migrate: true))
         let outputs = dir.file("outputs")
         try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
-        let configuration = ConsoleConfiguration(host: "127.0.0.1", port: 0, token: token, outputDirectory: outputs)
+        var configuration = ConsoleConfiguration(host: "127.0.0.1", port: 0, token: token, outputDirectory: outputs)
+        configuration.now = now
         let server = try ConsoleServer(store: store, configuration: configuration, logger: Logger(label: "console-test"))
         let running = Task { try await server.run() }
         defer { running.cancel() }
@@ -321,6 +323,45 @@ import Testing
             #expect(gallery.body.contains(#"src="/thumbs/1/image/0""#))
             let page = try await Self.send(base + "/jobs/1/outputs/image/0")
             #expect(page.body.contains(#"src="/files/1/image/0""#))
+        }
+    }
+
+    /// Sign-in holds a week, can be ended, and wrong tokens close the form for a while (the
+    /// right one too, so guessing teaches nothing); Bearer is not throttled.
+    @Test func signInRunsOutEndsAndIsThrottled() async throws {
+        let token = "correct-horse-battery-staple"
+        let clock = Box(Date(timeIntervalSince1970: 1_800_000_000))
+        try await Self.withConsole(token: token, now: { clock.withLock { $0 } }) { base, _, _ in
+            let right = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let cookie = "\(ConsoleSecurity.signInCookie)=\(try #require(right.cookies[ConsoleSecurity.signInCookie]))"
+            clock.withLock { $0 += 6 * 86_400 }
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": cookie]).status == 200)
+            let session = try await Self.session(base + "/jobs", headers: ["cookie": cookie])
+            let both = Session(cookie: session.cookie + "; " + cookie, csrf: session.csrf)
+            let out = try await Self.post(base + "/logout", as: both)
+            #expect(out.status == 303 && out.headers["location"].first == "/login")
+            #expect(
+                out.headers["set-cookie"].contains { $0.hasPrefix("\(ConsoleSecurity.signInCookie)=;") && $0.contains("Max-Age=0") },
+                "\(out.headers)"
+            )
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": cookie]).status == 401, "a copy of a signed-out cookie is refused")
+            let again = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let fresh = "\(ConsoleSecurity.signInCookie)=\(try #require(again.cookies[ConsoleSecurity.signInCookie]))"
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": fresh]).status == 200)
+            clock.withLock { $0 += 7 * 86_400 + 1 }
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": fresh]).status == 401, "a week later the cookie is spent")
+            let forged = "\(ConsoleSecurity.signInCookie)=99999999999.\(String(repeating: "0", count: 64))"
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": forged]).status == 401)
+
+            for _ in 0..<5 {
+                #expect(try await Self.send(base + "/login", method: .POST, form: ["token": "guess"]).status == 401)
+            }
+            let closed = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            #expect(closed.status == 429 && closed.headers["retry-after"].first == "12" && closed.cookies[ConsoleSecurity.signInCookie] == nil)
+            #expect(closed.body.contains("Too many wrong tokens"))
+            #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"]).status == 200)
+            clock.withLock { $0 += 12 }
+            #expect(try await Self.send(base + "/login", method: .POST, form: ["token": token]).status == 303, "one try back after 12 s")
         }
     }
 

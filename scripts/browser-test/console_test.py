@@ -247,6 +247,11 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
         signed_in = wait_for("signed in", lambda: driver.current_url.endswith("/jobs") and driver.find_elements(By.CSS_SELECTOR, "table.jobs"), 10)
         check("  ... and with the token sees the jobs", bool(signed_in), driver.current_url)
+        driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
+        wait_for("signed out", lambda: "/login" in driver.current_url, 10)
+        driver.get(wide_base + "/jobs")
+        signed_out = wait_for("login again", lambda: driver.find_elements(By.NAME, "token"), 10)
+        check("  ... until it signs out", bool(signed_out) and "/login" in driver.current_url, driver.current_url)
     finally:
         if driver:
             driver.quit()
