@@ -37,7 +37,8 @@ extension Bench {
         guard built.status == 0 else { throw BenchError("building the queue failed: \(built.stderr)") }
         guard try Subprocess.run(queue, ["--db", db, "status"]).status == 0 else { throw BenchError("status failed") }
 
-        let ui = try RunningProcess(queue, ["--db", db, "ui", "--listen", "127.0.0.1:0"])
+        let outputs = (db as NSString).deletingLastPathComponent + "/console-outputs"
+        let ui = try RunningProcess(queue, ["--db", db, "ui", "--listen", "127.0.0.1:0", "--output-dir", outputs])
         defer { stop(ui) }
         var base: String?
         _ = eventually(timeout: 30) {
@@ -87,6 +88,78 @@ extension Bench {
         try await measure("overview, counters not folded", "/")
         try enqueue(db, count: 1, prefix: "fold")
         for (name, path) in pages { try await measure(name, path) }
+        rows += try await thumbnails(db: db, outputs: outputs, base: base, jobs: (finished - 19_990)...finished, sqlite3: sqlite3)
         return rows
     }
+
+    /// A tile's first view (its thumbnail made) and later ones (kept), for Midjourney-sized PNGs
+    /// (an image 1024², a grid 2048², noisy like a photo so they compress like one), each
+    /// first view a file of its own: the median of 20, and the bytes a tile moves.
+    func thumbnails(db: String, outputs: String, base: String, jobs: ClosedRange<Int>, sqlite3: String) async throws -> [Row] {
+        let sizes = [("image", 1_024), ("grid", 2_048)]
+        let candidates = jobs.filter { $0 % 10 != 0 }.prefix(21)
+        var sql = "BEGIN;\n"
+        for (kind, side) in sizes {
+            let source = outputs + "/\(kind)-\(side).png"
+            try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+            let made = try Subprocess.run("/usr/bin/env", ["python3", "-c", Self.noisyPNG, source, String(side)], timeout: 300)
+            guard made.status == 0 else { throw BenchError("python3 could not write a PNG: \(made.stderr)") }
+            for job in candidates {
+                let folder = outputs + "/\(job)"
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let path = folder + "/\(kind)-0.png"
+                try? FileManager.default.removeItem(atPath: path)
+                try FileManager.default.copyItem(atPath: source, toPath: path)
+                sql += "UPDATE job_outputs SET path = '\(path)' WHERE job_id = \(job) AND kind = '\(kind)' AND idx = 0;\n"
+            }
+        }
+        guard try Subprocess.run(sqlite3, [db], input: sql + "COMMIT;\n").status == 0 else { throw BenchError("pointing outputs at files failed") }
+        var rows: [Row] = []
+        for (kind, side) in sizes {
+            let original = try FileManager.default.attributesOfItem(atPath: outputs + "/\(kind)-\(side).png")[.size] as? Int ?? 0
+            var first: [Double] = []
+            var kept: [Double] = []
+            var bytes = 0
+            for (n, job) in candidates.enumerated() {
+                let url = base + "/thumbs/\(job)/\(kind)/0"
+                var started = Date()
+                let (body, status) = try await URLSessionLite.get(url)
+                if n > 0 { first.append(Date().timeIntervalSince(started)) }
+                guard status == 200 else { throw BenchError("\(url) answered \(status)") }
+                bytes = body.count
+                started = Date()
+                _ = try await URLSessionLite.get(url)
+                if n > 0 { kept.append(Date().timeIntervalSince(started)) }
+            }
+            let settings = "\(side)×\(side) PNG of \(original / 1_000) kB → \(bytes / 1_000) kB WebP"
+            for (name, times) in [("first view", first), ("later views", kept)] {
+                let sorted = times.sorted()
+                rows.append(
+                    Row(
+                        scenario: "12 console",
+                        figure: "thumbnail, \(kind), \(name)",
+                        value: format(sorted[sorted.count / 2] * 1000, 1) + " ms",
+                        target: "—",
+                        settings: settings
+                    )
+                )
+            }
+        }
+        return rows
+    }
+
+    /// Writes argv[1], an argv[2]-square PNG: gradients with noise (zlib level 6, as most encoders).
+    static let noisyPNG = """
+        import os, struct, sys, zlib
+        path, side = sys.argv[1], int(sys.argv[2])
+        noise = os.urandom(side * 3)
+        rows = []
+        for y in range(side):
+            g = y * 255 // side
+            rows.append(b"\\x00" + bytes((x * 255 // side + noise[(x * 3 + y) % len(noise)] // 4) & 255 if c == 0 else (g + noise[(x * 3 + c + y * 7) % len(noise)] // 4) & 255 if c == 1 else 160 for x in range(side) for c in range(3)))
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        head = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+        open(path, "wb").write(b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(b"".join(rows), 6)) + chunk(b"IEND", b""))
+        """
 }

@@ -283,16 +283,25 @@ extension ConsoleServer {
 }
 
 /// Per-tag progress, recounted at most every few seconds however often pages ask: a big tag
-/// costs its size to count (see `QueueStore.activeTagProgress`).
+/// costs its size to count (see `QueueStore.activeTagProgress`). Pages that ask while it is
+/// being counted wait for that count rather than start their own (this runs on an offload
+/// thread, never on Swift's cooperative pool, so holding the lock while counting is fine).
 final class TagProgressCache: Sendable {
     private let cached = Mutex<(at: Date, value: [TagProgress])?>(nil)
     let maxAge: TimeInterval = 3
+    private let now: @Sendable () -> Date
 
-    func progress(_ compute: () throws -> [TagProgress]) rethrows -> [TagProgress] {
-        if let hit = cached.withLock({ $0 }), Date().timeIntervalSince(hit.at) < maxAge { return hit.value }
-        let value = try compute()
-        cached.withLock { $0 = (Date(), value) }
-        return value
+    init(now: @escaping @Sendable () -> Date = Date.init) {
+        self.now = now
+    }
+
+    func progress(_ compute: () throws -> [TagProgress]) throws -> [TagProgress] {
+        try cached.withLock { cached in
+            if let hit = cached, now().timeIntervalSince(hit.at) < maxAge { return hit.value }
+            let value = try compute()
+            cached = (now(), value)
+            return value
+        }
     }
 }
 

@@ -18,7 +18,7 @@ public struct ConsoleConfiguration: Sendable {
     public var pageSize = 50
     /// Reads what is left at Legnext for the overview; nil without a key.
     public var balance: BalanceReader?
-    /// The time sign-ins run out and sign-in tries come back by.
+    /// The console's clock: when sign-ins run out, sign-in tries come back, counts go stale.
     public var now: @Sendable () -> Date = Date.init
 
     public init(host: String, port: Int, token: String? = nil, outputDirectory: String? = nil) {
@@ -49,7 +49,7 @@ public struct ConsoleServer: Service {
     let templates: ConsoleTemplates
     let security: ConsoleSecurity
     let feed = ChangeFeed()
-    let tagCache = TagProgressCache()
+    let tagCache: TagProgressCache
     let thumbnails = ThumbnailCache(limit: 64 << 20)
     let signInThrottle: SignInThrottle
     private let boundPort = Promised<Int?>()
@@ -61,6 +61,7 @@ public struct ConsoleServer: Service {
         templates = try ConsoleTemplates()
         security = ConsoleSecurity(token: configuration.token, listenHost: configuration.host, now: configuration.now)
         signInThrottle = SignInThrottle(now: configuration.now)
+        tagCache = TagProgressCache(now: configuration.now)
     }
 
     /// The port it listens on once it does, or nil if it could not.
