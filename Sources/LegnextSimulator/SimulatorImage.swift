@@ -3,11 +3,11 @@ import Foundation
 /// The pictures the simulator serves: a small PNG per file, its colours drawn from the job id
 /// and the file name, so a gallery of simulated jobs shows distinct images (a 1×1 pixel looked
 /// like nothing). Stored (uncompressed) deflate blocks keep it free of a zlib dependency.
-public enum SimulatorImage {
-    public static let side = 128
+enum SimulatorImage {
+    static let side = 128
 
     /// A `width`×`height` PNG (the simulator's are `side`×`side`; tests make larger ones).
-    public static func png(job: String, file: String, width: Int = side, height: Int = side) -> [UInt8] {
+    static func png(job: String, file: String, width: Int = side, height: Int = side) -> [UInt8] {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in (job + "/" + file).utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3

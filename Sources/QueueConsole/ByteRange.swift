@@ -30,10 +30,10 @@ enum ByteRange: Equatable {
         guard let start = Int64(first) else { return .unsatisfiable }
         guard start < size else { return .unsatisfiable }
         if last.isEmpty { return .part(start..<size) }
-        // A digit run too long for Int64 ends past any file.
-        let end = Int64(last) ?? Int64.max - 1
+        // A digit run too long for Int64 ends past any file; no `+ 1` may overflow.
+        let end = Int64(last) ?? Int64.max
         guard end >= start else { return .whole }
-        return .part(start..<min(size, end + 1))
+        return .part(start..<(end >= size - 1 ? size : end + 1))
     }
 }
 

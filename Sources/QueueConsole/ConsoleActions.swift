@@ -167,26 +167,37 @@ extension ConsoleServer {
         return page(request, "login", context, status: status)
     }
 
-    func login(_ request: Request) async throws -> Response {
+    func login(_ request: Request, client: String) async throws -> Response {
         let fields = try await form(request)
-        if let wait = await signInThrottle.wait() {
+        // Another site's page may not try tokens in this browser's name (nor spend its tries).
+        guard ConsoleSecurity.sameOrigin(request) else {
+            return message(
+                request,
+                status: .forbidden,
+                "Sign in from this console's own page",
+                ["The form came from another site's page."],
+                back: "/login"
+            )
+        }
+        switch await security.check(fields["token"] ?? "", from: client) {
+        case .closed(let wait):
             let seconds = wait.components.seconds
             var response = loginPage(
                 request,
-                flash: "Too many wrong tokens: sign-in is closed for \(seconds) s. Check the file given to --ui-token-file, then try again.",
+                flash:
+                    "Too many wrong tokens from this address: sign-in is closed for \(seconds) s. Check the file given to --ui-token-file, then try again.",
                 status: .tooManyRequests
             )
             response.headers[.retryAfter] = String(seconds)
             return response
-        }
-        guard let cookie = security.signIn(with: fields["token"] ?? "") else {
-            await signInThrottle.failed()
+        case .wrong:
             return loginPage(request, failed: true)
+        case .right:
+            let next = fields["next"].flatMap(Self.localPath) ?? "/"
+            var response = Response(status: .seeOther, headers: [.location: next])
+            response.setCookie(security.signInCookie())
+            return response
         }
-        let next = fields["next"].flatMap(Self.localPath) ?? "/"
-        var response = Response(status: .seeOther, headers: [.location: next])
-        response.setCookie(cookie)
-        return response
     }
 
     func logout(_ request: Request) async throws -> Response {

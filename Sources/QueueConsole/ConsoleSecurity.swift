@@ -7,10 +7,11 @@ import Hummingbird
 /// On loopback without a token anyone on this machine may use it, but only through a loopback
 /// host name (a page elsewhere that resolves its own name to 127.0.0.1 is refused). With a
 /// token (required off loopback) every request needs the sign-in cookie, made from the token,
-/// or `Authorization: Bearer TOKEN`. The cookie says until when it holds and is signed with a
-/// key made from the token (changing the token signs everyone out); it never holds the
-/// token. Every form carries a CSRF token: an HMAC of the browser's session cookie under a
-/// key this process drew at start.
+/// or `Authorization: Bearer TOKEN`; tries of the token, either way, are throttled per address
+/// (``SignInThrottle``). The cookie says until when it holds, carries a random nonce (each
+/// sign-in its own) and is signed with a key made from the token (changing the token signs
+/// everyone out); it never holds the token. Every form carries a CSRF token: an HMAC of the
+/// browser's session cookie under a key this process drew at start.
 struct ConsoleSecurity: Sendable {
     static let sessionCookie = "lnq_session"
     static let signInCookie = "lnq_signin"
@@ -19,6 +20,7 @@ struct ConsoleSecurity: Sendable {
     let token: String?
     /// Host names a request may name (the Host header) when no token is asked for.
     let allowedHosts: Set<String>
+    let throttle: SignInThrottle
     private let formKey: [UInt8]
     private let signInKey: [UInt8]?
     private let now: @Sendable () -> Date
@@ -27,6 +29,7 @@ struct ConsoleSecurity: Sendable {
     init(token: String?, listenHost: String, now: @escaping @Sendable () -> Date = Date.init) {
         self.token = token
         self.now = now
+        throttle = SignInThrottle(now: now)
         formKey = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         signInKey = token.map {
             Array(HMAC<SHA256>.authenticationCode(for: Data("legnext-queue console sign-in".utf8), using: SymmetricKey(data: Data($0.utf8))))
@@ -34,14 +37,21 @@ struct ConsoleSecurity: Sendable {
         allowedHosts = ["127.0.0.1", "localhost", "::1", listenHost.lowercased()]
     }
 
-    /// Whether the request may see the console; nil when it may, else why not.
-    func refusal(_ request: Request) async -> Refusal? {
+    /// Whether the request (from `client`, an address) may see the console; nil when it may,
+    /// else why not.
+    func refusal(_ request: Request, client: String) async -> Refusal? {
         if signInKey != nil {
-            if let cookie = request.cookies[Self.signInCookie]?.value, signedIn(cookie), await !signedOut.contains(cookie) { return nil }
-            if let header = request.headers[.authorization], header.hasPrefix("Bearer "), let token,
-                Self.same(String(header.dropFirst(7)), token)
+            if let cookie = request.cookies[Self.signInCookie]?.value, let signature = signedIn(cookie),
+                await !signedOut.contains(signature)
             {
                 return nil
+            }
+            if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+                switch await check(String(header.dropFirst(7)), from: client) {
+                case .right: return nil
+                case .wrong: return .signIn
+                case .closed(let wait): return .throttled(wait)
+                }
             }
             return .signIn
         }
@@ -53,38 +63,66 @@ struct ConsoleSecurity: Sendable {
 
     enum Refusal {
         case signIn, wrongHost
+        case throttled(Duration)
     }
 
-    /// The cookie a correct token earns, or nil for a wrong one.
-    func signIn(with offered: String) -> Cookie? {
-        guard let token, Self.same(offered.trimmingCharacters(in: .whitespacesAndNewlines), token) else { return nil }
+    enum Try {
+        case right, wrong
+        case closed(Duration)
+    }
+
+    /// One try of the token from `client`, counted against its tries.
+    func check(_ offered: String, from client: String) async -> Try {
+        guard let token else { return .wrong }
+        if let wait = await throttle.attempt(client) { return .closed(wait) }
+        guard Self.same(offered.trimmingCharacters(in: .whitespacesAndNewlines), token) else { return .wrong }
+        await throttle.succeeded(client)
+        return .right
+    }
+
+    /// The cookie of a new sign-in (the token already checked).
+    func signInCookie() -> Cookie {
         let lifetime = Int(Self.signInLifetime.components.seconds)
         let until = Int64(now().timeIntervalSince1970) + Int64(lifetime)
-        return Cookie(name: Self.signInCookie, value: "\(until).\(signature(until))", maxAge: lifetime, path: "/", httpOnly: true, sameSite: .strict)
+        let nonce = Self.hex(SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) })
+        return Cookie(
+            name: Self.signInCookie,
+            value: "\(until).\(nonce).\(signature(until, nonce))",
+            maxAge: lifetime,
+            path: "/",
+            httpOnly: true,
+            sameSite: .strict
+        )
     }
 
-    /// Ends the sign-in of `request`'s cookie (here too, not only in that browser: a copy of
-    /// the cookie is refused from now on, until this process ends), and returns the cookie
-    /// that clears it.
+    /// Ends the sign-in of `request`'s cookie (not only in that browser: a copy of the cookie
+    /// is refused from now on, until this process ends), and returns the cookie that clears it.
     func signOut(_ request: Request) async -> Cookie {
-        if let cookie = request.cookies[Self.signInCookie]?.value, signedIn(cookie),
+        if let cookie = request.cookies[Self.signInCookie]?.value, let signature = signedIn(cookie),
             let until = cookie.split(separator: ".").first.flatMap({ Int64($0) })
         {
-            await signedOut.add(cookie, until: until, now: Int64(now().timeIntervalSince1970))
+            await signedOut.add(signature, until: until, now: Int64(now().timeIntervalSince1970))
         }
         return Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict)
     }
 
-    /// Whether a sign-in cookie is one this token made and has not run out.
-    func signedIn(_ cookie: String) -> Bool {
-        let parts = cookie.split(separator: ".", maxSplits: 1)
-        guard parts.count == 2, let until = Int64(parts[0]), until > Int64(now().timeIntervalSince1970) else { return false }
-        return Self.same(String(parts[1]), signature(until))
+    /// The signature of a sign-in cookie this token made that has not run out, else nil. Only
+    /// the one spelling it was issued in is read (`01800…` or `+1800…` is not the same cookie).
+    func signedIn(_ cookie: String) -> String? {
+        let parts = cookie.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, let until = Int64(parts[0]), String(until) == parts[0], until > Int64(now().timeIntervalSince1970),
+            Self.isHex(parts[1], count: 32), Self.isHex(parts[2], count: 64), Self.same(parts[2], signature(until, parts[1]))
+        else { return nil }
+        return parts[2]
     }
 
-    private func signature(_ until: Int64) -> String {
+    private func signature(_ until: Int64, _ nonce: String) -> String {
         guard let signInKey else { return "" }
-        return Self.hex(HMAC<SHA256>.authenticationCode(for: Data("until \(until)".utf8), using: SymmetricKey(data: signInKey)))
+        return Self.hex(HMAC<SHA256>.authenticationCode(for: Data("until \(until) nonce \(nonce)".utf8), using: SymmetricKey(data: signInKey)))
+    }
+
+    private static func isHex(_ text: String, count: Int) -> Bool {
+        text.utf8.count == count && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// The form token of a session.
@@ -94,13 +132,16 @@ struct ConsoleSecurity: Sendable {
 
     /// Whether a posted form came from a page of this console shown to this browser.
     func acceptsForm(_ request: Request, token: String?) -> Bool {
-        guard let session = request.cookies[Self.sessionCookie]?.value, let token else { return false }
-        // A browser says where a form came from ("null" when it will not say); another site's
-        // page is refused even before the token is checked.
-        if let origin = request.headers[.origin], origin != "null", let host = Self.hostName(request.head.authority ?? "") {
-            guard let originHost = URL(string: origin)?.host?.lowercased(), originHost == host || "[\(originHost)]" == host else { return false }
-        }
+        guard let session = request.cookies[Self.sessionCookie]?.value, let token, Self.sameOrigin(request) else { return false }
         return Self.same(token, formToken(session: session))
+    }
+
+    /// Whether the page a form was posted from is not another site's. A browser says where a
+    /// form came from ("null" when it will not say); without the header it is not a browser's.
+    static func sameOrigin(_ request: Request) -> Bool {
+        guard let origin = request.headers[.origin], origin != "null", let host = hostName(request.head.authority ?? "") else { return true }
+        guard let originHost = URL(string: origin)?.host?.lowercased() else { return false }
+        return originHost == host || "[\(originHost)]" == host
     }
 
     /// A new session id (random, hex).
@@ -137,14 +178,14 @@ struct ConsoleSecurity: Sendable {
     }
 }
 
-/// Sign-in cookies signed out before they ran out, kept until they would have.
+/// Sign-in cookies (by signature) signed out before they ran out, kept until they would have.
 actor SignedOutCookies {
     private var until: [String: Int64] = [:]
 
-    func add(_ cookie: String, until: Int64, now: Int64) {
+    func add(_ signature: String, until: Int64, now: Int64) {
         self.until = self.until.filter { $0.value > now }
-        self.until[cookie] = until
+        self.until[signature] = until
     }
 
-    func contains(_ cookie: String) -> Bool { until[cookie] != nil }
+    func contains(_ signature: String) -> Bool { until[signature] != nil }
 }

@@ -51,7 +51,6 @@ public struct ConsoleServer: Service {
     let feed = ChangeFeed()
     let tagCache: TagProgressCache
     let thumbnails = ThumbnailCache(limit: 64 << 20)
-    let signInThrottle: SignInThrottle
     private let boundPort = Promised<Int?>()
 
     public init(store: QueueStore, configuration: ConsoleConfiguration, logger: Logger) throws {
@@ -60,7 +59,6 @@ public struct ConsoleServer: Service {
         self.logger = logger
         templates = try ConsoleTemplates()
         security = ConsoleSecurity(token: configuration.token, listenHost: configuration.host, now: configuration.now)
-        signInThrottle = SignInThrottle(now: configuration.now)
         tagCache = TagProgressCache(now: configuration.now)
     }
 
@@ -72,7 +70,7 @@ public struct ConsoleServer: Service {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await watchChanges() }
                 group.addTask {
-                    let router = Router()
+                    let router = Router(context: ConsoleRequestContext.self)
                     router.middlewares.add(SecurityMiddleware(security: security, logger: logger))
                     addRoutes(to: router)
                     try await HTTPListener.run(
@@ -113,7 +111,7 @@ public struct ConsoleServer: Service {
         }
     }
 
-    private func addRoutes(to router: Router<BasicRequestContext>) {
+    private func addRoutes(to router: Router<ConsoleRequestContext>) {
         router.get("/") { request, _ in try await overview(request) }
         router.get("/jobs") { request, _ in try await jobs(request) }
         router.get("/jobs/:id") { request, context in try await job(request, id: try context.parameters.require("id", as: Int64.self)) }
@@ -146,7 +144,7 @@ public struct ConsoleServer: Service {
         router.get("/console.css") { _, _ in asset(ConsoleTemplates.stylesheet, type: "text/css; charset=utf-8") }
         router.get("/console.js") { _, _ in asset(ConsoleTemplates.script, type: "text/javascript; charset=utf-8") }
         router.get("/login") { request, _ in loginPage(request, failed: false) }
-        router.post("/login") { request, _ in try await login(request) }
+        router.post("/login") { request, context in try await login(request, client: context.client) }
         router.post("/logout") { request, _ in try await logout(request) }
         router.post("/enqueue") { request, _ in try await enqueue(request) }
         router.post("/jobs/:id/cancel") { request, context in try await cancel(request, id: try context.parameters.require("id", as: Int64.self)) }
@@ -169,13 +167,13 @@ public struct ConsoleServer: Service {
 /// Refuses requests the console must not answer (see ``ConsoleSecurity``) and sets the
 /// headers every answer carries.
 struct SecurityMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ConsoleRequestContext
     let security: ConsoleSecurity
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
-        switch await security.refusal(request) {
+        switch await security.refusal(request, client: context.client) {
         case .none:
             response = try await next(request, context)
         case .signIn:
@@ -197,6 +195,13 @@ struct SecurityMiddleware: RouterMiddleware {
                     )
                 )
             }
+        case .throttled(let wait):
+            let seconds = wait.components.seconds
+            response = Response(
+                status: .tooManyRequests,
+                headers: [.contentType: "text/plain; charset=utf-8", .retryAfter: String(seconds)],
+                body: .init(byteBuffer: ByteBuffer(string: "too many wrong tokens from this address: try again in \(seconds) s\n"))
+            )
         case .wrongHost:
             response = Response(
                 status: .misdirectedRequest,

@@ -52,19 +52,25 @@ enum Thumbnail {
     }
 
     private static func decodePNG(_ data: [UInt8], maxPixels: Int) throws(Refusal) -> Pixels {
-        var image = png_image()
-        image.version = png_uint_32(PNG_IMAGE_VERSION)
-        guard png_image_begin_read_from_memory(&image, data, data.count) != 0 else { throw .broken(message(of: &image)) }
-        defer { png_image_free(&image) }
-        let width = Int(image.width)
-        let height = Int(image.height)
-        guard width > 0, height > 0 else { throw .broken("no pixels") }
-        guard width * height <= maxPixels else { throw .tooLarge(width: width, height: height) }
-        image.format = lnq_png_format_rgba
-        var rgba = [UInt8](repeating: 0, count: width * height * 4)
-        let done = rgba.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, png_int_32(width * 4), nil) }
-        guard done != 0 else { throw .broken(message(of: &image)) }
-        return Pixels(width: width, height: height, rgba: rgba)
+        // libpng keeps the pointer from begin_read until finish_read: one borrow spans both.
+        let result = data.withUnsafeBytes { source -> Result<Pixels, Refusal> in
+            var image = png_image()
+            image.version = png_uint_32(PNG_IMAGE_VERSION)
+            guard png_image_begin_read_from_memory(&image, source.baseAddress, source.count) != 0 else {
+                return .failure(.broken(message(of: &image)))
+            }
+            defer { png_image_free(&image) }
+            let width = Int(image.width)
+            let height = Int(image.height)
+            guard width > 0, height > 0 else { return .failure(.broken("no pixels")) }
+            guard width * height <= maxPixels else { return .failure(.tooLarge(width: width, height: height)) }
+            image.format = lnq_png_format_rgba
+            var rgba = [UInt8](repeating: 0, count: width * height * 4)
+            let done = rgba.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, png_int_32(width * 4), nil) }
+            guard done != 0 else { return .failure(.broken(message(of: &image))) }
+            return .success(Pixels(width: width, height: height, rgba: rgba))
+        }
+        return try result.get()
     }
 
     private static func message(of image: inout png_image) -> String {

@@ -10,6 +10,7 @@ actor ThumbnailCache {
     private var bytes = 0
     private let limit: Int
     private var making: [String: Task<Outcome, any Error>] = [:]
+    private var waiting: [String: Int] = [:]
 
     init(limit: Int) {
         self.limit = limit
@@ -29,7 +30,9 @@ actor ThumbnailCache {
             task = Task { try await make() }
             making[key] = task
         }
+        waiting[key, default: 0] += 1
         let result = await task.result
+        waiting[key, default: 1] -= 1
         if making[key] == task {
             making[key] = nil
             if case .success(let outcome) = result { keep(outcome, as: key) }
@@ -53,4 +56,7 @@ actor ThumbnailCache {
     }
 
     var count: Int { stored.count }
+
+    /// Requests waiting for `key` to be made.
+    func waiters(_ key: String) -> Int { waiting[key] ?? 0 }
 }

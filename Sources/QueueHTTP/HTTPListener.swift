@@ -7,8 +7,8 @@ import QueueSupport
 /// metrics endpoint and the console share. `bound` gets the port once listening, or nil if it never was;
 /// `serving` and `failing` name the job in the log line and in the error.
 public enum HTTPListener {
-    public static func run(
-        _ router: Router<BasicRequestContext>,
+    public static func run<Context: RequestContext>(
+        _ router: Router<Context>,
         host: String,
         port: Int,
         bound: Promised<Int?>,
@@ -18,7 +18,7 @@ public enum HTTPListener {
         logger: Logger,
         serverLogger: Logger,
         connectionGuard: ConnectionGuard? = nil
-    ) async throws {
+    ) async throws where Context.Source == ApplicationRequestContextSource {
         let server: HTTPServerBuilder =
             if let connectionGuard {
                 .http1(configuration: .init(additionalChannelHandlers: [connectionGuard.handler()]))

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import LegnextSimulator
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -8,6 +7,7 @@ import QueueStore
 import QueueTestSupport
 import Testing
 
+@testable import LegnextSimulator
 @testable import QueueConsole
 
 /// The console over loopback with a real HTTP client: what it shows, what it refuses, and
@@ -288,7 +288,10 @@ import Testing
             #expect(tail.status == 206 && tail.bytes == Array(bytes[990...]) && tail.headers["content-range"].first == "bytes 990-999/1000")
             let past = try await Self.send(url, headers: ["range": "bytes=1000-"])
             #expect(past.status == 416 && past.headers["content-range"].first == "bytes */1000")
-            #expect(try await Self.send(url, headers: ["if-none-match": tag]).status == 304)
+            let held = try await Self.send(url, headers: ["if-none-match": tag])
+            #expect(held.status == 304 && held.headers["content-length"].allSatisfy { $0 == "1000" }, "\(held.headers)")
+            let huge = try await Self.send(url, headers: ["range": "bytes=0-9223372036854775807"])
+            #expect(huge.status == 206 && huge.bytes == bytes, "a range to Int64.max is the whole file, no overflow")
             let changed = try await Self.send(url, headers: ["range": "bytes=0-9", "if-range": "\"another\""])
             #expect(changed.status == 200 && changed.bytes == bytes, "a part of another version is the whole file")
             #expect(try await Self.send(url, headers: ["range": "bytes=0-9", "if-range": tag]).status == 206)
@@ -312,7 +315,8 @@ import Testing
             let picture = try Thumbnail.decode(thumb.bytes)
             #expect(picture.width == 384 && picture.height == 256 && thumb.bytes.count < large.count / 20)
             let tag = try #require(thumb.headers["etag"].first)
-            #expect(try await Self.send(base + "/thumbs/1/image/0", headers: ["if-none-match": tag]).status == 304)
+            let held = try await Self.send(base + "/thumbs/1/image/0", headers: ["if-none-match": tag])
+            #expect(held.status == 304 && held.headers["content-length"].allSatisfy { $0 != "0" }, "\(held.headers)")
             #expect(try await Self.send(base + "/thumbs/1/image/1").bytes == small, "a small image is its own thumbnail")
             let html = try await Self.send(base + "/thumbs/1/image/2")
             #expect(html.headers["content-disposition"].first == "attachment" && html.headers["content-type"].first == "application/octet-stream")
@@ -324,6 +328,33 @@ import Testing
             let page = try await Self.send(base + "/jobs/1/outputs/image/0")
             #expect(page.body.contains(#"src="/files/1/image/0""#))
         }
+    }
+
+    /// The file read is the one checked: rewritten in place (same inode), replaced, or turned
+    /// into a link since, it is not read.
+    @Test func aFileChangedAfterItsCheckIsNotRead() throws {
+        let dir = try TemporaryDirectory("console-files")
+        defer { dir.remove() }
+        let folder = dir.file("outputs/1")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/0.png"
+        try Data("first".utf8).write(to: URL(fileURLWithPath: path))
+        let checked = try #require(ConsoleServer.contained(path, in: dir.file("outputs"), job: 1))
+        #expect(try ConsoleServer.contents(of: checked) == Array("first".utf8))
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.write(contentsOf: Data("second, longer".utf8))
+        try handle.close()
+        #expect(throws: ConsoleServer.ReplacedFile.self) { try ConsoleServer.contents(of: checked) }
+        let again = try #require(ConsoleServer.contained(path, in: dir.file("outputs"), job: 1))
+        try Data("elsewhere".utf8).write(to: URL(fileURLWithPath: dir.file("other.png")))
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: dir.file("other.png"))
+        #expect(throws: ConsoleServer.ReplacedFile.self) { try ConsoleServer.contents(of: again) }
+        #expect(ConsoleServer.contained(path, in: dir.file("outputs"), job: 1) == nil, "a link out of the job's folder")
+        var old = stat()
+        old.st_mode = S_IFREG
+        old.st_mtim.tv_sec = -86_400
+        #expect(!ConsoleServer.SavedFile(path: path, status: old).tag.isEmpty, "a file dated before 1970 has a tag too")
     }
 
     /// Sign-in holds a week, can be ended, and wrong tokens close the form for a while (the
@@ -345,6 +376,11 @@ import Testing
                 "\(out.headers)"
             )
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": cookie]).status == 401, "a copy of a signed-out cookie is refused")
+            let signedOutCookie = try #require(cookie.split(separator: "=", maxSplits: 1).last.map(String.init))
+            for respelt in ["0" + signedOutCookie, "+" + signedOutCookie, signedOutCookie.uppercased()] {
+                let status = try await Self.send(base + "/jobs", headers: ["cookie": "\(ConsoleSecurity.signInCookie)=\(respelt)"]).status
+                #expect(status == 401, "a signed-out cookie spelt otherwise: \(respelt)")
+            }
             let again = try await Self.send(base + "/login", method: .POST, form: ["token": token])
             let fresh = "\(ConsoleSecurity.signInCookie)=\(try #require(again.cookies[ConsoleSecurity.signInCookie]))"
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": fresh]).status == 200)
@@ -353,15 +389,32 @@ import Testing
             let forged = "\(ConsoleSecurity.signInCookie)=99999999999.\(String(repeating: "0", count: 64))"
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": forged]).status == 401)
 
-            for _ in 0..<5 {
-                #expect(try await Self.send(base + "/login", method: .POST, form: ["token": "guess"]).status == 401)
+            let current = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let signedIn = "\(ConsoleSecurity.signInCookie)=\(try #require(current.cookies[ConsoleSecurity.signInCookie]))"
+            let foreign = try await Self.send(base + "/login", method: .POST, form: ["token": "guess"], headers: ["origin": "http://evil.example"])
+            #expect(foreign.status == 403, "another site's page may not try tokens (nor spend this address's tries)")
+
+            // Twenty guesses at once, by form and by header: five are tried, the rest refused.
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        n % 2 == 0
+                            ? try await Self.send(base + "/login", method: .POST, form: ["token": "guess \(n)"]).status
+                            : try await Self.send(base + "/jobs", headers: ["authorization": "Bearer guess \(n)"]).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
             }
+            #expect(statuses.filter { $0 == 401 }.count == 5 && statuses.filter { $0 == 429 }.count == 15, "\(statuses.sorted())")
             let closed = try await Self.send(base + "/login", method: .POST, form: ["token": token])
             #expect(closed.status == 429 && closed.headers["retry-after"].first == "12" && closed.cookies[ConsoleSecurity.signInCookie] == nil)
             #expect(closed.body.contains("Too many wrong tokens"))
-            #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"]).status == 200)
+            let bearer = try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"])
+            #expect(bearer.status == 429 && bearer.headers["retry-after"].first == "12", "the right token too, while closed")
+            #expect(try await Self.send(base + "/jobs", headers: ["cookie": signedIn]).status == 200, "a signed-in browser is not held up")
             clock.withLock { $0 += 12 }
             #expect(try await Self.send(base + "/login", method: .POST, form: ["token": token]).status == 303, "one try back after 12 s")
+            #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"]).status == 200, "and a right one gives it back")
         }
     }
 

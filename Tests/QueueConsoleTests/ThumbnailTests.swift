@@ -1,7 +1,7 @@
-import LegnextSimulator
 import QueueTestSupport
 import Testing
 
+@testable import LegnextSimulator
 @testable import QueueConsole
 
 /// Thumbnails are real images of the right size and colour, and every image that cannot
@@ -61,9 +61,19 @@ import Testing
                 return .success([UInt8](repeating: byte, count: 100))
             }
         }
-        async let a = cache.thumbnail("a", make: make(1))
-        async let b = cache.thumbnail("a", make: make(1))
-        let both = try await [a, b]
+        // Two requests for one picture while it is being made: one make.
+        let opened = Box(false)
+        let slow: @Sendable () async throws -> ThumbnailCache.Outcome = {
+            made.withLock { $0 += 1 }
+            while !opened.withLock({ $0 }) { await Task.yield() }
+            return .success([UInt8](repeating: 1, count: 100))
+        }
+        let a = Task { try await cache.thumbnail("a", make: slow) }
+        let b = Task { try await cache.thumbnail("a", make: slow) }
+        while await cache.waiters("a") < 2 { await Task.yield() }
+        opened.withLock { $0 = true }
+        let both = [try await a.value, try await b.value]
+        #expect(made.withLock { $0 } == 1, "one make for both")
         #expect(both.allSatisfy { (try? $0.get()) == [UInt8](repeating: 1, count: 100) })
         for key in ["b", "c", "d"] { _ = try await cache.thumbnail(key, make: make(2)) }
         #expect(await cache.count == 3, "the oldest was dropped to stay under the limit")
@@ -85,6 +95,8 @@ import Testing
             (nil, .whole), ("bytes=0-99", .part(0..<100)), ("bytes=990-", .part(990..<1_000)), ("bytes=-100", .part(900..<1_000)),
             ("bytes=-5000", .part(0..<1_000)), ("bytes=500-99999", .part(500..<1_000)), ("bytes=0-99999999999999999999", .part(0..<1_000)),
             ("bytes=1000-", .unsatisfiable), ("bytes=-0", .unsatisfiable), ("bytes=99999999999999999999-", .unsatisfiable),
+            ("bytes=0-9223372036854775807", .part(0..<1_000)), ("bytes=9223372036854775807-", .unsatisfiable),
+            ("bytes=9223372036854775807-9223372036854775807", .unsatisfiable), ("bytes=-9223372036854775807", .part(0..<1_000)),
             ("bytes=5-2", .whole), ("bytes=0-1,5-9", .whole), ("bytes=-", .whole), ("bytes=a-b", .whole), ("items=0-9", .whole),
         ]
         for (header, expected) in cases {
