@@ -146,20 +146,32 @@ extension QueueStore {
     /// tag. A job's four images stand for it; its grid shows only when they were not saved.
     public func galleryPage(tag: String? = nil, before: Int64? = nil, limit: Int = 24) throws(StoreError) -> GalleryPage {
         try read { db in
-            var sql = """
-                SELECT DISTINCT o.job_id FROM job_outputs AS o JOIN jobs AS j ON j.id = o.job_id
-                WHERE o.download_state = 'done' AND o.kind IN ('grid', 'image', 'video')
-                """
+            var sql: String
             var arguments: StatementArguments = []
-            if let before {
-                sql += " AND o.job_id < ?"
-                arguments += [before]
-            }
             if let tag {
-                sql += " AND j.tag = ?"
+                // The tag's index walked newest first, stopping at a page: joining the other way
+                // round read every job of the tag and sorted them (a 50,000-job tag: 170 ms).
+                sql = """
+                    SELECT j.id FROM jobs AS j WHERE j.tag = ?
+                    AND EXISTS (SELECT 1 FROM job_outputs AS o WHERE o.job_id = j.id AND o.download_state = 'done' AND o.kind IN ('grid', 'image', 'video'))
+                    """
                 arguments += [tag]
+                if let before {
+                    sql += " AND j.id < ?"
+                    arguments += [before]
+                }
+                sql += " ORDER BY j.id DESC LIMIT ?"
+            } else {
+                sql = """
+                    SELECT DISTINCT o.job_id FROM job_outputs AS o
+                    WHERE o.download_state = 'done' AND o.kind IN ('grid', 'image', 'video')
+                    """
+                if let before {
+                    sql += " AND o.job_id < ?"
+                    arguments += [before]
+                }
+                sql += " ORDER BY o.job_id DESC LIMIT ?"
             }
-            sql += " ORDER BY o.job_id DESC LIMIT ?"
             arguments += [limit + 1]
             var ids = try Int64.fetchAll(db, sql: sql, arguments: arguments)
             let more = ids.count > limit
