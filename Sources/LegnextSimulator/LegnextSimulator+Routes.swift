@@ -26,14 +26,14 @@ extension LegnextSimulator {
         let router = Router(context: SimulatorRequestContext.self)
         router.post("/api/v1/:kind") { request, context in
             let kind = context.parameters.get("kind") ?? ""
-            return try await self.api(request, context, route: "POST /v1/\(kind)") {
-                await self.submit(kind: kind, request: request)
+            return try await self.api(request, context, route: "POST /v1/\(kind)") { account in
+                await self.submit(kind: kind, request: request, account: account)
             }
         }
         router.get("/api/v1/job/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
-            return try await self.api(request, context, route: "GET /v1/job/{id}") {
-                switch await self.state.job(id: id) {
+            return try await self.api(request, context, route: "GET /v1/job/{id}") { account in
+                switch await self.state.job(id: id, account: account) {
                 case nil: return Self.error(404, code: 404, "job \(id) not found")
                 case .failure(let error): return Self.error(error.status, code: error.code, error.message)
                 case .success(let job): return Self.json(job)
@@ -41,29 +41,32 @@ extension LegnextSimulator {
             }
         }
         router.get("/api/account/balance") { request, context in
-            try await self.api(request, context, route: "GET /account/balance") {
-                Self.json(["code": JSONValue.int(200), "message": .string("success"), "data": .object(await self.state.balance())])
+            try await self.api(request, context, route: "GET /account/balance") { account in
+                Self.json(["code": JSONValue.int(200), "message": .string("success"), "data": .object(await self.state.balance(account: account))])
             }
         }
         router.get("/api/account/active_tasks") { request, context in
-            try await self.api(request, context, route: "GET /account/active_tasks") {
+            try await self.api(request, context, route: "GET /account/active_tasks") { account in
                 guard self.configuration.activeTasks else { return Self.error(404, code: 404, "no endpoint /account/active_tasks") }
-                return Self.json(await self.state.activeTasks())
+                return Self.json(await self.state.activeTasks(account: account))
             }
         }
         router.get("/api/account/info") { request, context in
-            try await self.api(request, context, route: "GET /account/info") { Self.json(await self.state.accountInfo()) }
+            try await self.api(request, context, route: "GET /account/info") { account in Self.json(await self.state.accountInfo(account: account)) }
         }
         router.get("/_sim/stats") { _, _ in Self.json(await self.state.stats()) }
         router.get("/_sim/job-lengths") { _, _ in Self.json(["lengths": .array(await self.state.lengths().map { .double($0) })]) }
         router.post("/_sim/credits") { request, _ in
             var request = request
             let body = try? await request.collectBody(upTo: 1 << 16)
-            let points = body.flatMap { try? JSONValue(data: Data(buffer: $0)) }?["points"]?.doubleValue
-            guard let points, points.rounded() == points else {
-                return Self.error(400, code: 400, "send {\"points\": N}")
+            let json = body.flatMap { try? JSONValue(data: Data(buffer: $0)) }
+            guard let points = json?["points"]?.doubleValue, points.rounded() == points, abs(points) < 1e15 else {
+                return Self.error(400, code: 400, "send {\"points\": N} (and \"account\": NAME for another account than the first)")
             }
-            let left = await self.state.addCredits(Int(points))
+            let name = json?["account"]?.stringValue
+            guard let left = await self.state.addCredits(Int(points), account: name) else {
+                return Self.error(404, code: 404, "no account \(name ?? "")")
+            }
             return Self.json(["left": JSONValue.int(left)])
         }
         router.get("/_sim/files/:job/:file") { _, context in
@@ -101,7 +104,7 @@ extension LegnextSimulator {
         _ request: Request,
         _ context: SimulatorRequestContext,
         route: String,
-        handle: () async -> Response
+        handle: (_ account: Int) async -> Response
     ) async throws -> Response {
         if configuration.latencyMilliseconds > 0 {
             try await Task.sleep(for: .milliseconds(configuration.latencyMilliseconds))
@@ -117,8 +120,8 @@ extension LegnextSimulator {
             response = limited
         case .serverError:
             response = Self.error(500, code: 500, "internal server error (simulated)")
-        case .proceed(let dropIt, let malformed):
-            var handled = await handle()
+        case .proceed(let account, let dropIt, let malformed):
+            var handled = await handle(account)
             drop = dropIt || handled.headers[Self.dropMarker] != nil
             handled.headers[Self.dropMarker] = nil
             if malformed, handled.status == .ok {
@@ -139,7 +142,7 @@ extension LegnextSimulator {
         return response
     }
 
-    private func submit(kind: String, request: Request) async -> Response {
+    private func submit(kind: String, request: Request, account: Int) async -> Response {
         var request = request
         guard SimulatorRules.kinds[kind] != nil else { return Self.error(404, code: 404, "no endpoint /v1/\(kind)") }
         guard let buffer = try? await request.collectBody(upTo: 12 << 20) else {
@@ -156,7 +159,7 @@ extension LegnextSimulator {
         canonical.object(key)
         let bodyKey = kind + String(decoding: canonical.bytes, as: UTF8.self)
         do {
-            var response = Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey))
+            var response = Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey, account: account))
             if SimulatorHooks(SimulatorRules.text(of: body)).drop { response.headers[Self.dropMarker] = "1" }
             return response
         } catch {

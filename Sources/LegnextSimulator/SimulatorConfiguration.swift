@@ -6,8 +6,12 @@ public struct SimulatorConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// 0 picks a free port (read it from ``LegnextSimulator/port``).
     public var port: Int = 0
-    /// The one key accepted in `x-api-key`.
+    /// The key of the first account (`x-api-key`); its plan is `credits`, `rateLimit` and
+    /// `concurrency` below.
     public var apiKey: String = "sim-key"
+    /// Accounts besides the first, each with its own key, credit, rate and plan: a job belongs
+    /// to the account whose key made it, and another key cannot see it.
+    public var otherAccounts: [Account] = []
     /// Seed of every random draw; the same seed and request order give the same run.
     public var seed: UInt64 = 1
     /// Points available to spend.
@@ -45,6 +49,68 @@ public struct SimulatorConfiguration: Sendable {
     public var publicBaseURL: String?
 
     public init() {}
+
+    /// One Legnext account: its key and its own plan, as Legnext meters each account apart.
+    public struct Account: Sendable, Hashable {
+        public var name: String
+        public var apiKey: String
+        /// Points available to spend.
+        public var credits: Int
+        /// Jobs processing at once (the rest wait in `pending`); 0 = no limit.
+        public var concurrency: Int
+        /// Requests per second over a sliding second; 0 = no limit.
+        public var rateLimit: Double
+
+        public init(name: String, apiKey: String, credits: Int = 1_000_000_000, concurrency: Int = 0, rateLimit: Double = 0) {
+            self.name = name
+            self.apiKey = apiKey
+            self.credits = credits
+            self.concurrency = concurrency
+            self.rateLimit = rateLimit
+        }
+
+        /// `name=b,key=sim-key-b,credits=800,concurrency=6,rate=5` (only name and key required).
+        public init(parsing text: String) throws(AccountError) {
+            var fields: [String: String] = [:]
+            for part in text.split(separator: ",") {
+                let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard pair.count == 2, !pair[1].isEmpty else { throw AccountError(text: text, why: "\(part) is not name=value") }
+                fields[pair[0]] = pair[1]
+            }
+            guard let name = fields.removeValue(forKey: "name"), let key = fields.removeValue(forKey: "key") else {
+                throw AccountError(text: text, why: "name= and key= are required")
+            }
+            self.init(name: name, apiKey: key)
+            if let value = fields.removeValue(forKey: "credits") {
+                guard let credits = Int(value), credits >= 0 else { throw AccountError(text: text, why: "credits must be a whole number ≥ 0") }
+                self.credits = credits
+            }
+            if let value = fields.removeValue(forKey: "concurrency") {
+                guard let concurrency = Int(value), concurrency >= 0 else {
+                    throw AccountError(text: text, why: "concurrency must be a whole number ≥ 0")
+                }
+                self.concurrency = concurrency
+            }
+            if let value = fields.removeValue(forKey: "rate") {
+                guard let rate = Double(value), rate >= 0, rate.isFinite else { throw AccountError(text: text, why: "rate must be a number ≥ 0") }
+                rateLimit = rate
+            }
+            if let unknown = fields.keys.sorted().first {
+                throw AccountError(text: text, why: "\(unknown)= is not one of name, key, credits, concurrency, rate")
+            }
+        }
+    }
+
+    public struct AccountError: Error, CustomStringConvertible {
+        public var text: String
+        public var why: String
+        public var description: String { "--account \(text): \(why)" }
+    }
+
+    /// Every account, the first made of `apiKey`, `credits`, `concurrency` and `rateLimit`.
+    public var accounts: [Account] {
+        [Account(name: "default", apiKey: apiKey, credits: credits, concurrency: concurrency, rateLimit: rateLimit)] + otherAccounts
+    }
 
     /// Typical durations in seconds, from the OpenAPI description: diffusion 30–90 s; variation,
     /// reroll, blend 60–90 s; upscale, pan, outpaint, inpaint, remix, edit 90–120 s; describe

@@ -5,6 +5,8 @@ import QueueSupport
 struct SimulatorJob: Sendable {
     let id: String
     let kind: String
+    /// The number of the account whose key made it.
+    let account: Int
     /// The request body as received.
     let input: [String: JSONValue]
     let cost: Int

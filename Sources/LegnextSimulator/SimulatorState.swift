@@ -15,26 +15,14 @@ actor SimulatorState {
     var publicBaseURL: String
 
     private var jobs: [String: SimulatorJob] = [:]
-    /// Jobs holding a concurrency slot (started, or about to start) and not yet finished.
-    private var running: Set<String> = []
+    /// Each account's credit, slots and rate window, by its number (0 the first).
+    private var ledgers: [AccountLedger]
+    private let accountByKey: [String: Int]
     /// Starts and ends still to happen, soonest first: a request costs O(log n), not a scan of
     /// every running job.
     private var timeline = Heap<TimelineEvent>()
-    /// Jobs waiting for a slot, oldest first.
-    private var waiting: [String] = []
-    private var waitingHead = 0
-
-    private var available: Int
-    private var frozen = 0
-    private var consumed = 0
-
-    private var window: [Double] = []
-    private var windowHead = 0
 
     private var requests: [String: [String: Int]] = [:]
-    private var rateLimited = 0
-    /// Most requests admitted within one sliding second (with a rate limit on).
-    private var peakPerSecond = 0
     private var jobsCreated = 0
     private var duplicates = 0
     private var bodies: Set<String> = []
@@ -70,7 +58,10 @@ actor SimulatorState {
         self.config = config
         self.rng = SimulatorRandom(seed: config.seed)
         self.estimateNoise = SimulatorRandom(seed: config.seed ^ 0x9E37_79B9_7F4A_7C15)
-        self.available = config.credits
+        ledgers = config.accounts.map { AccountLedger(account: $0) }
+        var byKey: [String: Int] = [:]
+        for (number, account) in config.accounts.enumerated() where byKey[account.apiKey] == nil { byKey[account.apiKey] = number }
+        accountByKey = byKey
         self.publicBaseURL = config.publicBaseURL ?? "http://\(config.host):\(config.port)"
         self.outboxSignal = outboxSignal
         self.timerSignal = timerSignal
@@ -88,30 +79,16 @@ actor SimulatorState {
 
     /// What happens to a request before it is handled.
     enum Admission {
-        case proceed(drop: Bool, malformed: Bool)
+        /// `account`: the number of the account whose key it carries.
+        case proceed(account: Int, drop: Bool, malformed: Bool)
         case unauthorized
         case rateLimited(retryAfterSeconds: Int)
         case serverError
     }
 
     func admit(apiKey: String?) -> Admission {
-        guard apiKey == config.apiKey else { return .unauthorized }
-        if config.rateLimit > 0 {
-            let t = now()
-            while windowHead < window.count, window[windowHead] <= t - 1 { windowHead += 1 }
-            if windowHead > 4096 {
-                window.removeFirst(windowHead)
-                windowHead = 0
-            }
-            let limit = max(1, Int(config.rateLimit))
-            if window.count - windowHead >= limit {
-                rateLimited += 1
-                let wait = window[windowHead] + 1 - t
-                return .rateLimited(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
-            }
-            window.append(t)
-            peakPerSecond = max(peakPerSecond, window.count - windowHead)
-        }
+        guard let apiKey, let number = accountByKey[apiKey] else { return .unauthorized }
+        if let wait = ledgers[number].admit(at: now()) { return .rateLimited(retryAfterSeconds: wait) }
         if rng.chance(config.errorRate) {
             injectedErrors += 1
             return .serverError
@@ -119,7 +96,7 @@ actor SimulatorState {
         let drop = rng.chance(config.dropRate)
         let malformed = rng.chance(config.malformedRate)
         if drop { dropped += 1 } else if malformed { self.malformed += 1 }
-        return .proceed(drop: drop, malformed: malformed)
+        return .proceed(account: number, drop: drop, malformed: malformed)
     }
 
     func count(route: String, status: String) {
@@ -135,7 +112,7 @@ actor SimulatorState {
         var message: String
     }
 
-    func submit(kind: String, body: [String: JSONValue], bodyKey: String) throws(Refusal) -> JobObject {
+    func submit(kind: String, body: [String: JSONValue], bodyKey: String, account: Int = 0) throws(Refusal) -> JobObject {
         let t = now()
         advance(to: t)
         let hooks = SimulatorHooks(SimulatorRules.text(of: body))
@@ -157,7 +134,10 @@ actor SimulatorState {
         var parentJob: SimulatorJob?
         if let parent {
             guard UUID(uuidString: parent) != nil else { throw Refusal(status: 400, code: 400, message: "jobId must be a job id (a UUID)") }
-            guard let found = jobs[parent] else { throw Refusal(status: 400, code: 400, message: "job \(parent) not found") }
+            // A job id belongs to the account that made it.
+            guard let found = jobs[parent], found.account == account else {
+                throw Refusal(status: 400, code: 400, message: "job \(parent) not found")
+            }
             guard found.status(at: t) == "completed" else {
                 throw Refusal(status: 400, code: 400, message: "job \(parent) is not completed")
             }
@@ -169,11 +149,11 @@ actor SimulatorState {
             parentJob = found
         }
         let cost = SimulatorConfiguration.cost(of: kind)
-        guard available >= cost else {
-            throw Refusal(status: 402, code: 402, message: "insufficient credits: \(cost) points needed, \(available) available")
+        guard ledgers[account].available >= cost else {
+            throw Refusal(status: 402, code: 402, message: "insufficient credits: \(cost) points needed, \(ledgers[account].available) available")
         }
-        available -= cost
-        frozen += cost
+        ledgers[account].available -= cost
+        ledgers[account].frozen += cost
         let drawn: Double
         if let scale = config.timeScale {
             let shape = SimulatorConfiguration.logNormal(spanning: SimulatorConfiguration.documentedSeconds(of: kind))
@@ -189,6 +169,7 @@ actor SimulatorState {
         var job = SimulatorJob(
             id: id,
             kind: kind,
+            account: account,
             input: body,
             cost: cost,
             callback: callback,
@@ -201,26 +182,28 @@ actor SimulatorState {
         if kind == "extend-video" { job.extensions = (parentJob?.extensions ?? 0) + 1 }
         job.getErrorsLeft = hooks.getErrors
         jobsCreated += 1
+        ledgers[account].jobsCreated += 1
         if !bodies.insert(bodyKey).inserted { duplicates += 1 }
         durationSum += duration
         jobLengths.append(SimulatorJob.startUp(duration) + duration)
         inFlight += 1
         peakInFlight = max(peakInFlight, inFlight)
         jobs[id] = job
-        if config.concurrency == 0 || running.count < config.concurrency {
+        if ledgers[account].hasFreeSlot {
             occupySlot(id, from: t)
         } else {
-            waiting.append(id)
+            ledgers[account].waiting.append(id)
         }
         timerSignal.signal()
         return object(jobs[id]!, at: t)
     }
 
-    /// The job object, or `.failure` when a `sim:get-errors` hook answers this GET with a 500.
-    func job(id: String) -> Result<JobObject, Refusal>? {
+    /// The job object, or `.failure` when a `sim:get-errors` hook answers this GET with a 500;
+    /// nil when `account` made no job `id`.
+    func job(id: String, account: Int = 0) -> Result<JobObject, Refusal>? {
         let t = now()
         advance(to: t)
-        guard let job = jobs[id] else { return nil }
+        guard let job = jobs[id], job.account == account else { return nil }
         if job.getErrorsLeft > 0 {
             jobs[id]?.getErrorsLeft -= 1
             injectedErrors += 1
@@ -229,14 +212,17 @@ actor SimulatorState {
         return .success(object(job, at: t))
     }
 
-    func addCredits(_ points: Int) -> Int {
-        available += points
-        return available
+    /// Adds `points` to the account named `name` (the first without one); nil for an unknown name.
+    func addCredits(_ points: Int, account name: String? = nil) -> Int? {
+        guard let number = name.map({ name in ledgers.firstIndex { $0.account.name == name } }) ?? 0 else { return nil }
+        ledgers[number].available += points
+        return ledgers[number].available
     }
 
-    func balance() -> [String: JSONValue] {
-        [
-            "account_id": .int(1001), "balance_usd": .double(Double(available) / 1000),
+    func balance(account: Int = 0) -> [String: JSONValue] {
+        let available = ledgers[account].available
+        return [
+            "account_id": .int(1001 + account), "balance_usd": .double(Double(available) / 1000),
             "available_credits": .int(available), "available_points": .int(available),
             "alert_threshold": .int(0), "low_balance_alert": .bool(false),
             "updated_at": .string(Self.stamp(Date())),
@@ -262,7 +248,7 @@ actor SimulatorState {
         guard var job = jobs[id] else { return }
         job.startAt = t + SimulatorJob.startUp(job.duration)
         jobs[id] = job
-        running.insert(id)
+        ledgers[job.account].running.insert(id)
         timeline.insert(TimelineEvent(at: job.startAt!, change: .start, id: id))
         timeline.insert(TimelineEvent(at: job.endAt!, change: .end, id: id))
     }
@@ -273,6 +259,8 @@ actor SimulatorState {
         jobs[id] = job
         processing += 1
         peakProcessing = max(peakProcessing, processing)
+        ledgers[job.account].processing += 1
+        ledgers[job.account].peakProcessing = max(ledgers[job.account].peakProcessing, ledgers[job.account].processing)
         enqueueCallback(job, at: t)
     }
 
@@ -282,26 +270,11 @@ actor SimulatorState {
         job.finished = true
         jobs[id] = job
         jobTimeSum += end - job.createdAt
-        running.remove(id)
         inFlight -= 1
-        frozen -= job.cost
-        if job.willFail {
-            available += job.cost
-            failed += 1
-        } else {
-            consumed += job.cost
-            completed += 1
-        }
+        ledgers[job.account].finish(job)
+        if job.willFail { failed += 1 } else { completed += 1 }
         enqueueCallback(job, at: end)
-        if waitingHead < waiting.count {
-            let nextId = waiting[waitingHead]
-            waitingHead += 1
-            if waitingHead > 1024 {
-                waiting.removeFirst(waitingHead)
-                waitingHead = 0
-            }
-            occupySlot(nextId, from: end)
-        }
+        if let nextId = ledgers[job.account].nextWaiting() { occupySlot(nextId, from: end) }
     }
 
     private func enqueueCallback(_ job: SimulatorJob, at t: Double) {
@@ -322,11 +295,11 @@ actor SimulatorState {
     /// `GET /account/active_tasks` (openapi-complete.yaml): every job not yet finished, with
     /// progress and a noisy estimate of the seconds left, as real estimates are. A scan of
     /// the jobs: a client asks now and then, not per job.
-    func activeTasks() -> [String: JSONValue] {
+    func activeTasks(account: Int = 0) -> [String: JSONValue] {
         let t = now()
         advance(to: t)
         var tasks: [JSONValue] = []
-        for job in jobs.values.sorted(by: { $0.createdAt < $1.createdAt }) {
+        for job in jobs.values.sorted(by: { $0.createdAt < $1.createdAt }) where job.account == account {
             let status = job.status(at: t)
             guard status == "pending" || status == "processing" else { continue }
             var progress = 0.0
@@ -344,25 +317,28 @@ actor SimulatorState {
             )
         }
         return [
-            "account_id": .string(Self.accountUUID), "total_active": .int(tasks.count),
-            "concurrent_limit": .int(config.concurrency), "tasks": .array(tasks),
+            "account_id": .string(Self.accountUUID(account)), "total_active": .int(tasks.count),
+            "concurrent_limit": .int(ledgers[account].account.concurrency), "tasks": .array(tasks),
             "updated_at": .string(Self.stamp(date(t))),
         ]
     }
 
     /// `GET /account/info` (openapi-complete.yaml's AccountInfo).
-    func accountInfo() -> [String: JSONValue] {
-        [
-            "account_id": .string(Self.accountUUID), "email": .string("sim@example.com"), "plan": .string("pro"),
-            "balance": .int(available), "used": .int(consumed),
-            "quota": .object(["monthly_limit": .int(33_000), "remaining": .int(available), "reset_at": .string(Self.stamp(startDate))]),
+    func accountInfo(account: Int = 0) -> [String: JSONValue] {
+        let ledger = ledgers[account]
+        return [
+            "account_id": .string(Self.accountUUID(account)), "email": .string("\(ledger.account.name)@sim.example"), "plan": .string("pro"),
+            "balance": .int(ledger.available), "used": .int(ledger.consumed),
+            "quota": .object(["monthly_limit": .int(33_000), "remaining": .int(ledger.available), "reset_at": .string(Self.stamp(startDate))]),
             "status": .string("active"), "created_at": .string(Self.stamp(startDate)), "updated_at": .string(Self.stamp(Date())),
         ]
     }
 
     /// The account endpoints disagree on the id's type (balance: an integer; active tasks and
     /// info: a UUID), and the simulator answers each as its schema says.
-    static let accountUUID = "5e1d7a3c-0b2f-4c1e-9a6d-1f2e3d4c5b6a"
+    static func accountUUID(_ account: Int) -> String {
+        "5e1d7a3c-0b2f-4c1e-9a6d-" + String(0x1f2e_3d4c_5b6a + account, radix: 16)
+    }
 
     /// Whether the files of job `id` stall after their headers (`sim:stall-download`).
     func stallsDownloads(of id: String) -> Bool {
@@ -465,8 +441,8 @@ actor SimulatorState {
         return [
             "requests": .object(requestsJSON),
             "requests_total": .int(total),
-            "rate_limited": .int(rateLimited),
-            "peak_requests_per_second": .int(peakPerSecond),
+            "rate_limited": .int(ledgers.reduce(0) { $0 + $1.rateLimited }),
+            "peak_requests_per_second": .int(ledgers.map(\.peakPerSecond).max() ?? 0),
             "jobs_created": .int(jobsCreated),
             "duplicate_submissions": .int(duplicates),
             "in_flight": .int(inFlight),
@@ -480,8 +456,10 @@ actor SimulatorState {
             "files_served": .int(filesServed),
             "callbacks": .object(["delivered": .int(callbacksSent), "failed": .int(callbacksFailed)]),
             "credits": .object([
-                "frozen": .int(frozen), "consumed": .int(consumed), "left": .int(available),
+                "frozen": .int(ledgers.reduce(0) { $0 + $1.frozen }), "consumed": .int(ledgers.reduce(0) { $0 + $1.consumed }),
+                "left": .int(ledgers.reduce(0) { $0 + $1.available }),
             ]),
+            "accounts": .object(Dictionary(ledgers.map { ($0.account.name, $0.stats) }, uniquingKeysWith: { first, _ in first })),
             "duration_sum": .double(durationSum),
             "job_time_sum": .double(jobTimeSum),
         ]

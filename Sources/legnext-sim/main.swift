@@ -19,7 +19,13 @@ struct LegnextSimCommand: AsyncParsableCommand {
 
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port to listen on; 0 picks a free one (printed on start).") var port = 0
-    @Option(name: .customLong("api-key"), help: "The one API key accepted.") var apiKey = "sim-key"
+    @Option(name: .customLong("api-key"), help: "The first account's API key (its plan: --credits, --rate-limit, --concurrency).")
+    var apiKey = "sim-key"
+    @Option(
+        name: .customLong("account"),
+        help: "Another account, with its own key and plan: name=b,key=KEY[,credits=N][,concurrency=N][,rate=R]. Repeatable."
+    )
+    var accounts: [String] = []
     @Option(help: "Seed of all random draws.") var seed: UInt64 = 1
     @Option(help: "Points available.") var credits = 1_000_000_000
     @Option(name: .customLong("rate-limit"), help: "Requests per second per key over a sliding second (0 = off).") var rateLimit = 0.0
@@ -82,6 +88,18 @@ struct LegnextSimCommand: AsyncParsableCommand {
         config.latencyMilliseconds = latency
         config.malformedRate = malformedRate
         config.activeTasks = !noActiveTasks
+        do {
+            config.otherAccounts = try accounts.map { text throws(SimulatorConfiguration.AccountError) in
+                try SimulatorConfiguration.Account(parsing: text)
+            }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let names = config.accounts.map(\.name)
+        let keys = config.accounts.map(\.apiKey)
+        guard Set(names).count == names.count, Set(keys).count == keys.count else {
+            throw ValidationError("every --account needs a name and a key of its own (the first account is \"default\", key --api-key)")
+        }
         if let webhookSecretFile {
             guard let data = FileManager.default.contents(atPath: webhookSecretFile),
                 let secret = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty
