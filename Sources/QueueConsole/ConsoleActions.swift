@@ -169,13 +169,15 @@ extension ConsoleServer {
 
     func login(_ request: Request, client: String) async throws -> Response {
         let fields = try await form(request)
-        // Another site's page may not try tokens in this browser's name (nor spend its tries).
-        guard ConsoleSecurity.sameOrigin(request) else {
+        // Only this console's own sign-in page may try tokens (and spend this address's tries):
+        // its form carries the CSRF token of the browser's session, which another site's page
+        // (a sandboxed frame sends `Origin: null`) cannot read.
+        guard security.acceptsForm(request, token: fields["csrf"]) else {
             return message(
                 request,
                 status: .forbidden,
                 "Sign in from this console's own page",
-                ["The form came from another site's page."],
+                ["The form did not come from this console's sign-in page (or the console restarted since). Reload it and try again."],
                 back: "/login"
             )
         }

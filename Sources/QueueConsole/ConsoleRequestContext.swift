@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -12,6 +13,19 @@ struct ConsoleRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// Who tries a token: the peer's IP address (behind a proxy, the proxy's).
-    var client: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// Who tries a token: the peer's IPv4 address, or the /64 of its IPv6 one (a host is
+    /// given a whole /64); behind a proxy, the proxy's.
+    var client: String { Self.client(remoteAddress?.ipAddress) }
+
+    static func client(_ address: String?) -> String {
+        guard let address else { return "unknown" }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, address, &v6) == 1 else { return address }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        // An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is that IPv4 address.
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+            return bytes[12..<16].map(String.init).joined(separator: ".")
+        }
+        return bytes[0..<8].map { String(format: "%02x", $0) }.joined() + "::/64"
+    }
 }

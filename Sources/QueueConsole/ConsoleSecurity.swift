@@ -74,10 +74,8 @@ struct ConsoleSecurity: Sendable {
     /// One try of the token from `client`, counted against its tries.
     func check(_ offered: String, from client: String) async -> Try {
         guard let token else { return .wrong }
-        if let wait = await throttle.attempt(client) { return .closed(wait) }
-        guard Self.same(offered.trimmingCharacters(in: .whitespacesAndNewlines), token) else { return .wrong }
-        await throttle.succeeded(client)
-        return .right
+        let offered = offered.trimmingCharacters(in: .whitespacesAndNewlines)
+        return await throttle.attempt(client) { Self.same(offered, token) }
     }
 
     /// The cookie of a new sign-in (the token already checked).

@@ -1,41 +1,39 @@
 import Foundation
 
-/// Bounds how fast one address can guess the token, by the sign-in form or `Authorization:
-/// Bearer`: five tries, then one more each 12 s. A try is taken before the token is checked
-/// (so concurrent guesses cannot all slip through) and given back when the token is right;
-/// while an address has none left every try of it is refused, the right token too, so guessing
-/// learns nothing. Each address has its own tries: a guesser does not lock out the operator.
+/// Bounds how fast one client can guess the token, by the sign-in form or `Authorization:
+/// Bearer`: five wrong tries, then one more each 12 s; while a client has none left every try
+/// of it is refused, the right token too, so guessing learns nothing. Each client (an IPv4
+/// address, an IPv6 /64: one host's share) has its own tries: a guesser locks out itself, not
+/// the operator.
 actor SignInThrottle {
     static let burst = 5.0
     static let refill = 12.0
-    /// Addresses remembered; past it, those with every try back are forgotten (they start full anyway).
+    /// Addresses remembered before those with every try back are forgotten (they start full
+    /// anyway); past it a prune comes only when twice as many are remembered.
     static let remembered = 10_000
 
     private var tries: [String: (left: Double, at: Date)] = [:]
+    private var pruneAbove = SignInThrottle.remembered
     private let now: @Sendable () -> Date
 
     init(now: @escaping @Sendable () -> Date = Date.init) {
         self.now = now
     }
 
-    /// Takes a try for `client`: nil when it may try now, else how long until it may.
-    func attempt(_ client: String) -> Duration? {
+    /// One try of a token by `client`: `isRight` is asked only when the client has a try left,
+    /// and a right token costs none. One actor call, so concurrent guesses cannot all slip
+    /// through and concurrent right tokens never spend a try.
+    func attempt(_ client: String, isRight: @Sendable () -> Bool) -> ConsoleSecurity.Try {
         let time = now()
-        var left = current(client, at: time)
+        let left = current(client, at: time)
         guard left >= 1 else {
             tries[client] = (left, time)
-            return .seconds(((1 - left) * Self.refill).rounded(.up))
+            return .closed(.seconds(((1 - left) * Self.refill).rounded(.up)))
         }
-        left -= 1
-        tries[client] = (left, time)
-        if tries.count > Self.remembered { forgetFull(at: time) }
-        return nil
-    }
-
-    /// The token was right: the try is given back.
-    func succeeded(_ client: String) {
-        let time = now()
-        tries[client] = (min(Self.burst, current(client, at: time) + 1), time)
+        if isRight() { return .right }
+        tries[client] = (left - 1, time)
+        if tries.count > pruneAbove { prune(at: time) }
+        return .wrong
     }
 
     private func current(_ client: String, at time: Date) -> Double {
@@ -44,7 +42,8 @@ actor SignInThrottle {
         return min(Self.burst, left + max(0, time.timeIntervalSince(at)) / Self.refill)
     }
 
-    private func forgetFull(at time: Date) {
+    private func prune(at time: Date) {
         tries = tries.filter { current($0.key, at: time) < Self.burst }
+        pruneAbove = max(Self.remembered, 2 * tries.count)
     }
 }

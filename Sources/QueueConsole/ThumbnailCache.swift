@@ -32,7 +32,7 @@ actor ThumbnailCache {
         }
         waiting[key, default: 0] += 1
         let result = await task.result
-        waiting[key, default: 1] -= 1
+        if let count = waiting[key], count > 1 { waiting[key] = count - 1 } else { waiting[key] = nil }
         if making[key] == task {
             making[key] = nil
             if case .success(let outcome) = result { keep(outcome, as: key) }

@@ -174,6 +174,11 @@ import Testing
             #expect(ConsoleServer.localPath(bad) == nil, "\(bad.debugDescription)")
         }
         #expect(ConsoleServer.localPath("/jobs?tag=a") == "/jobs?tag=a" && ConsoleServer.localPath("/") == "/")
+        // Sign-in tries are counted per IPv4 address and per IPv6 /64 (an IPv4-mapped one is its IPv4).
+        #expect(ConsoleRequestContext.client("192.0.2.7") == "192.0.2.7" && ConsoleRequestContext.client("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(ConsoleRequestContext.client("2001:db8:1:2:aaaa::1") == ConsoleRequestContext.client("2001:db8:1:2:bbbb::9"))
+        #expect(ConsoleRequestContext.client("2001:db8:1:2::1") != ConsoleRequestContext.client("2001:db8:1:3::1"))
+        #expect(ConsoleRequestContext.client(nil) == "unknown")
         #expect(
             ConsoleConfiguration.isLoopback("127.0.0.1") && ConsoleConfiguration.isLoopback("127.8.9.10") && ConsoleConfiguration.isLoopback("[::1]")
         )
@@ -195,6 +200,7 @@ import Testing
     @Test func withATokenEveryRequestNeedsIt() async throws {
         let token = "correct-horse-battery-staple"
         try await Self.withConsole(token: token) { base, _, _ in
+            let login = try await Self.session(base + "/login")
             for path in ["/", "/jobs", "/events", "/files/1/image/0", "/console.js"] {
                 #expect(try await Self.send(base + path).status == 401, "\(path)")
             }
@@ -202,9 +208,9 @@ import Testing
             #expect(browser.status == 303 && browser.headers["location"].first == "/login?next=%2Fjobs%3Ftag%3Da")
             #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"]).status == 200)
             #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)x"]).status == 401)
-            let wrong = try await Self.send(base + "/login", method: .POST, form: ["token": "guess"])
+            let wrong = try await Self.post(base + "/login", ["token": "guess"], as: login)
             #expect(wrong.status == 401 && wrong.cookies[ConsoleSecurity.signInCookie] == nil)
-            let right = try await Self.send(base + "/login", method: .POST, form: ["token": token, "next": "//evil.example/"])
+            let right = try await Self.post(base + "/login", ["token": token, "next": "//evil.example/"], as: login)
             #expect(right.status == 303 && right.headers["location"].first == "/", "never off to another site")
             let cookie = try #require(right.cookies[ConsoleSecurity.signInCookie])
             #expect(!cookie.contains(token))
@@ -289,6 +295,7 @@ import Testing
             let past = try await Self.send(url, headers: ["range": "bytes=1000-"])
             #expect(past.status == 416 && past.headers["content-range"].first == "bytes */1000")
             let held = try await Self.send(url, headers: ["if-none-match": tag])
+            // RFC 9110 §8.6: a 304 carries no Content-Length, or the 200's (never 0).
             #expect(held.status == 304 && held.headers["content-length"].allSatisfy { $0 == "1000" }, "\(held.headers)")
             let huge = try await Self.send(url, headers: ["range": "bytes=0-9223372036854775807"])
             #expect(huge.status == 206 && huge.bytes == bytes, "a range to Int64.max is the whole file, no overflow")
@@ -358,12 +365,15 @@ import Testing
     }
 
     /// Sign-in holds a week, can be ended, and wrong tokens close the form for a while (the
-    /// right one too, so guessing teaches nothing); Bearer is not throttled.
+    /// right one too, so guessing teaches nothing); wrong Bearer tokens count the same.
     @Test func signInRunsOutEndsAndIsThrottled() async throws {
         let token = "correct-horse-battery-staple"
         let clock = Box(Date(timeIntervalSince1970: 1_800_000_000))
         try await Self.withConsole(token: token, now: { clock.withLock { $0 } }) { base, _, _ in
-            let right = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let login = try await Self.session(base + "/login")
+            let bare = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            #expect(bare.status == 403, "a sign-in without the sign-in page's form token (another site's page, a script)")
+            let right = try await Self.post(base + "/login", ["token": token], as: login)
             let cookie = "\(ConsoleSecurity.signInCookie)=\(try #require(right.cookies[ConsoleSecurity.signInCookie]))"
             clock.withLock { $0 += 6 * 86_400 }
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": cookie]).status == 200)
@@ -381,7 +391,7 @@ import Testing
                 let status = try await Self.send(base + "/jobs", headers: ["cookie": "\(ConsoleSecurity.signInCookie)=\(respelt)"]).status
                 #expect(status == 401, "a signed-out cookie spelt otherwise: \(respelt)")
             }
-            let again = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let again = try await Self.post(base + "/login", ["token": token], as: login)
             let fresh = "\(ConsoleSecurity.signInCookie)=\(try #require(again.cookies[ConsoleSecurity.signInCookie]))"
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": fresh]).status == 200)
             clock.withLock { $0 += 7 * 86_400 + 1 }
@@ -389,9 +399,9 @@ import Testing
             let forged = "\(ConsoleSecurity.signInCookie)=99999999999.\(String(repeating: "0", count: 64))"
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": forged]).status == 401)
 
-            let current = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let current = try await Self.post(base + "/login", ["token": token], as: login)
             let signedIn = "\(ConsoleSecurity.signInCookie)=\(try #require(current.cookies[ConsoleSecurity.signInCookie]))"
-            let foreign = try await Self.send(base + "/login", method: .POST, form: ["token": "guess"], headers: ["origin": "http://evil.example"])
+            let foreign = try await Self.post(base + "/login", ["token": "guess"], as: login, headers: ["origin": "http://evil.example"])
             #expect(foreign.status == 403, "another site's page may not try tokens (nor spend this address's tries)")
 
             // Twenty guesses at once, by form and by header: five are tried, the rest refused.
@@ -399,21 +409,21 @@ import Testing
                 for n in 0..<20 {
                     group.addTask {
                         n % 2 == 0
-                            ? try await Self.send(base + "/login", method: .POST, form: ["token": "guess \(n)"]).status
+                            ? try await Self.post(base + "/login", ["token": "guess \(n)"], as: login).status
                             : try await Self.send(base + "/jobs", headers: ["authorization": "Bearer guess \(n)"]).status
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.filter { $0 == 401 }.count == 5 && statuses.filter { $0 == 429 }.count == 15, "\(statuses.sorted())")
-            let closed = try await Self.send(base + "/login", method: .POST, form: ["token": token])
+            let closed = try await Self.post(base + "/login", ["token": token], as: login)
             #expect(closed.status == 429 && closed.headers["retry-after"].first == "12" && closed.cookies[ConsoleSecurity.signInCookie] == nil)
             #expect(closed.body.contains("Too many wrong tokens"))
             let bearer = try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"])
             #expect(bearer.status == 429 && bearer.headers["retry-after"].first == "12", "the right token too, while closed")
             #expect(try await Self.send(base + "/jobs", headers: ["cookie": signedIn]).status == 200, "a signed-in browser is not held up")
             clock.withLock { $0 += 12 }
-            #expect(try await Self.send(base + "/login", method: .POST, form: ["token": token]).status == 303, "one try back after 12 s")
+            #expect(try await Self.post(base + "/login", ["token": token], as: login).status == 303, "one try back after 12 s")
             #expect(try await Self.send(base + "/jobs", headers: ["authorization": "Bearer \(token)"]).status == 200, "and a right one gives it back")
         }
     }

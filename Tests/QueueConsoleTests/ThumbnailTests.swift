@@ -65,12 +65,20 @@ import Testing
         let opened = Box(false)
         let slow: @Sendable () async throws -> ThumbnailCache.Outcome = {
             made.withLock { $0 += 1 }
-            while !opened.withLock({ $0 }) { await Task.yield() }
+            // Bounded: a regression fails the test instead of hanging it.
+            for _ in 0..<1_000_000 {
+                if opened.withLock({ $0 }) { break }
+                await Task.yield()
+            }
             return .success([UInt8](repeating: 1, count: 100))
         }
         let a = Task { try await cache.thumbnail("a", make: slow) }
         let b = Task { try await cache.thumbnail("a", make: slow) }
-        while await cache.waiters("a") < 2 { await Task.yield() }
+        for _ in 0..<1_000_000 {
+            if await cache.waiters("a") >= 2 { break }
+            await Task.yield()
+        }
+        #expect(await cache.waiters("a") == 2, "both requests wait for the one make")
         opened.withLock { $0 = true }
         let both = [try await a.value, try await b.value]
         #expect(made.withLock { $0 } == 1, "one make for both")

@@ -83,8 +83,13 @@ import Testing
         let fixture = try StoreFixture()
         defer { fixture.dir.remove() }
         guard hasShell else { return }
-        try Self.fill(fixture.store, 5, tag: { $0 <= 2 ? "a" : "b" })
-        var sql = ""
+        try Self.fill(fixture.store, 6, tag: { $0 <= 2 || $0 == 6 ? "a" : "b" })
+        // Job 6 has only a text output and an image still downloading: no tile.
+        var sql = """
+            INSERT INTO job_outputs (job_id, kind, idx, text) VALUES (6, 'text', 0, 'a description');
+            INSERT INTO job_outputs (job_id, kind, idx, url, download_state) VALUES (6, 'image', 0, 'https://x/6', 'pending');
+
+            """
         for job in 1...5 {
             sql +=
                 "INSERT INTO job_outputs (job_id, kind, idx, url, download_state, path) VALUES (\(job), 'grid', 0, 'https://x/g', 'done', '/x/\(job)/grid.png');\n"
@@ -105,6 +110,10 @@ import Testing
         #expect(second.items.map { "\($0.jobId)\($0.kind.rawValue.prefix(1))\($0.index)" } == ["3g0", "2i0", "2i1", "2i2", "2i3"])
         let tagged = try fixture.store.galleryPage(tag: "a", limit: 10)
         #expect(Set(tagged.items.map(\.jobId)) == [1, 2] && tagged.older == nil)
+        let taggedFirst = try fixture.store.galleryPage(tag: "a", limit: 1)
+        #expect(Set(taggedFirst.items.map(\.jobId)) == [2] && taggedFirst.older == 2)
+        let taggedSecond = try fixture.store.galleryPage(tag: "a", before: 2, limit: 1)
+        #expect(Set(taggedSecond.items.map(\.jobId)) == [1] && taggedSecond.older == nil)
         #expect(try fixture.store.storedFile(jobId: 3, kind: .image, index: 0) == nil, "not saved, not served")
         #expect(try fixture.store.storedFile(jobId: 3, kind: .grid, index: 0)?.path == "/x/3/grid.png")
     }
