@@ -25,20 +25,23 @@ struct AccountLedger {
 
     init(account: SimulatorConfiguration.Account) {
         self.account = account
-        available = account.credits
+        // Bounded so that no sum of points can overflow.
+        available = min(account.credits, Self.maxPoints)
     }
+
+    static let maxPoints = 1 << 50
 
     var hasFreeSlot: Bool { account.concurrency == 0 || running.count < account.concurrency }
 
     /// Counts a request at `t` against the rate limit: nil when admitted, else the seconds to wait.
     mutating func admit(at t: Double) -> Int? {
-        guard account.rateLimit > 0 else { return nil }
+        guard account.rateLimit > 0, account.rateLimit.isFinite else { return nil }
         while windowHead < window.count, window[windowHead] <= t - 1 { windowHead += 1 }
         if windowHead > 4096 {
             window.removeFirst(windowHead)
             windowHead = 0
         }
-        if window.count - windowHead >= max(1, Int(account.rateLimit)) {
+        if window.count - windowHead >= max(1, Int(min(account.rateLimit, 1e9))) {
             rateLimited += 1
             return max(1, Int((window[windowHead] + 1 - t).rounded(.up)))
         }

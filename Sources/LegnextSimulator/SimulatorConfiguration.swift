@@ -92,7 +92,9 @@ public struct SimulatorConfiguration: Sendable {
                 self.concurrency = concurrency
             }
             if let value = fields.removeValue(forKey: "rate") {
-                guard let rate = Double(value), rate >= 0, rate.isFinite else { throw AccountError(text: text, why: "rate must be a number ≥ 0") }
+                guard let rate = Double(value), rate >= 0, rate <= 1e9 else {
+                    throw AccountError(text: text, why: "rate must be a number from 0 to 1e9")
+                }
                 rateLimit = rate
             }
             if let unknown = fields.keys.sorted().first {

@@ -215,7 +215,7 @@ actor SimulatorState {
     /// Adds `points` to the account named `name` (the first without one); nil for an unknown name.
     func addCredits(_ points: Int, account name: String? = nil) -> Int? {
         guard let number = name.map({ name in ledgers.firstIndex { $0.account.name == name } }) ?? 0 else { return nil }
-        ledgers[number].available += points
+        ledgers[number].available = min(AccountLedger.maxPoints, max(-AccountLedger.maxPoints, ledgers[number].available + points))
         return ledgers[number].available
     }
 
@@ -327,7 +327,8 @@ actor SimulatorState {
     func accountInfo(account: Int = 0) -> [String: JSONValue] {
         let ledger = ledgers[account]
         return [
-            "account_id": .string(Self.accountUUID(account)), "email": .string("\(ledger.account.name)@sim.example"), "plan": .string("pro"),
+            "account_id": .string(Self.accountUUID(account)),
+            "email": .string(account == 0 ? "sim@example.com" : "\(ledger.account.name)@sim.example"), "plan": .string("pro"),
             "balance": .int(ledger.available), "used": .int(ledger.consumed),
             "quota": .object(["monthly_limit": .int(33_000), "remaining": .int(ledger.available), "reset_at": .string(Self.stamp(startDate))]),
             "status": .string("active"), "created_at": .string(Self.stamp(startDate)), "updated_at": .string(Self.stamp(Date())),

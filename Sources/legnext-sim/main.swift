@@ -12,7 +12,7 @@ struct LegnextSimCommand: AsyncParsableCommand {
         abstract: "A local Legnext API simulator with knobs for every way the real one misbehaves.",
         discussion: """
             Serves the Legnext API under http://HOST:PORT/api, plus GET /_sim/stats (a ledger of what it saw)
-            and POST /_sim/credits {"points": N}. A prompt may carry test hooks: sim:fail, sim:reject=403, sim:drop, sim:stall-download,
+            and POST /_sim/credits {"points": N} (with "account": NAME, another account's). A prompt may carry test hooks: sim:fail, sim:reject=403, sim:drop, sim:stall-download,
             sim:get-errors=N, sim:post-errors=N, sim:duration=SECONDS.
             """
     )
@@ -27,9 +27,9 @@ struct LegnextSimCommand: AsyncParsableCommand {
     )
     var accounts: [String] = []
     @Option(help: "Seed of all random draws.") var seed: UInt64 = 1
-    @Option(help: "Points available.") var credits = 1_000_000_000
-    @Option(name: .customLong("rate-limit"), help: "Requests per second per key over a sliding second (0 = off).") var rateLimit = 0.0
-    @Option(help: "Jobs processing at once per key; the rest wait in pending (0 = no limit).") var concurrency = 0
+    @Option(help: "The first account's points.") var credits = 1_000_000_000
+    @Option(name: .customLong("rate-limit"), help: "The first account's requests per second over a sliding second (0 = off).") var rateLimit = 0.0
+    @Option(help: "The first account's jobs processing at once; the rest wait in pending (0 = no limit).") var concurrency = 0
     @Option(name: .customLong("duration-median"), help: "Median job duration, seconds.") var durationMedian = 2.0
     @Option(name: .customLong("duration-spread"), help: "Log-normal sigma of job durations.") var durationSpread = 0.3
     @Option(

@@ -73,6 +73,28 @@ import Testing
         }
     }
 
+    /// A freed slot goes to a job of the same account: b's short job ending frees b's slot,
+    /// and a's waiting job stays pending until a's own first job ends.
+    @Test func aFreedSlotGoesToItsOwnAccountsQueue() async throws {
+        try await withSimulator(Self.config()) { _, baseURL in
+            let a = simulatorClient(baseURL)
+            let b = simulatorClient(baseURL, key: "sim-key-b")
+            defer { Task { for client in [a, b] { try? await client.shutdown() } } }
+            _ = try #require(await a.submit(try LegnextRequest(DiffusionRequest(text: "a long sim:duration=60"))).value)
+            let waiting = try #require(await a.submit(try LegnextRequest(DiffusionRequest(text: "a waits sim:duration=1"))).value)
+            let short = try #require(await b.submit(try LegnextRequest(DiffusionRequest(text: "b short sim:duration=0.2"))).value)
+            #expect(await eventuallyAsync(timeout: 30) { await b.job(id: short.jobId).value?.status.rawValue == "completed" })
+            #expect(await a.job(id: waiting.jobId).value?.status.rawValue == "pending", "b's free slot is not a's")
+            let root = baseURL.hasSuffix("/api") ? String(baseURL.dropLast(4)) : baseURL
+            let added = try await URLSessionLite.post(root + "/_sim/credits", body: Data(#"{"points": 80, "account": "b"}"#.utf8), headers: [:])
+            #expect(added.1 == 200 && (try? JSONValue(data: added.0))?["left"]?.intValue == 80)
+            let (balanceA, balanceB) = (await a.balance().value, await b.balance().value)
+            #expect(balanceB?.availablePoints == 80 && balanceA?.availablePoints == 1_000 - 160)
+            let unknown = try await URLSessionLite.post(root + "/_sim/credits", body: Data(#"{"points": 1, "account": "z"}"#.utf8), headers: [:])
+            #expect(unknown.1 == 404)
+        }
+    }
+
     /// Each account's requests are counted in its own sliding second.
     @Test func eachAccountHasItsOwnRate() {
         var limited = AccountLedger(account: .init(name: "a", apiKey: "a", rateLimit: 2))
@@ -82,13 +104,18 @@ import Testing
         #expect((0..<100).allSatisfy { free.admit(at: 10 + Double($0) / 1_000) == nil }, "another account is not held up")
         #expect(limited.admit(at: 11.05) == nil, "a second after the first, there is room again")
         #expect(limited.rateLimited == 1 && limited.peakPerSecond == 2)
+        var huge = AccountLedger(account: .init(name: "c", apiKey: "c", credits: .max, rateLimit: 1e300))
+        #expect(huge.admit(at: 1) == nil && huge.available == AccountLedger.maxPoints, "no trap on a huge rate or credit")
         #expect(SimulatorState.accountUUID(0) == "5e1d7a3c-0b2f-4c1e-9a6d-1f2e3d4c5b6a" && SimulatorState.accountUUID(1).hasSuffix("-1f2e3d4c5b6b"))
     }
 
     @Test func accountsAreWrittenAsTheCommandLineTakesThem() throws {
         let account = try SimulatorConfiguration.Account(parsing: "name=b,key=sim-key-b,credits=800,concurrency=6,rate=5")
         #expect(account == .init(name: "b", apiKey: "sim-key-b", credits: 800, concurrency: 6, rateLimit: 5))
-        for bad in ["name=b", "key=k", "name=b,key=k,credits=-1", "name=b,key=k,colour=red", "name=b,key=k,rate", "name=b,key=k,rate=inf"] {
+        for bad in [
+            "name=b", "key=k", "name=b,key=k,credits=-1", "name=b,key=k,colour=red", "name=b,key=k,rate", "name=b,key=k,rate=inf",
+            "name=b,key=k,rate=1e19",
+        ] {
             #expect(throws: SimulatorConfiguration.AccountError.self, "\(bad)") { try SimulatorConfiguration.Account(parsing: bad) }
         }
     }
