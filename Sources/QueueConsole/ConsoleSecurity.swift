@@ -41,8 +41,8 @@ struct ConsoleSecurity: Sendable {
     /// else why not.
     func refusal(_ request: Request, client: String) async -> Refusal? {
         if signInKey != nil {
-            if let cookie = request.cookies[Self.signInCookie]?.value, let signature = signedIn(cookie),
-                await !signedOut.contains(signature)
+            if let cookie = request.cookies[Self.signInCookie]?.value, let signIn = signedIn(cookie),
+                await !signedOut.contains(signIn.signature)
             {
                 return nil
             }
@@ -96,22 +96,21 @@ struct ConsoleSecurity: Sendable {
     /// Ends the sign-in of `request`'s cookie (not only in that browser: a copy of the cookie
     /// is refused from now on, until this process ends), and returns the cookie that clears it.
     func signOut(_ request: Request) async -> Cookie {
-        if let cookie = request.cookies[Self.signInCookie]?.value, let signature = signedIn(cookie),
-            let until = cookie.split(separator: ".").first.flatMap({ Int64($0) })
-        {
-            await signedOut.add(signature, until: until, now: Int64(now().timeIntervalSince1970))
+        if let cookie = request.cookies[Self.signInCookie]?.value, let signIn = signedIn(cookie) {
+            await signedOut.add(signIn.signature, until: signIn.until, now: Int64(now().timeIntervalSince1970))
         }
         return Cookie(name: Self.signInCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict)
     }
 
-    /// The signature of a sign-in cookie this token made that has not run out, else nil. Only
-    /// the one spelling it was issued in is read (`01800…` or `+1800…` is not the same cookie).
-    func signedIn(_ cookie: String) -> String? {
+    /// A sign-in cookie this token made that has not run out: until when it holds, and its
+    /// signature (what a sign-out remembers), else nil. Only the one spelling it was issued in
+    /// is read (`01800…` or `+1800…` is not the same cookie).
+    func signedIn(_ cookie: String) -> (until: Int64, signature: String)? {
         let parts = cookie.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let until = Int64(parts[0]), String(until) == parts[0], until > Int64(now().timeIntervalSince1970),
             Self.isHex(parts[1], count: 32), Self.isHex(parts[2], count: 64), Self.same(parts[2], signature(until, parts[1]))
         else { return nil }
-        return parts[2]
+        return (until, parts[2])
     }
 
     private func signature(_ until: Int64, _ nonce: String) -> String {
