@@ -25,7 +25,9 @@ extension ConsoleServer {
         return fields
     }
 
-    private func checked(_ request: Request, _ body: ([String: String]) async throws -> Response) async throws -> Response {
+    /// The posted form's fields handed to `body` when the form is this console's (its CSRF
+    /// token and origin), else a page that says to reload, linking `back`.
+    private func checked(_ request: Request, back: String = "/", _ body: ([String: String]) async throws -> Response) async throws -> Response {
         let fields = try await form(request)
         guard security.acceptsForm(request, token: fields["csrf"]) else {
             return message(
@@ -33,7 +35,7 @@ extension ConsoleServer {
                 status: .forbidden,
                 "The form has expired",
                 ["It did not come from a page this console showed you (or the console restarted since). Reload the page and try again."],
-                back: "/"
+                back: back
             )
         }
         return try await body(fields)
@@ -168,37 +170,29 @@ extension ConsoleServer {
     }
 
     func login(_ request: Request, client: String) async throws -> Response {
-        let fields = try await form(request)
         // Only this console's own sign-in page may try tokens (and spend this address's tries):
         // its form carries the CSRF token of the browser's session, which another site's page
         // (a sandboxed frame sends `Origin: null`) cannot read.
-        guard security.acceptsForm(request, token: fields["csrf"]) else {
-            return message(
-                request,
-                status: .forbidden,
-                "Sign in from this console's own page",
-                ["The form did not come from this console's sign-in page (or the console restarted since). Reload it and try again."],
-                back: "/login"
-            )
-        }
-        switch await security.check(fields["token"] ?? "", from: client) {
-        case .closed(let wait):
-            let seconds = wait.components.seconds
-            var response = loginPage(
-                request,
-                flash:
-                    "Too many wrong tokens from this address: sign-in is closed for \(seconds) s. Check the file given to --ui-token-file, then try again.",
-                status: .tooManyRequests
-            )
-            response.headers[.retryAfter] = String(seconds)
-            return response
-        case .wrong:
-            return loginPage(request, failed: true)
-        case .right:
-            let next = fields["next"].flatMap(Self.localPath) ?? "/"
-            var response = Response(status: .seeOther, headers: [.location: next])
-            response.setCookie(security.signInCookie())
-            return response
+        try await checked(request, back: "/login") { fields in
+            switch await security.check(fields["token"] ?? "", from: client) {
+            case .closed(let wait):
+                let seconds = wait.components.seconds
+                var response = loginPage(
+                    request,
+                    flash:
+                        "Too many wrong tokens from this address: sign-in is closed for \(seconds) s. Check the file given to --ui-token-file, then try again.",
+                    status: .tooManyRequests
+                )
+                response.headers[.retryAfter] = String(seconds)
+                return response
+            case .wrong:
+                return loginPage(request, failed: true)
+            case .right:
+                let next = fields["next"].flatMap(Self.localPath) ?? "/"
+                var response = Response(status: .seeOther, headers: [.location: next])
+                response.setCookie(security.signInCookie())
+                return response
+            }
         }
     }
 
