@@ -42,6 +42,7 @@ let package = Package(
                 .embedInCode("0006_rules_for_every_writer.sql"),
                 .embedInCode("0007_video_from_an_image.sql"),
                 .embedInCode("0008_remote_job_id_index.sql"),
+                .embedInCode("0009_accounts.sql"),
             ],
             swiftSettings: strict
         ),

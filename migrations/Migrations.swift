@@ -26,6 +26,7 @@ extension Migration {
         Migration("0006_rules_for_every_writer", PackageResources._006_rules_for_every_writer_sql),
         Migration("0007_video_from_an_image", PackageResources._007_video_from_an_image_sql),
         Migration("0008_remote_job_id_index", PackageResources._008_remote_job_id_index_sql),
+        Migration("0009_accounts", PackageResources._009_accounts_sql),
     ]
 
     /// The schema version this build writes and understands.

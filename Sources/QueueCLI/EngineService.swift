@@ -15,7 +15,8 @@ import UnixSignals
 /// downloader, outboxes) start before it and stop after it.
 struct EngineService: Service {
     let store: QueueStore
-    let key: APIKey
+    /// The accounts to send with: one, `default`, unless `--account` named several.
+    let accounts: [AccountSetup]
     let baseURL: @Sendable () async -> String
     var configuration: EngineConfiguration
     let logger: Logger
@@ -27,15 +28,28 @@ struct EngineService: Service {
     /// Other listeners that must be listening before any job is taken (`/metrics`): each
     /// returns its port, or nil when it could not listen.
     var listeners: [@Sendable () async -> Int?] = []
-    /// No `--concurrency` was given: take the plan's limit from `GET /account/active_tasks`.
-    var learnConcurrency = false
-    /// The plan's limit as `--plan-concurrency` gave it: the engine keeps it and a lead in flight.
-    var planConcurrency: Int?
     /// Called when the engine's counts change: a job may have ended (downloads, notifications).
     var wake: @Sendable () -> Void = {}
     /// Whether outputs are downloaded or notifications sent: with the queue drained, what is
     /// due of them soon is given a minute before the daemon leaves.
     var hasOutbox = false
+
+    /// One Legnext account as the command line gave it. The key is held in memory only.
+    struct AccountSetup: Sendable {
+        var name = AccountRoute.defaultName
+        var key: APIKey
+        /// Reads the key again (SIGHUP, and before each balance check while it is refused).
+        var reloadKey: (@Sendable () -> APIKey?)?
+        /// Jobs in flight exactly (`--concurrency`); nil: the plan's limit and a lead.
+        var concurrency: Int?
+        /// The plan's limit as `--plan-concurrency` gave it; nil: learnt from `active_tasks`.
+        var planConcurrency: Int?
+        var rate: Double
+        var burst: Int
+        var priority = 0
+        /// Named with `--account` (log lines then say which account they concern).
+        var named = false
+    }
 
     func run() async throws {
         var configuration = configuration
@@ -51,61 +65,127 @@ struct EngineService: Service {
             let host = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
             configuration.callbackBaseURL = settings.publicURL ?? "http://\(host):\(port)"
         }
-        let client = LegnextClient(
-            configuration: LegnextClientConfiguration(
-                baseURL: await baseURL(),
-                apiKey: key,
-                maxConnections: max(
-                    4,
-                    (planConcurrency.map { $0 + PlanLead.cap(plan: $0) } ?? (learnConcurrency ? 16 : configuration.concurrency)) * 2
-                )
-            ),
-            logger: logger
-        )
+        let url = await baseURL()
+        var clients: [LegnextClient] = []
         do {
-            if learnConcurrency, let plan = await planConcurrency(client) { configuration.plan = plan }
-            if let plan = planConcurrency {
-                configuration.plan = plan
-                logger.notice("the plan runs \(plan) jobs at once (--plan-concurrency): \(Self.leadSummary(plan: plan))")
+            var members: [EnginePool.Account] = []
+            for account in accounts {
+                let client = LegnextClient(
+                    configuration: LegnextClientConfiguration(
+                        baseURL: url,
+                        apiKey: account.key,
+                        maxConnections: max(
+                            4,
+                            (account.planConcurrency.map { $0 + PlanLead.cap(plan: $0) } ?? account.concurrency ?? 16) * 2
+                        )
+                    ),
+                    logger: logger
+                )
+                clients.append(client)
+                members.append(.init(configuration: await accountConfiguration(account, base: configuration, client), legnext: client))
             }
-            if let plan = configuration.plan { configuration.concurrency = plan + PlanLead.cap(plan: plan) }
-            let engine = makeEngine(client, configuration)
-            callbacks?.receiver.attach(engine)
-            logger.info(
-                "draining \(store.path) against \(client.configuration.baseURL): concurrency \(Self.inFlight(configuration)), rate \(configuration.rate == 0 ? "unlimited" : String(configuration.rate) + "/s")\(configuration.callbackBaseURL.map { ", callbacks to \($0)/legnext/" } ?? "")"
-            )
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask {
-                    for await _ in await UnixSignalsSequence(trapping: .sighup) { engine.reloadKey() }
-                }
-                try await engine.run()
-                if engine.drained { await settleOutbox() }
-                group.cancelAll()
+            if members.count == 1, !accounts[0].named {
+                try await runEngine(members[0], url: url)
+            } else {
+                try await runPool(members, url: url)
             }
         } catch {
-            try? await client.shutdown()
+            for client in clients { try? await client.shutdown() }
             throw error
         }
-        try await client.shutdown()
+        for client in clients { try await client.shutdown() }
     }
 
-    private func makeEngine(_ client: LegnextClient, _ configuration: EngineConfiguration) -> QueueEngine {
-        let engine = QueueEngine(store: store, legnext: client, configuration: configuration, clock: clock, diskAlarm: diskAlarm, logger: logger)
+    /// One account's engine configuration: its limits, learnt or given, and its key's reader.
+    private func accountConfiguration(_ account: AccountSetup, base: EngineConfiguration, _ client: LegnextClient) async -> EngineConfiguration {
+        var configuration = base
+        configuration.route = AccountRoute(name: account.name, all: [account.name])
+        configuration.rate = account.rate
+        configuration.burst = account.burst
+        configuration.priority = account.priority
+        configuration.reloadKey = account.reloadKey
+        configuration.concurrency = account.concurrency ?? EngineConfiguration().concurrency
+        let prefix = account.named ? "account \(account.name): " : ""
+        if account.concurrency == nil, account.planConcurrency == nil, let plan = await planConcurrency(client, prefix: prefix) {
+            configuration.plan = plan
+        }
+        if let plan = account.planConcurrency {
+            configuration.plan = plan
+            logger.notice("\(prefix)the plan runs \(plan) jobs at once (--plan-concurrency): \(Self.leadSummary(plan: plan))")
+        }
+        if let plan = configuration.plan { configuration.concurrency = plan + PlanLead.cap(plan: plan) }
+        return configuration
+    }
+
+    private func runEngine(_ account: EnginePool.Account, url: String) async throws {
+        let configuration = account.configuration
+        let engine = QueueEngine(
+            store: store,
+            legnext: account.legnext,
+            configuration: configuration,
+            clock: clock,
+            diskAlarm: diskAlarm,
+            logger: logger
+        )
         engine.observeStatus { [wake] _ in wake() }
-        if let notifier {
-            let watchdog = notifier.watchdogInterval != nil
-            let store = store
-            engine.observeLifecycle { event in
-                switch event {
-                // READY carries the counts: a later STATUS= only comes when they change, and an
-                // idle queue would say "started" for ever.
-                case .ready: notifier.ready(status: (try? store.status()).map(ProgressReporter.summary) ?? "started")
-                case .alive: if watchdog { notifier.watchdog() }
-                case .stopping: notifier.stopping(status: "stopping: finishing the requests under way")
-                }
+        observeLifecycle(engine.observeLifecycle)
+        callbacks?.receiver.attach(engine)
+        logger.info(
+            "draining \(store.path) against \(url): concurrency \(Self.inFlight(configuration)), rate \(Self.rate(configuration))\(callbackNote(configuration))"
+        )
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { engine.reloadKey() }
+            }
+            try await engine.run()
+            if engine.drained { await settleOutbox() }
+            group.cancelAll()
+        }
+    }
+
+    private func runPool(_ accounts: [EnginePool.Account], url: String) async throws {
+        let pool = EnginePool(store: store, accounts: accounts, baseURL: url, clock: clock, diskAlarm: diskAlarm, logger: logger)
+        pool.observeStatus { [wake] _ in wake() }
+        observeLifecycle(pool.observeLifecycle)
+        callbacks?.receiver.attach(pool)
+        let each = pool.engines.map {
+            "\($0.route.name) (concurrency \(Self.inFlight($0.configuration)), rate \(Self.rate($0.configuration))\($0.configuration.priority != 0 ? ", priority \($0.configuration.priority)" : ""))"
+        }
+        logger.info(
+            "draining \(store.path) against \(url) with \(accounts.count) account(s): \(each.joined(separator: ", "))\(callbackNote(accounts[0].configuration))"
+        )
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { pool.reloadKeys() }
+            }
+            try await pool.run()
+            if pool.drained { await settleOutbox() }
+            group.cancelAll()
+        }
+    }
+
+    private func callbackNote(_ configuration: EngineConfiguration) -> String {
+        configuration.callbackBaseURL.map { ", callbacks to \($0)/legnext/" } ?? ""
+    }
+
+    static func rate(_ configuration: EngineConfiguration) -> String {
+        configuration.rate == 0 ? "unlimited" : String(configuration.rate) + "/s"
+    }
+
+    /// systemd's READY, WATCHDOG and STOPPING from the engine's (or pool's) milestones.
+    private func observeLifecycle(_ observe: (@escaping @Sendable (EngineLifecycleEvent) -> Void) -> Void) {
+        guard let notifier else { return }
+        let watchdog = notifier.watchdogInterval != nil
+        let store = store
+        observe { event in
+            switch event {
+            // READY carries the counts: a later STATUS= only comes when they change, and an
+            // idle queue would say "started" for ever.
+            case .ready: notifier.ready(status: (try? store.status()).map(ProgressReporter.summary) ?? "started")
+            case .alive: if watchdog { notifier.watchdog() }
+            case .stopping: notifier.stopping(status: "stopping: finishing the requests under way")
             }
         }
-        return engine
     }
 
     /// The in-flight limit for the log: a number, or the plan and its lead's range.
@@ -123,21 +203,21 @@ struct EngineService: Service {
     }
 
     /// The plan's concurrency as `active_tasks` reports it, or nil (the fallback said in the log).
-    private func planConcurrency(_ client: LegnextClient) async -> Int? {
+    private func planConcurrency(_ client: LegnextClient, prefix: String) async -> Int? {
         let fallback = configuration.concurrency
         switch await client.activeTasks() {
         case .success(let active):
             if let limit = active.concurrentLimit, limit > 0 {
                 logger.notice(
-                    "the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): \(Self.leadSummary(plan: limit)); --concurrency overrides it"
+                    "\(prefix)the plan runs \(limit) jobs at once (GET /account/active_tasks, \(active.totalActive ?? active.tasks.count) active now): \(Self.leadSummary(plan: limit)); --concurrency overrides it"
                 )
                 return limit
             }
-            logger.notice("GET /account/active_tasks reports no concurrency limit: concurrency \(fallback) (--concurrency sets it)")
+            logger.notice("\(prefix)GET /account/active_tasks reports no concurrency limit: concurrency \(fallback) (--concurrency sets it)")
         case .rejected(let failure) where failure.httpStatus == 404:
-            logger.notice("this server has no /account/active_tasks: concurrency \(fallback); set --concurrency to your plan's limit")
+            logger.notice("\(prefix)this server has no /account/active_tasks: concurrency \(fallback); set --concurrency to your plan's limit")
         default:
-            logger.notice("cannot ask for the plan's limit (GET /account/active_tasks): concurrency \(fallback) (--concurrency sets it)")
+            logger.notice("\(prefix)cannot ask for the plan's limit (GET /account/active_tasks): concurrency \(fallback) (--concurrency sets it)")
         }
         return nil
     }

@@ -35,6 +35,11 @@ public struct EnqueueCommand: AsyncParsableCommand {
     @Option(name: .customLong("key"), help: "Idempotency key: a job whose key is already queued is skipped.") var key: String?
     @Option(help: "Local id of the job this one follows up (upscale, variation, …).") var parent: Int64?
     @Option(help: "Your own reference, carried to listings and outputs.") var tag: String?
+    @Option(
+        help:
+            "Send these jobs with this Legnext account only (one the daemon was last started with, see `status`); default: whichever has room. A follow-up goes to its parent's account anyway."
+    )
+    var account: String?
     @Option(name: .customLong("file"), help: ArgumentHelp("Read one job per line from a file, or - for stdin.", valueName: "file"))
     var file: String?
     @Flag(help: "Print the result as JSON.") var json = false
@@ -52,12 +57,16 @@ public struct EnqueueCommand: AsyncParsableCommand {
         if file != nil, !prompts.isEmpty { throw ValidationError("give prompts as arguments or --file, not both") }
         if key != nil, prompts.count > 1 { throw ValidationError("--key names one job: give one prompt, or use --file with a key per line") }
         if key != nil, file != nil { throw ValidationError("--key names one job: put a \"key\" on each line of the file instead") }
+        if let account, !AccountRoute.isValidName(account) {
+            throw ValidationError("--account must be an account's name: 1–32 of a–z, 0–9, - and _ (`legnext-queue status` lists the daemon's)")
+        }
     }
 
     public func run() async throws {
         try await reportingErrors {
             let now = Date()
             var defaults = JobDraft(kind: kind, prompt: nil, params: [:], priority: priority, after: nil, key: key, parent: parent, tag: tag)
+            defaults.account = account
             for param in params {
                 let (name, value) = try Self.parseParam(param)
                 defaults.params[name] = value
@@ -102,6 +111,7 @@ public struct EnqueueCommand: AsyncParsableCommand {
             }
             let store = try global.openCreating()
             try checkParents(drafts, store: store, source: source)
+            try checkAccounts(drafts, store: store, source: source)
             let result: EnqueueResult
             do throws(StoreError) {
                 result = try store.enqueue(drafts.map(\.newJob))
@@ -135,6 +145,22 @@ public struct EnqueueCommand: AsyncParsableCommand {
             let shown = errors.prefix(20).map { "\(name):\($0.line): \($0.message)" }
             let more = errors.count > 20 ? ["… and \(errors.count - 20) more bad lines"] : []
             throw CLIError.bad((shown + more + ["nothing was enqueued"]).joined(separator: "\n"))
+        }
+    }
+
+    /// Refuses a pin to an account the daemon was not last started with (the schema would too,
+    /// without naming the accounts there are).
+    private func checkAccounts(_ drafts: [JobDraft], store: QueueStore, source: String?) throws {
+        let pinned = drafts.filter { $0.account != nil }
+        guard !pinned.isEmpty else { return }
+        let known = try store.accounts().map(\.name)
+        for draft in pinned where !known.contains(draft.account!) {
+            let running =
+                known.isEmpty ? "no daemon has recorded its accounts yet" : "the daemon was last started with \(known.joined(separator: ", "))"
+            let message =
+                "unknown account \(draft.account!): \(running); start it with --account \(draft.account!), or leave the job unpinned"
+            if let source, let line = draft.line { throw CLIError.bad("\(source):\(line): \(message)") }
+            throw CLIError.bad(message)
         }
     }
 

@@ -13,6 +13,8 @@ struct JobDraft {
     var key: String?
     var parent: Int64?
     var tag: String?
+    /// The account the job must be sent with (nil: any).
+    var account: String? = nil
     /// Line of the input file, for error messages.
     var line: Int?
 
@@ -40,7 +42,8 @@ struct JobDraft {
             priority: priority,
             runAfter: after,
             idempotencyKey: key,
-            parentId: parent
+            parentId: parent,
+            account: account
         )
     }
 }
@@ -106,10 +109,13 @@ struct JobFileReader {
         guard case .object(let object)? = JSONValue(parsing: line) else {
             return .failure(LineError(line: number, message: "the line starts with '{' but is not a JSON object"))
         }
-        let known: Set<String> = ["prompt", "kind", "params", "priority", "key", "after", "parent", "tag"]
+        let known: Set<String> = ["prompt", "kind", "params", "priority", "key", "after", "parent", "tag", "account"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             return .failure(
-                LineError(line: number, message: "unknown field \"\(unknown)\" (fields: prompt, kind, params, priority, key, after, parent, tag)")
+                LineError(
+                    line: number,
+                    message: "unknown field \"\(unknown)\" (fields: prompt, kind, params, priority, key, after, parent, tag, account)"
+                )
             )
         }
         func fail(_ message: String) -> Result<JobDraft, LineError> { .failure(LineError(line: number, message: message)) }
@@ -151,6 +157,12 @@ struct JobFileReader {
         if let tag = object["tag"] {
             guard let value = tag.stringValue else { return fail("tag must be a string") }
             draft.tag = value
+        }
+        if let account = object["account"] {
+            guard let value = account.stringValue, AccountRoute.isValidName(value) else {
+                return fail("account must be an account's name (1–32 of a–z, 0–9, - and _)")
+            }
+            draft.account = value
         }
         return .success(draft)
     }

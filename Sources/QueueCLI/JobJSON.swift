@@ -114,6 +114,23 @@ enum JobJSON {
             "oldest_queued_age_seconds": status.oldestQueuedAt.map { .double(max(0, status.at.timeIntervalSince($0))) } ?? .null,
             "credits_used": .int(status.creditsUsed),
             "daemon": daemon,
+            "accounts": .array(
+                status.accounts.map { account in
+                    .object([
+                        "name": .string(account.name),
+                        "concurrency": .int(account.concurrency),
+                        "plan": account.plan.map(JSONValue.int) ?? .null,
+                        "rate": .double(account.rate),
+                        "current_rate": account.currentRate.map(JSONValue.double) ?? .null,
+                        "priority": .int(account.priority),
+                        "in_flight": .int(account.inFlight),
+                        "credits_used": .int(account.creditsUsed),
+                        "queued_pinned": .int(status.pinned[account.name] ?? 0),
+                        "paused_reason": text(account.pausedReason),
+                        "paused_since": stamp(account.pausedSince),
+                    ])
+                }
+            ),
         ])
     }
 

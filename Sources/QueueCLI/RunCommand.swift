@@ -74,6 +74,15 @@ public struct RunCommand: AsyncParsableCommand {
     var noAutoSettle = false
     @Option(name: .customLong("api-key-file"), help: "File holding the Legnext API key.") var apiKeyFile: String?
     @Option(
+        name: .customLong("account"),
+        help: ArgumentHelp(
+            "A Legnext account to send with, repeated for a pool: NAME[,key-file=PATH][,concurrency=N][,plan-concurrency=N][,rate=R][,burst=N][,priority=P].",
+            discussion:
+                "Each account has its own plan, rate limit, pause and credit; a new job goes to one with room (the highest priority first), a follow-up to its parent's account, a pinned job (enqueue --account) to its own. Its key: key-file=, else $LEGNEXT_API_KEY_<NAME>, else the systemd credential legnext-api-key-<NAME>. --concurrency, --plan-concurrency, --rate and --burst are the defaults of every account."
+        )
+    )
+    var accounts: [String] = []
+    @Option(
         name: .customLong("base-url"),
         help: "Legnext API base URL (default: $LEGNEXT_BASE_URL, else \(LegnextClientConfiguration.defaultBaseURL))."
     )
@@ -169,6 +178,22 @@ public struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if simulate, baseURL != nil { throw ValidationError("--simulate and --base-url do not go together") }
+        var names = Set<String>()
+        for text in accounts {
+            let account: AccountOption
+            do {
+                account = try AccountOption(parsing: text)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            guard names.insert(account.name).inserted else { throw ValidationError("--account \(account.name) is given twice") }
+            if account.keyFile != nil, simulate {
+                throw ValidationError("--simulate makes its own keys: --account \(account.name) takes no key-file with it")
+            }
+        }
+        if !accounts.isEmpty, apiKeyFile != nil {
+            throw ValidationError("--api-key-file goes with a single key; with --account, give each account its own: --account NAME,key-file=PATH")
+        }
         if let callbackURL {
             guard callbackListen != nil else { throw ValidationError("--callback-url needs --callback-listen (where the callbacks arrive)") }
             guard callbackURL.hasPrefix("http://") || callbackURL.hasPrefix("https://") else {
@@ -227,9 +252,6 @@ public struct RunCommand: AsyncParsableCommand {
             try store.claimDaemon(pid: getpid(), hostname: ProcessInfo.processInfo.hostName, now: Date(), isDaemon: Self.isDaemonProcess)
 
             var engine = EngineConfiguration()
-            engine.concurrency = concurrency ?? EngineConfiguration().concurrency
-            engine.rate = rate
-            engine.burst = burst ?? max(1, Int(rate.rounded(.up)))
             engine.maxAttempts = maxAttempts
             engine.giveUpAfter = TimeSpec.duration(giveUpAfter)!
             engine.noProgressTimeout = TimeSpec.duration(noProgressTimeout)!
@@ -247,16 +269,53 @@ public struct RunCommand: AsyncParsableCommand {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             let key: APIKey
             let base: @Sendable () async -> String
+            let options = accounts.compactMap { try? AccountOption(parsing: $0) }
+            var setups: [EngineService.AccountSetup] = []
+            func setup(_ option: AccountOption?, key: APIKey, reload: (@Sendable () -> APIKey?)?) -> EngineService.AccountSetup {
+                let rate = option?.rate ?? self.rate
+                return EngineService.AccountSetup(
+                    name: option?.name ?? AccountRoute.defaultName,
+                    key: key,
+                    reloadKey: reload,
+                    concurrency: option?.concurrency ?? (option?.planConcurrency == nil ? concurrency : nil),
+                    planConcurrency: option?.planConcurrency ?? (option?.concurrency == nil ? planConcurrency : nil),
+                    rate: rate,
+                    burst: option?.burst ?? burst ?? max(1, Int(rate.rounded(.up))),
+                    priority: option?.priority ?? 0,
+                    named: option != nil
+                )
+            }
             if simulate {
-                let simulator = LegnextSimulator(configuration: Self.demoSimulator, logger: Logger(label: "legnext-sim"))
+                var simulation = Self.demoSimulator
+                simulation.otherAccounts = options.dropFirst().map {
+                    .init(
+                        name: $0.name,
+                        apiKey: "sim-key-\($0.name)",
+                        credits: simulation.credits,
+                        concurrency: simulation.concurrency,
+                        rateLimit: simulation.rateLimit
+                    )
+                }
+                let simulator = LegnextSimulator(configuration: simulation, logger: Logger(label: "legnext-sim"))
                 services.append(.init(service: simulator))
-                key = APIKey(Self.demoSimulator.apiKey)!
+                key = APIKey(simulation.apiKey)!
+                for (index, option) in options.enumerated() {
+                    setups.append(setup(option, key: index == 0 ? key : APIKey("sim-key-\(option.name)")!, reload: nil))
+                }
                 base = { await simulator.baseURL() }
                 logger.info(
-                    "--simulate: using the built-in Legnext simulator (jobs take about \(Int(Self.demoSimulator.durationMedian))s; nothing reaches Legnext)"
+                    "--simulate: using the built-in Legnext simulator (jobs take about \(Int(simulation.durationMedian))s; nothing reaches Legnext)"
                 )
             } else {
-                key = try APIKeySource.load(file: apiKeyFile)
+                if options.isEmpty {
+                    key = try APIKeySource.load(file: apiKeyFile)
+                } else {
+                    key = try options[0].loadKey()
+                    for option in options {
+                        // A key refused by Legnext is read again before each balance probe.
+                        setups.append(setup(option, key: try option.loadKey(), reload: { try? option.loadKey() }))
+                    }
+                }
                 // A key refused by Legnext is read again before each balance probe: fixing the
                 // file (or the credential) resumes the daemon. An unreadable file keeps the old key.
                 engine.reloadKey = { [apiKeyFile] in try? APIKeySource.load(file: apiKeyFile) }
@@ -266,6 +325,7 @@ public struct RunCommand: AsyncParsableCommand {
                 }
                 base = { url }
             }
+            if setups.isEmpty { setups = [setup(nil, key: key, reload: engine.reloadKey)] }
             let outputs = try outputSettings(store: store)
             engine.downloadOutputs = outputs.downloads != nil
             engine.notifyChannels = outputs.channels
@@ -334,7 +394,7 @@ public struct RunCommand: AsyncParsableCommand {
             let wakeAll = wakes
             let daemon = EngineService(
                 store: store,
-                key: key,
+                accounts: setups,
                 baseURL: base,
                 configuration: engine,
                 logger: logger,
@@ -342,8 +402,6 @@ public struct RunCommand: AsyncParsableCommand {
                 notifier: notifier,
                 callbacks: callbacks,
                 listeners: listeners,
-                learnConcurrency: concurrency == nil && planConcurrency == nil,
-                planConcurrency: planConcurrency,
                 wake: { for wake in wakeAll { wake() } },
                 hasOutbox: outputs.downloads != nil || !outputs.channels.isEmpty
             )

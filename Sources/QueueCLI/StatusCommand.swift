@@ -53,7 +53,38 @@ public struct StatusCommand: AsyncParsableCommand {
         lines.append("")
         lines.append("in flight  " + String(status.inFlight).leftPad(9))
         lines.append("credits    " + String(status.creditsUsed).leftPad(9) + "   used")
+        lines += accountLines(status)
         return lines.joined(separator: "\n")
+    }
+
+    /// A line per account when the daemon runs several (or named ones): in flight of its limit,
+    /// rate, points used, jobs pinned to it, and its pause with what to do.
+    static func accountLines(_ status: QueueStatus) -> [String] {
+        let accounts = status.accounts
+        guard accounts.count > 1 || accounts.contains(where: { $0.name != AccountRoute.defaultName }) else { return [] }
+        var lines = ["", "accounts"]
+        for account in accounts {
+            let limit = account.plan.map { "plan \($0), up to \(account.concurrency)" } ?? "up to \(account.concurrency)"
+            var line = "  " + account.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+            line += (status.daemonRunning ? "\(account.inFlight) in flight (\(limit))" : "limit \(limit)")
+            line += ", rate \(account.rate == 0 ? "unlimited" : formatRate(account.rate) + "/s")"
+            if account.priority != 0 { line += ", priority \(account.priority)" }
+            line += ", \(account.creditsUsed) points used"
+            if let pinned = status.pinned[account.name] { line += ", \(pinned) queued pinned to it" }
+            lines.append(line)
+            if status.daemonRunning, let reason = account.pausedReason {
+                let since = account.pausedSince.map { " (for \(TimeSpec.age(status.at.timeIntervalSince($0))))" } ?? ""
+                let pinned = status.pinned[account.name].map { "; its \($0) pinned job(s) wait, the others go to the other accounts" } ?? ""
+                lines.append("  \(String(repeating: " ", count: 12))PAUSED\(since): \(reason)\(pinned)")
+            }
+        }
+        let known = Set(accounts.map(\.name))
+        for (name, count) in status.pinned.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
+            lines.append(
+                "  \(name.padding(toLength: 12, withPad: " ", startingAt: 0))not run by the daemon: \(count) queued job(s) pinned to it fail at their claim"
+            )
+        }
+        return lines
     }
 
     /// Below this, SQLite's next WAL append may not fit.

@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import QueueStore
 
 /// How the daemon drains the queue. Every field has a default a demanding operator can live with.
 public struct EngineConfiguration: Sendable {
@@ -68,6 +69,11 @@ public struct EngineConfiguration: Sendable {
     public var notifyChannels: [String] = []
     /// Jobs claimed in one transaction at most.
     public var claimBatch: Int = 64
+    /// The Legnext account this engine sends with, and which queued jobs it may take
+    /// (``AccountRoute``): one account, `default`, unless an ``EnginePool`` runs several.
+    public var route: AccountRoute = .single
+    /// Among the accounts of a pool with room for a job, those of the highest priority take it.
+    public var priority = 0
 
     /// Reads the API key again (from its file or credential), asked before each balance probe
     /// while the key is refused, so a fixed key file resumes the daemon without a restart.

@@ -109,6 +109,12 @@ struct EngineState: Sendable {
 
     /// Slots in use: submissions under way and jobs followed at their normal pace.
     var busy: Int { inFlight.count - lingering.count + submitting }
+
+    /// The last claim found fewer jobs than it asked for, and none has come since.
+    var starved = false
+
+    /// Nothing in flight, being written or being settled.
+    var isQuiet: Bool { busy == 0 && unwritten == 0 && settling.isEmpty }
 }
 
 /// Polls due, earliest first. Entries are never removed early: a popped entry whose job has

@@ -14,7 +14,15 @@ public enum CallbackDisposition: Sendable, Hashable {
     case mismatch(String)
 }
 
-extension QueueEngine {
+/// What takes a callback: an engine, or a pool of them (which hands it to the job's account).
+public protocol CallbackHandling: Sendable {
+    /// A callback for `target` arrived (its token already checked): what the engine makes of it.
+    func callbackArrived(_ target: CallbackTarget, remoteJobId: String?, status: String?) -> CallbackDisposition
+}
+
+extension EnginePool: CallbackHandling {}
+
+extension QueueEngine: CallbackHandling {
     /// The callback URL a submission of job `id` carries, or nil with callbacks off.
     func callbackURL(_ id: Int64, token: String?) -> String? {
         guard let base = configuration.callbackBaseURL, let token else { return nil }
@@ -154,7 +162,7 @@ extension QueueEngine {
             guard !isStopping, let ticket = try? await limiter.acquire(.poll) else { return nil }
             let outcome = await legnext.job(id: remoteJobId)
             limiter.finished(ticket, outcome.budgetResult)
-            EngineMetrics.request("GET /v1/job", outcome)
+            EngineMetrics.request(account: route.name, "GET /v1/job", outcome)
             switch outcome {
             case .success(let remote): return remote.jobId == remoteJobId ? remote : nil
             case .rejected, .account: return nil

@@ -1,5 +1,6 @@
 import Foundation
 import LegnextAPI
+import Logging
 import QueueStore
 import QueueSupport
 
@@ -10,12 +11,14 @@ extension QueueEngine {
         var workMayBeWaiting = true
         var claimFailures = 0
         while !isStopping {
-            let (free, paused) = state.withLock { state in
-                let limit = min(configuration.concurrency, state.lead.map { $0.plan + $0.current } ?? configuration.concurrency)
-                return (limit - state.busy, state.paused != nil)
-            }
+            let (free, paused) = state.withLock { state in (inFlightLimit(state) - state.busy, state.paused != nil) }
             if paused || free <= 0 {
                 await workSignal.wait()
+                continue
+            }
+            if workMayBeWaiting, let lanes, lanes.outranked(self) {
+                // An account of higher priority has room for the next job: it goes there first.
+                await clock.wait(for: workSignal, until: clock.now().addingTimeInterval(0.25))
                 continue
             }
             if !workMayBeWaiting {
@@ -37,7 +40,9 @@ extension QueueEngine {
                     stop()
                     break
                 }
+                state.withLock { $0.starved = true }
                 await waitForWork()
+                state.withLock { $0.starved = false }
                 workMayBeWaiting = true
                 continue
             }
@@ -55,7 +60,12 @@ extension QueueEngine {
             while tickets.count < min(free, configuration.claimBatch), let ticket = limiter.tryAcquire() { tickets.append(ticket) }
             let batch: ClaimBatch
             do {
-                batch = try await store.claim(limit: tickets.count, now: clock.now(), callbackTokens: configuration.callbackBaseURL != nil)
+                batch = try await store.claim(
+                    limit: tickets.count,
+                    now: clock.now(),
+                    callbackTokens: configuration.callbackBaseURL != nil,
+                    route: route
+                )
                 if claimFailures > 0 { logger.notice("claiming jobs again after \(claimFailures) failed attempt(s)") }
                 claimFailures = 0
                 writeLanded()
@@ -89,6 +99,21 @@ extension QueueEngine {
         }
     }
 
+    /// The in-flight limit now: the plan and its lead, never over `concurrency`.
+    func inFlightLimit(_ state: EngineState) -> Int {
+        min(configuration.concurrency, state.lead.map { $0.plan + $0.current } ?? configuration.concurrency)
+    }
+
+    /// Not paused or stopping, with room, and its last claim did not come back short.
+    var wantsWork: Bool {
+        state.withLock { state in
+            !state.stopping && state.paused == nil && !state.starved && inFlightLimit(state) > state.busy
+        }
+    }
+
+    /// Nothing in flight, being written or being settled.
+    var isQuiet: Bool { state.withLock { $0.isQuiet } }
+
     /// Sleeps until the queue may hold claimable work: a change signal, the next delayed job's
     /// time, or the periodic check.
     private func waitForWork() async {
@@ -105,14 +130,23 @@ extension QueueEngine {
     /// ahead (a retry's backoff is waited for): how many those are and when the first falls due;
     /// nil while there is work to wait for.
     private func idleDeferred() async -> (count: Int, next: Date?)? {
-        guard state.withLock({ $0.busy == 0 && $0.unwritten == 0 && $0.paused == nil && $0.settling.isEmpty }) else { return nil }
-        let now = clock.now()
-        guard let queued = await logged("count the queued jobs", { try await store.queuedCount() }),
-            let deferred = await logged("read the delayed jobs", { try await store.deferredJobs(after: now) }),
-            queued == deferred.count
-        else { return nil }
-        if let next = deferred.next, next.timeIntervalSince(now) <= 60 { return nil }
-        return deferred
+        guard state.withLock({ $0.isQuiet && $0.paused == nil }) else { return nil }
+        return await Self.queueIdle(store, now: clock.now(), logger: logger)
+    }
+
+    /// Whether the queue holds nothing due soon: the jobs deferred (by `run_after`) more than a
+    /// minute, their count and the first one's time; nil while there is work to wait for.
+    static func queueIdle(_ store: any JobStore, now: Date, logger: Logger) async -> (count: Int, next: Date?)? {
+        do {
+            let queued = try await store.queuedCount()
+            let deferred = try await store.deferredJobs(after: now)
+            guard queued == deferred.count else { return nil }
+            if let next = deferred.next, next.timeIntervalSince(now) <= 60 { return nil }
+            return deferred
+        } catch {
+            logger.warning("cannot count the queued jobs: \(error)")
+            return nil
+        }
     }
 
     /// Makes the requests the loops hand over, each in its own task. When the loops end

@@ -37,7 +37,7 @@ extension QueueEngine {
             return true
         }
         guard changed else { return }
-        logger.error("submissions paused: \(reason)")
+        logger.error("\(accountPrefix)submissions paused: \(reason)")
         publishStatus()
         pauseSignal.signal()
         writePause(reason, since: now, what: "pause")
@@ -123,7 +123,7 @@ extension QueueEngine {
             }
             let outcome = await legnext.balance()
             limiter.finished(ticket, outcome.budgetResult)
-            EngineMetrics.request("GET /account/balance", outcome)
+            EngineMetrics.request(account: route.name, "GET /account/balance", outcome)
             switch outcome {
             case .success(let balance):
                 let known = balance.availablePoints != nil || balance.availableCredits != nil
@@ -160,25 +160,31 @@ extension QueueEngine {
             return state.paused?.reason
         }
         guard was != nil else { return }
-        logger.notice("submissions resumed: \(note)")
+        logger.notice("\(accountPrefix)submissions resumed: \(note)")
         publishStatus()
         workSignal.signal()
         writePause(nil, since: nil, what: "resume")
     }
 
-    /// Puts a pause (or its end) in the daemon row at once, for `status`, rather than at the
-    /// next heartbeat; if the write fails, that heartbeat does it.
+    /// Puts a pause (or its end) in the account's row (and, alone, the daemon row) at once, for
+    /// `status`, rather than at the next heartbeat; if the write fails, that heartbeat does it.
     private func writePause(_ reason: String?, since: Date?, what: String) {
-        Task(executorPreference: taskExecutor) { [self, store, clock] in
-            await self.logged("record the \(what) in the daemon row (the next heartbeat does)") {
-                try await store.heartbeat(
+        Task(executorPreference: taskExecutor) { [self, store, clock, route] in
+            await self.logged("record the \(what) in the accounts row (the next heartbeat does)") {
+                let busy = self.state.withLock { $0.busy }
+                try await store.accountHeartbeat(
+                    route.name,
                     now: clock.now(),
-                    inFlight: self.state.withLock { $0.busy },
+                    inFlight: busy,
                     currentRate: nil,
                     pausedReason: reason,
                     pausedSince: since
                 )
+                if self.lanes == nil {
+                    try await store.heartbeat(now: clock.now(), inFlight: busy, currentRate: nil, pausedReason: reason, pausedSince: since)
+                }
             }
         }
+        lanes?.changed()
     }
 }

@@ -39,7 +39,7 @@ extension QueueEngine {
         }
         let outcome = await legnext.job(id: tracked.remoteJobId)
         limiter.finished(ticket, outcome.budgetResult)
-        EngineMetrics.request("GET /v1/job", outcome)
+        EngineMetrics.request(account: route.name, "GET /v1/job", outcome)
         if Task.isCancelled { return }  // cut off by shutdown: the job is polled again after a restart
         let now = clock.now()
         let jitter = Double.random(in: 0..<1)
@@ -152,7 +152,7 @@ extension QueueEngine {
         let lag = remote.endedAt.map { now.timeIntervalSince($0) }
         if remote.status == .completed {
             let duration = reported ?? now.timeIntervalSince(submittedAt)
-            EngineMetrics.finished(state: "completed", kind: kind, duration: duration, lag: lag, credits: remote.usage?.consume)
+            EngineMetrics.finished(account: route.name, state: "completed", kind: kind, duration: duration, lag: lag, credits: remote.usage?.consume)
             let lead = state.withLock { state -> PlanLead? in
                 state.planner.record(kind: kind, duration: duration, polls: polls)
                 state.completed += 1
@@ -168,7 +168,7 @@ extension QueueEngine {
             }
             log.info("job \(id) completed in \(String(format: "%.1f", now.timeIntervalSince(submittedAt)))s")
         } else {
-            EngineMetrics.finished(state: "failed", kind: kind, duration: reported, lag: lag, credits: nil)
+            EngineMetrics.finished(account: route.name, state: "failed", kind: kind, duration: reported, lag: lag, credits: nil)
             state.withLock { $0.failed += 1 }
             log.warning("job \(id) failed at Legnext: \(remote.error?.summary ?? "Legnext reported the job failed")")
         }

@@ -71,7 +71,7 @@ extension QueueEngine {
             let lookStarted = clock.now()
             let outcome = await legnext.activeTasks()
             limiter.finished(ticket, outcome.budgetResult)
-            EngineMetrics.request("GET /account/active_tasks", outcome)
+            EngineMetrics.request(account: route.name, "GET /account/active_tasks", outcome)
             let answered = clock.now()
             var gap = UncertainJobSettlement.longestLookGap
             switch outcome {

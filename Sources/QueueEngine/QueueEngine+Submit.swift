@@ -43,7 +43,7 @@ extension QueueEngine {
         defer { state.withLock { _ = $0.unanswered.removeValue(forKey: job.id) } }
         let outcome = await legnext.submit(request)
         limiter.finished(ticket, outcome.budgetResult)
-        EngineMetrics.request("POST /v1/\(request.kind.rawValue)", outcome)
+        EngineMetrics.request(account: route.name, "POST /v1/\(request.kind.rawValue)", outcome)
         let now = clock.now()
         if outcome.wasAnswered { noteAnswer(after: now.timeIntervalSince(sentAt)) }
         let listMissing = state.withLock { $0.hasActiveTasks == false }

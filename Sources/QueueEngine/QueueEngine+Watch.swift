@@ -50,7 +50,7 @@ extension QueueEngine {
             let lookStarted = clock.now()
             let outcome = await legnext.activeTasks()
             limiter.finished(ticket, outcome.budgetResult)
-            EngineMetrics.request("GET /account/active_tasks", outcome)
+            EngineMetrics.request(account: route.name, "GET /account/active_tasks", outcome)
             if Task.isCancelled { return }
             let answered = clock.now()
             switch outcome {

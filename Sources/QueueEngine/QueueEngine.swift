@@ -14,7 +14,7 @@ import Synchronization
 public final class QueueEngine: Service, Sendable {
     let store: any JobStore
     let legnext: any LegnextService
-    let configuration: EngineConfiguration
+    public let configuration: EngineConfiguration
     let clock: any QueueClock
     let logger: Logger
     let limiter: RateLimiter
@@ -45,13 +45,17 @@ public final class QueueEngine: Service, Sendable {
     /// Where work found outside the loops (a callback) is handed over, while the engine runs.
     let extraWork: Mutex<AsyncStream<Work>.Continuation?> = Mutex(nil)
     private let lifecycleObservers: Mutex<[@Sendable (EngineLifecycleEvent) -> Void]> = Mutex([])
+    /// The other accounts' engines, when this one is part of an ``EnginePool``: the pool then
+    /// does what concerns the whole queue (start-up recovery, the `daemon` row, stopping when
+    /// the queue is drained), and this engine what concerns its account.
+    let lanes: EngineLanes?
 
     /// - Parameters:
     ///   - store: the queue.
     ///   - legnext: the API (the real client, pointed at Legnext or at the simulator).
     ///   - taskExecutor: where the tasks the engine starts outside its task groups run; the
     ///     structured ones run where ``run()`` is called.
-    public init(
+    public convenience init(
         store: any JobStore,
         legnext: any LegnextService,
         configuration: EngineConfiguration,
@@ -60,6 +64,29 @@ public final class QueueEngine: Service, Sendable {
         taskExecutor: (any TaskExecutor)? = nil,
         logger: Logger
     ) {
+        self.init(
+            store: store,
+            legnext: legnext,
+            configuration: configuration,
+            clock: clock,
+            diskAlarm: diskAlarm,
+            taskExecutor: taskExecutor,
+            lanes: nil,
+            logger: logger
+        )
+    }
+
+    init(
+        store: any JobStore,
+        legnext: any LegnextService,
+        configuration: EngineConfiguration,
+        clock: any QueueClock,
+        diskAlarm: DiskAlarm,
+        taskExecutor: (any TaskExecutor)?,
+        lanes: EngineLanes?,
+        logger: Logger
+    ) {
+        self.lanes = lanes
         self.taskExecutor = taskExecutor
         self.diskAlarm = diskAlarm
         self.store = store
@@ -111,6 +138,12 @@ public final class QueueEngine: Service, Sendable {
 
     var isStopping: Bool { state.withLock { $0.stopping } }
 
+    /// The account this engine sends with, and the jobs it may take.
+    public var route: AccountRoute { configuration.route }
+
+    /// Starts a log line about the account as a whole, when there are several.
+    var accountPrefix: String { lanes == nil ? "" : "account \(route.name): " }
+
     /// Whether the engine stopped because the queue ran dry (`exitWhenIdle`).
     public var drained: Bool { state.withLock { $0.drained } }
 
@@ -149,36 +182,56 @@ public final class QueueEngine: Service, Sendable {
         } onGracefulShutdown: {
             self.stop()
         }
+        let (completed, failed) = state.withLock { ($0.completed, $0.failed) }
+        guard lanes == nil else {
+            logger.info("\(accountPrefix)stopped: \(completed) completed and \(failed) failed in this run")
+            return
+        }
         await shielded {
             await self.logged("record in the daemon row that it stopped") { try await self.store.markDaemonStopped(now: self.clock.now()) }
         }
-        let (completed, failed) = state.withLock { ($0.completed, $0.failed) }
         logger.info("stopped: \(completed) completed and \(failed) failed in this run")
     }
 
-    /// Start-up: crash recovery, the daemon row, the in-flight jobs to follow, learned durations.
-    private func prepare() async throws {
+    /// Start-up of the whole queue, before any account takes a job: counts, crash recovery,
+    /// rows no claim would take. Returns the jobs it failed. (An ``EnginePool`` does it once
+    /// for all its accounts.)
+    static func prepareQueue(_ store: any JobStore, now: Date, autoSettle: Bool, logger: Logger) async throws -> Int {
         try await store.recount()
-        let now = clock.now()
         let interrupted = try await store.recoverInterruptedSubmissions(now: now)
         if !interrupted.isEmpty {
             let next =
-                configuration.autoSettle
+                autoSettle
                 ? "they are looked for among Legnext's running jobs, then adopted or resent"
                 : "they will not be resent without `legnext-queue retry`"
             logger.warning(
                 "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain, and \(next): \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
             )
         }
+        let unclaimable = try await store.failUnclaimableRows(now: now)
+        for failure in unclaimable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
+        return unclaimable.count
+    }
+
+    /// Start-up: crash recovery (alone), the in-flight jobs of this account to follow, learned
+    /// durations, the daemon row (alone).
+    private func prepare() async throws {
+        let now = clock.now()
+        if lanes == nil {
+            let failed = try await Self.prepareQueue(store, now: now, autoSettle: configuration.autoSettle, logger: logger)
+            state.withLock { $0.failed += failed }
+        }
         // A POST of a job claimed before the restart left at or after its claim; the process that
         // sent it has ended, and Legnext is done with it a margin later.
         if let slowest = try await store.slowestRecentSubmission(limit: 200) { noteAnswer(after: slowest) }
         let sealed = now.addingTimeInterval(sealMargin())
-        for (job, claimedAt) in try await store.uncertainJobs() { beginSettling(job, sentAt: claimedAt, answeredAt: sealed) }
-        let unclaimable = try await store.failUnclaimableRows(now: now)
-        let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
-        for failure in unclaimable + unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
-        state.withLock { $0.failed += unclaimable.count + unfollowable.count }
+        for (job, claimedAt) in try await store.uncertainJobs() where route.owns(job.remoteAccount) {
+            beginSettling(job, sentAt: claimedAt, answeredAt: sealed)
+        }
+        let (allInFlight, unfollowable) = try await store.inFlightJobs(now: now)
+        let inFlight = allInFlight.filter { route.owns($0.account) }
+        for failure in unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
+        state.withLock { $0.failed += unfollowable.count }
         var kinds = Set(inFlight.map(\.kind))
         kinds.insert("diffusion")
         var planner = PollPlanner(budget: configuration.pollBudget)
@@ -201,7 +254,10 @@ public final class QueueEngine: Service, Sendable {
                 )
             }
         }
-        if !inFlight.isEmpty { logger.info("following \(inFlight.count) job(s) submitted before the restart") }
+        if !inFlight.isEmpty { logger.info("\(accountPrefix)following \(inFlight.count) job(s) submitted before the restart") }
+        publishStatus()
+        guard lanes == nil else { return }
+        try await store.registerAccounts([accountInfo], now: now)
         try await store.registerDaemon(
             DaemonInfo(
                 pid: ProcessInfo.processInfo.processIdentifier,
@@ -216,7 +272,17 @@ public final class QueueEngine: Service, Sendable {
             ),
             notifyChannels: configuration.notifyChannels
         )
-        publishStatus()
+    }
+
+    /// This account as the `accounts` table records it.
+    var accountInfo: AccountInfo {
+        AccountInfo(
+            name: route.name,
+            concurrency: configuration.concurrency,
+            plan: configuration.plan,
+            rate: configuration.rate,
+            priority: configuration.priority
+        )
     }
 
     // MARK: Heartbeat and status
@@ -227,20 +293,21 @@ public final class QueueEngine: Service, Sendable {
     private func heartbeatLoop() async {
         while !Task.isCancelled {
             let (busy, paused) = state.withLock { ($0.busy, $0.paused) }
-            EngineMetrics.gauges(
-                inFlight: busy,
-                concurrency: configuration.concurrency,
-                rate: limiter.isUnlimited ? nil : limiter.currentRate,
-                paused: paused != nil
-            )
+            let rate = limiter.isUnlimited ? nil : limiter.currentRate
+            EngineMetrics.gauges(account: route.name, inFlight: busy, concurrency: configuration.concurrency, rate: rate, paused: paused != nil)
             do {
-                try await store.heartbeat(
-                    now: clock.now(),
+                let now = clock.now()
+                try await store.accountHeartbeat(
+                    route.name,
+                    now: now,
                     inFlight: busy,
-                    currentRate: limiter.isUnlimited ? nil : limiter.currentRate,
+                    currentRate: rate,
                     pausedReason: paused?.reason,
                     pausedSince: paused?.since
                 )
+                if lanes == nil {
+                    try await store.heartbeat(now: now, inFlight: busy, currentRate: rate, pausedReason: paused?.reason, pausedSince: paused?.since)
+                }
                 writeLanded()
             } catch {
                 if case .diskFull = error {
@@ -258,11 +325,18 @@ public final class QueueEngine: Service, Sendable {
     func publishStatus() {
         let observers = statusObservers.withLock { $0 }
         guard !observers.isEmpty else { return }
+        let snapshot = status
+        for observer in observers { observer(snapshot) }
+    }
+
+    /// The engine's figures now.
+    public var status: EngineStatus {
         var snapshot = state.withLock { state in
             EngineStatus(inFlight: state.busy, completed: state.completed, failed: state.failed, pausedReason: state.paused?.reason)
         }
+        snapshot.account = route.name
         snapshot.diskProblem = diskAlarm.current
-        for observer in observers { observer(snapshot) }
+        return snapshot
     }
 
     /// Runs a store call whose failure costs only a round (it is asked again): says what could
@@ -303,6 +377,8 @@ public struct EngineStatus: Sendable, Hashable {
     public var pausedReason: String?
     /// Why the queue cannot be written, while it cannot.
     public var diskProblem: String?
+    /// The account it concerns (in a pool's summary: the first paused one, or nil).
+    public var account: String?
 }
 
 /// The program's version as the engine records it.

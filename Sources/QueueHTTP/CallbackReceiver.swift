@@ -30,7 +30,7 @@ public struct CallbackReceiver: Service {
     let connectionGuard = ConnectionGuard(limit: ConnectionGuard.defaultLimit(), deadline: .seconds(10))
     /// Set by ``attach(_:)``: the engine is built once the callback address (and so the port)
     /// is known, after this has started listening.
-    private let engine = Promised<QueueEngine>()
+    private let engine = Promised<any CallbackHandling>()
 
     /// How far a signed callback's timestamp may be from our clock (replays of old callbacks are refused).
     public static let signatureTolerance: TimeInterval = 300
@@ -55,7 +55,7 @@ public struct CallbackReceiver: Service {
     public func port() async -> Int? { await boundPort.value() }
 
     /// Hands callbacks to `engine` from now on.
-    public func attach(_ engine: QueueEngine) { self.engine.fulfil(engine) }
+    public func attach(_ engine: any CallbackHandling) { self.engine.fulfil(engine) }
 
     /// Serves until graceful shutdown.
     public func run() async throws {

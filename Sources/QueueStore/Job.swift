@@ -39,7 +39,10 @@ public struct Job: Sendable, Hashable, Identifiable {
     /// Why the row could not be read as it is (``RowReadError``); set only by ``init(leniently:)``
     /// for display, whose other fields are then what could be read.
     public var readError: String? = nil
-
+    /// The account the job is pinned to (nil: any).
+    public var account: String? = nil
+    /// The account the daemon sent it with: whose Legnext job ``remoteJobId`` is.
+    public var remoteAccount: String? = nil
 }
 
 extension Job {
@@ -128,6 +131,8 @@ extension Job: FetchableRecord {
             submittedAt: try r.date(c.submittedAt, "submitted_at"),
             finishedAt: try r.date(c.finishedAt, "finished_at")
         )
+        account = try r.text(c.account, "account")
+        remoteAccount = try r.text(c.remoteAccount, "remote_account")
     }
 
     /// A row for `list` and `show`: read as far as it can be, with ``readError`` saying what
@@ -175,6 +180,7 @@ extension Job: FetchableRecord {
         var id, kind, prompt, params, tag, priority, runAfter, idempotencyKey, parentId, state, reason: Int?
         var remoteJobId, remoteStatus, attempts, requests, nextPollAt, progressAt, error, errorDetail: Int?
         var output, creditsUsed, createdAt, updatedAt, submittedAt, finishedAt, callbackToken: Int?
+        var account, remoteAccount: Int?
 
         init(_ row: Row) {
             for (index, name) in row.columnNames.enumerated() {
@@ -205,6 +211,8 @@ extension Job: FetchableRecord {
                 case "submitted_at": submittedAt = index
                 case "finished_at": finishedAt = index
                 case "callback_token": callbackToken = index
+                case "account": account = index
+                case "remote_account": remoteAccount = index
                 default: break
                 }
             }

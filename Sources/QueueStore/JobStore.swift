@@ -34,12 +34,26 @@ public protocol JobStore: Sendable {
     func registerDaemon(_ info: DaemonInfo, notifyChannels: [String]) async throws(StoreError)
     func heartbeat(now: Date, inFlight: Int, currentRate: Double?, pausedReason: String?, pausedSince: Date?) async throws(StoreError)
     func markDaemonStopped(now: Date) async throws(StoreError)
+    /// Records the accounts the daemon runs, in order: pins name these (an account left out
+    /// keeps its row and its credits, inactive).
+    func registerAccounts(_ accounts: [AccountInfo], now: Date) async throws(StoreError)
+    /// One account's live figures (and its pause, or its end with nil).
+    func accountHeartbeat(
+        _ name: String,
+        now: Date,
+        inFlight: Int,
+        currentRate: Double?,
+        pausedReason: String?,
+        pausedSince: Date?
+    )
+        async throws(StoreError)
 
     // MARK: Submitting
 
-    /// Takes up to `limit` due jobs, highest priority first, and makes them `submitting`
-    /// before anything is sent; rows that break their kind's rules are failed instead.
-    func claim(limit: Int, now: Date, callbackTokens: Bool) async throws(StoreError) -> ClaimBatch
+    /// Takes up to `limit` due jobs that `route`'s account may send, highest priority first,
+    /// and makes them `submitting` with their account before anything is sent; rows that break
+    /// their kind's rules, or that no account of the daemon can send, are failed instead.
+    func claim(limit: Int, now: Date, callbackTokens: Bool, route: AccountRoute) async throws(StoreError) -> ClaimBatch
     /// Legnext accepted the job: its id, and (when the answer already said so) its end.
     func markSubmitted(
         id: Int64,

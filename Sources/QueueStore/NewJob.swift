@@ -12,6 +12,8 @@ public struct NewJob: Sendable, Hashable {
     public var runAfter: Date?
     public var idempotencyKey: String?
     public var parentId: Int64?
+    /// The account the job must be sent with (nil: any).
+    public var account: String?
 
     public init(
         kind: String = "diffusion",
@@ -21,7 +23,8 @@ public struct NewJob: Sendable, Hashable {
         priority: Int = 0,
         runAfter: Date? = nil,
         idempotencyKey: String? = nil,
-        parentId: Int64? = nil
+        parentId: Int64? = nil,
+        account: String? = nil
     ) {
         self.kind = kind
         self.prompt = prompt
@@ -31,6 +34,7 @@ public struct NewJob: Sendable, Hashable {
         self.runAfter = runAfter
         self.idempotencyKey = idempotencyKey
         self.parentId = parentId
+        self.account = account
     }
 }
 

@@ -79,6 +79,10 @@ public struct QueueStatus: Sendable {
     public var daemonRunning: Bool
     /// When the snapshot was taken.
     public var at: Date
+    /// The accounts the daemon was last started with.
+    public var accounts: [AccountInfo] = []
+    /// Queued jobs pinned to each account that has any.
+    public var pinned: [String: Int] = [:]
 
     public var inFlight: Int { JobState.inFlightStates.reduce(0) { $0 + (counts[$1] ?? 0) } }
     public var total: Int { counts.values.reduce(0, +) }

@@ -9,6 +9,8 @@ public struct CallbackTarget: Sendable, Hashable {
     public var token: String?
     public var remoteJobId: String?
     public var kind: String
+    /// The account the job was sent with (nil: before accounts were recorded, or not sent).
+    public var remoteAccount: String? = nil
 }
 
 extension QueueStore {
@@ -16,7 +18,7 @@ extension QueueStore {
     public func callbackTarget(id: Int64) async throws(StoreError) -> CallbackTarget? {
         try await read { db in
             try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT id, state, callback_token, remote_job_id, kind FROM jobs WHERE id = ?"),
+                db.cachedStatement(sql: "SELECT id, state, callback_token, remote_job_id, kind, remote_account FROM jobs WHERE id = ?"),
                 arguments: [id]
             ).flatMap { row -> CallbackTarget? in
                 // A row that cannot be read is no target: the callback is refused, the job untouched.
@@ -28,7 +30,8 @@ extension QueueStore {
                         state: state,
                         token: try r.text(2, "callback_token"),
                         remoteJobId: try r.text(3, "remote_job_id"),
-                        kind: try r.requiredText(4, "kind")
+                        kind: try r.requiredText(4, "kind"),
+                        remoteAccount: try r.text(5, "remote_account")
                     )
                 } catch {
                     return nil

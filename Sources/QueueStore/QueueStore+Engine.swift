@@ -13,26 +13,40 @@ extension QueueStore {
     ///
     /// With `callbackTokens`, each claimed job gets the secret of its callback URL in the same
     /// transaction (kept if it has one), so a callback after a crash can still be recognised.
-    public func claim(limit: Int, now: Date, callbackTokens: Bool = false) async throws(StoreError) -> ClaimBatch {
+    ///
+    /// `route` says which jobs this account may take (``AccountRoute``); each claimed job records
+    /// it as `remote_account` in the same transaction, before its request leaves.
+    public func claim(limit: Int, now: Date, callbackTokens: Bool = false, route: AccountRoute = .single) async throws(StoreError) -> ClaimBatch {
         guard limit > 0 else { return ClaimBatch() }
         let at = stamp(now)
+        let names = Self.jsonArray(route.all)
         return try await writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
             var batch = ClaimBatch()
             try db.inTransaction(.immediate) {
-                let candidates = try Row.fetchAll(db.cachedStatement(sql: Self.claimCandidatesSQL), arguments: [at, limit])
+                let candidates = try Row.fetchAll(
+                    db.cachedStatement(sql: Self.claimCandidatesSQL),
+                    arguments: [at, limit, route.name, names, route.primary]
+                )
                 var ids: [Int64] = []
                 var parents: [Int64: ParentJob] = [:]
                 for row in candidates {
                     let r = RowReader(row)
                     let id = try r.requiredInt(0, "id")
                     do {
-                        guard let parent = try r.int(1, "parent_id") else {
+                        let parent = try r.int(1, "parent_id")
+                        let parentState = try r.text(2, "the parent's state")
+                        let parentAccount: String?? = parentState == "completed" ? .some(try r.text(8, "the parent's remote_account")) : nil
+                        if let why = route.refusal(id: id, pin: try r.text(7, "account"), parentId: parent, parentAccount: parentAccount) {
+                            try Self.fail(id: id, error: why, detail: nil, reason: why, at: at, db)
+                            batch.failed.append(.init(id: id, reason: why))
+                            continue
+                        }
+                        guard let parent else {
                             ids.append(id)
                             continue
                         }
-                        let parentState = try r.text(2, "the parent's state")
                         let parentRemote = try r.text(3, "the parent's remote_job_id")
                         if parentState == "completed", let parentRemote {
                             ids.append(id)
@@ -48,7 +62,7 @@ extension QueueStore {
                         batch.failed.append(try Self.quarantine(id: id, error.description, at: at, db))
                     }
                 }
-                try Self.markSubmitting(ids, parents: parents, callbackTokens: callbackTokens, at: at, into: &batch, db)
+                try Self.markSubmitting(ids, parents: parents, callbackTokens: callbackTokens, account: route.name, at: at, into: &batch, db)
                 return .commit
             }
             batch.jobs.sort { ($0.job.priority, -$0.job.id) > ($1.job.priority, -$1.job.id) }
@@ -89,6 +103,7 @@ extension QueueStore {
         _ ids: [Int64],
         parents: [Int64: ParentJob],
         callbackTokens: Bool,
+        account: String,
         at: String,
         into batch: inout ClaimBatch,
         _ db: Database
@@ -99,11 +114,13 @@ extension QueueStore {
             // randomblob() draws from SQLite's ChaCha20 generator, seeded by the OS.
             rows = try Row.fetchAll(
                 db.cachedStatement(sql: markSubmittingSQL),
-                arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens]
+                arguments: [at, "[" + ids.map(String.init).joined(separator: ",") + "]", callbackTokens, account]
             )
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             guard ids.count == 1 else {
-                for id in ids { try markSubmitting([id], parents: parents, callbackTokens: callbackTokens, at: at, into: &batch, db) }
+                for id in ids {
+                    try markSubmitting([id], parents: parents, callbackTokens: callbackTokens, account: account, at: at, into: &batch, db)
+                }
                 return
             }
             let unreadable = RowReadError("it breaks the rule \"\(error.brokenRule)\"")
@@ -131,7 +148,7 @@ extension QueueStore {
 
     private static let markSubmittingSQL = """
         UPDATE jobs SET state = 'submitting', attempts = attempts + 1,
-            reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1,
+            reason = 'submitting (attempt ' || (attempts + 1) || ')', updated_at = ?1, remote_account = ?4,
             callback_token = CASE WHEN ?3 THEN coalesce(callback_token, lower(hex(randomblob(16)))) ELSE callback_token END
         WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
         RETURNING *, (instr(CAST(kind AS BLOB), x'00') + instr(CAST(prompt AS BLOB), x'00') + instr(CAST(params AS BLOB), x'00')) > 0 AS has_nul
@@ -157,11 +174,20 @@ extension QueueStore {
     /// The next claimable jobs, in claim order. `INDEXED BY`: without statistics SQLite's planner
     /// prefers the `jobs_state` equality lookup and sorts every queued row for each claim (O(queued)
     /// per claim: 8 ms at 20,000 queued, ~0.4 s at a million); `jobs_claim` yields them in order.
+    ///
+    /// The account ?3 takes a job unpinned or pinned to it (or to an account not among ?4, the
+    /// daemon's), whose completed parent, if any, it made (NULL: made before accounts, by ?5, the
+    /// first) or no account of the daemon did, or that is pinned to it: ``AccountRoute`` fails
+    /// the ones it cannot send, with the reason.
     static let claimCandidatesSQL = """
-        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote, j.kind, p.kind AS parent_kind, p.prompt AS parent_prompt
+        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote, j.kind, p.kind AS parent_kind, p.prompt AS parent_prompt,
+            j.account, p.remote_account AS parent_account
         FROM jobs AS j INDEXED BY jobs_claim LEFT JOIN jobs AS p ON p.id = j.parent_id
         WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
           AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
+          AND (j.account IS NULL OR j.account = ?3 OR j.account NOT IN (SELECT value FROM json_each(?4)))
+          AND (p.state IS NOT 'completed' OR j.account = ?3 OR coalesce(p.remote_account, ?5) = ?3
+               OR coalesce(p.remote_account, ?5) NOT IN (SELECT value FROM json_each(?4)))
         ORDER BY j.priority DESC, j.id
         LIMIT ?2
         """
@@ -382,7 +408,7 @@ extension QueueStore {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, kind, remote_job_id, remote_status, submitted_at, progress_at, next_poll_at, requests FROM jobs
+                    SELECT id, kind, remote_job_id, remote_status, submitted_at, progress_at, next_poll_at, requests, remote_account FROM jobs
                     WHERE state IN ('pending', 'staged', 'processing')
                     """
             )
@@ -403,7 +429,8 @@ extension QueueStore {
                             submittedAt: submitted,
                             progressAt: try r.date(5, "progress_at") ?? submitted,
                             nextPollAt: try r.date(6, "next_poll_at"),
-                            requests: Int(try r.int(7, "requests") ?? 0)
+                            requests: Int(try r.int(7, "requests") ?? 0),
+                            account: try r.text(8, "remote_account")
                         )
                     )
                 } catch {

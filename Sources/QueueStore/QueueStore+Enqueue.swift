@@ -41,10 +41,10 @@ extension QueueStore {
     }
 
     static let rowsPerInsert = 500
-    private static let columns = "kind, prompt, params, tag, priority, run_after, idempotency_key, parent_id, created_at, updated_at"
+    private static let columns = "kind, prompt, params, tag, priority, run_after, idempotency_key, parent_id, account, created_at, updated_at"
 
     private static func insertSQL(rows: Int, returning: Bool) -> String {
-        let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
         return """
             INSERT INTO jobs (\(columns)) VALUES \(values)
             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -80,6 +80,7 @@ extension QueueStore {
             bind(job.idempotencyKey)
             if let parent = job.parentId { sqlite3_bind_int64(handle, index, parent) }
             index += 1
+            bind(job.account)
             bind(createdAt)
             bind(createdAt)
         }
@@ -136,8 +137,8 @@ extension QueueStore {
             guard
                 let insert = try? db.makeStatement(
                     sql: """
-                        INSERT INTO jobs (kind, prompt, params, tag, priority, run_after, idempotency_key, parent_id, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO jobs (\(columns))
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                         """
                 )
@@ -145,7 +146,7 @@ extension QueueStore {
             for (index, job) in jobs.enumerated() {
                 insert.setUncheckedArguments([
                     job.kind, job.prompt, job.params, job.tag, job.priority, job.runAfter.map(Timestamp.format),
-                    job.idempotencyKey, job.parentId, createdAt, createdAt,
+                    job.idempotencyKey, job.parentId, job.account, createdAt, createdAt,
                 ])
                 do {
                     try insert.execute()

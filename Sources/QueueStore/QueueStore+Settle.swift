@@ -77,7 +77,7 @@ extension QueueStore {
         }
     }
 
-    private static func jsonArray(_ texts: [String]) -> String {
+    static func jsonArray(_ texts: [String]) -> String {
         var bytes: [UInt8] = [UInt8(ascii: "[")]
         for (index, text) in texts.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }

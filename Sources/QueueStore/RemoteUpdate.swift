@@ -45,6 +45,11 @@ public struct ClaimBatch: Sendable {
     public struct Failure: Sendable, Hashable {
         public var id: Int64
         public var reason: String
+
+        public init(id: Int64, reason: String) {
+            self.id = id
+            self.reason = reason
+        }
     }
 
     public init() {}
@@ -97,6 +102,8 @@ public struct InFlightJob: Sendable {
     public var progressAt: Date
     public var nextPollAt: Date?
     public var requests: Int
+    /// The account it was sent with (nil: before accounts were recorded).
+    public var account: String?
 
     public init(
         id: Int64,
@@ -106,7 +113,8 @@ public struct InFlightJob: Sendable {
         submittedAt: Date,
         progressAt: Date,
         nextPollAt: Date?,
-        requests: Int
+        requests: Int,
+        account: String? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -116,5 +124,6 @@ public struct InFlightJob: Sendable {
         self.progressAt = progressAt
         self.nextPollAt = nextPollAt
         self.requests = requests
+        self.account = account
     }
 }

@@ -68,24 +68,27 @@ import Testing
             guard status == 200 else { return false }
             text = String(decoding: body, as: UTF8.self)
             samples = try Self.parsePrometheus(text)
-            return samples["legnext_queue_in_flight"] == 0
+            return samples[#"legnext_queue_in_flight{account="default"}"#] == 0
         }
         #expect(settled, "\(text)")
         #expect(samples[#"legnext_queue_jobs{state="completed"}"#] == 3)
         #expect(samples[#"legnext_queue_jobs{state="failed"}"#] == 2)
         #expect(samples[#"legnext_queue_jobs{state="queued"}"#] == 0)
-        #expect(samples[#"legnext_queue_requests_total{endpoint="POST /v1/diffusion",status="200"}"#] == 4)
-        #expect(samples[#"legnext_queue_requests_total{endpoint="POST /v1/diffusion",status="422"}"#] == 1)
-        #expect((samples[#"legnext_queue_requests_total{endpoint="GET /v1/job",status="200"}"#] ?? 0) >= 4)
-        #expect(samples[#"legnext_queue_jobs_finished_total{state="completed",kind="diffusion"}"#] == 3)
-        #expect(samples[#"legnext_queue_jobs_finished_total{state="failed",kind="diffusion"}"#] == 1, "failed at Legnext (the 422 never started)")
+        #expect(samples[#"legnext_queue_requests_total{account="default",endpoint="POST /v1/diffusion",status="200"}"#] == 4)
+        #expect(samples[#"legnext_queue_requests_total{account="default",endpoint="POST /v1/diffusion",status="422"}"#] == 1)
+        #expect((samples[#"legnext_queue_requests_total{account="default",endpoint="GET /v1/job",status="200"}"#] ?? 0) >= 4)
+        #expect(samples[#"legnext_queue_jobs_finished_total{account="default",state="completed",kind="diffusion"}"#] == 3)
+        #expect(
+            samples[#"legnext_queue_jobs_finished_total{account="default",state="failed",kind="diffusion"}"#] == 1,
+            "failed at Legnext (the 422 never started)"
+        )
         // Durations and lags of every job that ran at Legnext, the failed one included.
         #expect(samples["legnext_queue_job_duration_seconds_count"] == 4)
         #expect(samples["legnext_queue_completion_lag_seconds_count"] == 4)
-        #expect(samples["legnext_queue_credits_consumed_total"] == 240)
-        #expect(samples["legnext_queue_paused"] == 0)
-        #expect(samples["legnext_queue_concurrency_limit"] == 3)
-        #expect(samples["legnext_queue_rate_limited_total"] == nil, "no 429 yet, so no series")
+        #expect(samples[#"legnext_queue_credits_consumed_total{account="default"}"#] == 240)
+        #expect(samples[#"legnext_queue_paused{account="default"}"#] == 0)
+        #expect(samples[#"legnext_queue_concurrency_limit{account="default"}"#] == 3)
+        #expect(!text.contains("legnext_queue_rate_limited_total{"), "no 429 yet, so no series")
         for name in ["legnext_queue_jobs", "legnext_queue_requests_total", "legnext_queue_job_duration_seconds", "legnext_queue_in_flight"] {
             #expect(text.contains("# TYPE \(name) "), "\(name) declares its type")
         }

@@ -9,8 +9,12 @@ import Testing
         let fixture = try StoreFixture()
         defer { fixture.dir.remove() }
         let plan = try await fixture.store.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + QueueStore.claimCandidatesSQL, arguments: ["2026-01-01T00:00:00.000Z", 64])
-                .map { $0["detail"] as String }
+            try Row.fetchAll(
+                db,
+                sql: "EXPLAIN QUERY PLAN " + QueueStore.claimCandidatesSQL,
+                arguments: ["2026-01-01T00:00:00.000Z", 64, "a", #"["a", "b"]"#, "a"]
+            )
+            .map { $0["detail"] as String }
         }
         #expect(plan.contains { $0.contains("jobs_claim") }, "\(plan)")
         #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "no sort of every queued row per claim: \(plan)")

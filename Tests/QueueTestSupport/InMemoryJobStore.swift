@@ -24,11 +24,20 @@ public actor InMemoryJobStore: JobStore {
     // MARK: For tests
 
     @discardableResult
-    public func enqueue(kind: String = "diffusion", prompt: String, params: String = "{}", parentId: Int64? = nil, now: Date) -> Int64 {
+    public func enqueue(
+        kind: String = "diffusion",
+        prompt: String,
+        params: String = "{}",
+        parentId: Int64? = nil,
+        account: String? = nil,
+        now: Date
+    ) -> Int64 {
         calls.add()
         let id = nextId
         nextId += 1
-        jobs[id] = Job(id: id, kind: kind, prompt: prompt, params: params, parentId: parentId, createdAt: now)
+        var job = Job(id: id, kind: kind, prompt: prompt, params: params, parentId: parentId, createdAt: now)
+        job.account = account
+        jobs[id] = job
         return id
     }
 
@@ -74,7 +83,8 @@ public actor InMemoryJobStore: JobStore {
                     submittedAt: submitted,
                     progressAt: job.progressAt ?? submitted,
                     nextPollAt: job.nextPollAt,
-                    requests: job.requests
+                    requests: job.requests,
+                    account: job.remoteAccount
                 )
             }, []
         )
@@ -86,19 +96,50 @@ public actor InMemoryJobStore: JobStore {
         calls.add()
     }
     public func markDaemonStopped(now: Date) async throws(StoreError) { calls.add() }
+    public func registerAccounts(_ accounts: [AccountInfo], now: Date) async throws(StoreError) { calls.add() }
+    public func accountHeartbeat(
+        _ name: String,
+        now: Date,
+        inFlight: Int,
+        currentRate: Double?,
+        pausedReason: String?,
+        pausedSince: Date?
+    )
+        async throws(StoreError)
+    { calls.add() }
 
     // MARK: Submitting
 
-    public func claim(limit: Int, now: Date, callbackTokens: Bool) async throws(StoreError) -> ClaimBatch {
+    public func claim(limit: Int, now: Date, callbackTokens: Bool, route: AccountRoute) async throws(StoreError) -> ClaimBatch {
         calls.add()
         var batch = ClaimBatch()
-        let due = jobs.values.filter { $0.state == .queued && ($0.runAfter ?? .distantPast) <= now }
-            .sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
-            .prefix(limit)
+        let known = Set(route.all)
+        let due = jobs.values.filter { job in
+            guard job.state == .queued, (job.runAfter ?? .distantPast) <= now else { return false }
+            if let pin = job.account, pin != route.name, known.contains(pin) { return false }
+            if let parent = job.parentId.flatMap({ jobs[$0] }), parent.state == .completed, job.account != route.name {
+                let made = route.owner(parent.remoteAccount)
+                return made == route.name || !known.contains(made)
+            }
+            return true
+        }
+        .sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
+        .prefix(limit)
         for job in due {
+            let parentJob = job.parentId.flatMap { jobs[$0] }
+            let parentAccount: String?? = parentJob?.state == .completed ? .some(parentJob?.remoteAccount) : nil
+            if let why = route.refusal(id: job.id, pin: job.account, parentId: job.parentId, parentAccount: parentAccount) {
+                change(job.id, why, now: now) {
+                    $0.state = .failed
+                    $0.error = why
+                }
+                batch.failed.append(.init(id: job.id, reason: why))
+                continue
+            }
             change(job.id, "claimed for submission", now: now) {
                 $0.state = .submitting
                 $0.attempts += 1
+                $0.remoteAccount = route.name
             }
             claimedAt[job.id] = now
             let parent = job.parentId.flatMap { jobs[$0] }.map {
