@@ -206,4 +206,55 @@ import Testing
             "b's completions were made with b's key: \(shares)"
         )
     }
+
+    /// `--account` is checked before anything runs; each key comes from its key-file, its
+    /// environment variable or its systemd credential, never from the command line.
+    @Test func accountOptionsAreCheckedAndKeysComeFromFilesOrCredentials() async throws {
+        let cli = try CLIFixture()
+        defer { cli.dir.remove() }
+        for (arguments, words) in [
+            (["--account", "b,key=abc"], "never goes on the command line"),
+            (["--account", "a", "--account", "a"], "--account a is given twice"),
+            (["--account", "a,concurrency=0"], "concurrency must be a whole number"),
+            (["--account", "Pro"], "the name comes first"),
+            (["--account", "a,speed=2"], "unknown setting speed"),
+            (["--account", "a", "--api-key-file", "/dev/null"], "give each account its own"),
+        ] {
+            let result = try cli.run(["run", "--exit-when-idle"] + arguments)
+            #expect(result.status == 64 && result.stderr.contains(words), "\(arguments): \(result.stderr)")
+        }
+        let sim = try Self.simulator()
+        defer { sim.stop() }
+        var env = DaemonProcessTests.environment(["LEGNEXT_API_KEY_A": "sim-key"])
+        env["LEGNEXT_API_KEY"] = nil
+        let missing = try Subprocess.run(
+            CLIFixture.binary,
+            ["--db", cli.db, "run", "--base-url", sim.baseURL, "--exit-when-idle"] + Self.accounts,
+            environment: env,
+            timeout: 30
+        )
+        #expect(missing.status == 78 && missing.stderr.contains("no Legnext API key for account b"), "\(missing.stderr)")
+
+        // a from a key file, b from a systemd credential.
+        let credentials = cli.dir.file("credentials")
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        try Data("sim-key-b\n".utf8).write(to: URL(fileURLWithPath: credentials + "/legnext-api-key-b"))
+        try Data("sim-key\n".utf8).write(to: URL(fileURLWithPath: cli.dir.file("a.key")))
+        env["LEGNEXT_API_KEY_A"] = nil
+        env["CREDENTIALS_DIRECTORY"] = credentials
+        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<8).map { "fox \($0)" }.joined(separator: "\n")).status == 0)
+        let drained = try Subprocess.run(
+            CLIFixture.binary,
+            [
+                "--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--exit-when-idle", "--account",
+                "a,key-file=\(cli.dir.file("a.key"))", "--account", "b",
+            ],
+            environment: env,
+            timeout: 60
+        )
+        let completed = try cli.count("completed")
+        #expect(drained.status == 0 && completed == 8, "\(drained.stderr)")
+        let stats = try await sim.stats()
+        #expect(stats.number("accounts", "b", "jobs_created") ?? 0 > 0 && stats.number("accounts", "default", "jobs_created") ?? 0 > 0)
+    }
 }

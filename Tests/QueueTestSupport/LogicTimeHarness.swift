@@ -55,27 +55,56 @@ public struct LogicTimeHarness: Sendable {
         }
     }
 
+    /// Runs a pool of accounts the same way: `accounts` pairs each account's configuration (its
+    /// route names it) with its Legnext, which should share this harness's clock and activity.
+    public func run(
+        pool accounts: [EnginePool.Account],
+        limit: TimeInterval = 24 * 3600,
+        until condition: @escaping @Sendable () async -> Bool
+    ) async throws -> (met: Bool, elapsed: TimeInterval) {
+        let executor = SerialTaskExecutor(name: "logic time")
+        defer { executor.shutdown() }
+        return try await withTaskExecutorPreference(executor) {
+            try await drive(on: executor, limit: limit, until: condition) { logger in
+                let pool = EnginePool(store: store, accounts: accounts, baseURL: "script", clock: clock, taskExecutor: executor, logger: logger)
+                return (pool, pool.observeLifecycle)
+            }
+        }
+    }
+
     private func drive(
         _ configuration: EngineConfiguration,
         on executor: SerialTaskExecutor,
         limit: TimeInterval,
         until condition: @escaping @Sendable () async -> Bool
     ) async throws -> (met: Bool, elapsed: TimeInterval) {
+        try await drive(on: executor, limit: limit, until: condition) { logger in
+            let engine = QueueEngine(
+                store: store,
+                legnext: legnext,
+                configuration: configuration,
+                clock: clock,
+                taskExecutor: executor,
+                logger: logger
+            )
+            return (engine, engine.observeLifecycle)
+        }
+    }
+
+    private func drive(
+        on executor: SerialTaskExecutor,
+        limit: TimeInterval,
+        until condition: @escaping @Sendable () async -> Bool,
+        make: (Logger) -> (any Service, (@escaping @Sendable (EngineLifecycleEvent) -> Void) -> Void)
+    ) async throws -> (met: Bool, elapsed: TimeInterval) {
         var logger = Logger(label: "engine")
         logger.logLevel = .error
-        let engine = QueueEngine(
-            store: store,
-            legnext: legnext,
-            configuration: configuration,
-            clock: clock,
-            taskExecutor: executor,
-            logger: logger
-        )
+        let (engine, observeLifecycle) = make(logger)
         let group = ServiceGroup(configuration: .init(services: [engine], logger: logger))
         let finished = Mutex(false)
         // Idleness means something only once the engine runs: before, nothing happens either.
         let started = Wakeup()
-        engine.observeLifecycle { if $0 == .ready { started.signal() } }
+        observeLifecycle { if $0 == .ready { started.signal() } }
         let running = Task(executorPreference: executor) {
             defer {
                 finished.withLock { $0 = true }

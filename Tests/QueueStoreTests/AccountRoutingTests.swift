@@ -1,0 +1,85 @@
+import Foundation
+import QueueStore
+import Testing
+
+/// Which queued jobs each account's claim takes, on a real SQLite file.
+@Suite struct AccountRoutingTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    var t0: Date { Self.t0 }
+    let a = AccountRoute(name: "a", all: ["a", "b"])
+    let b = AccountRoute(name: "b", all: ["a", "b"])
+
+    static func register(_ store: QueueStore, _ names: [String]) async throws {
+        try await store.registerAccounts(names.map { AccountInfo(name: $0, concurrency: 4, rate: 2) }, now: t0)
+    }
+
+    /// A completed job made on `route`'s account (or, with nil, before accounts were recorded).
+    static func completedParent(_ fixture: StoreFixture, _ route: AccountRoute?, prompt: String) async throws -> Int64 {
+        let store = fixture.store
+        let id = try store.enqueue([NewJob(prompt: prompt)]).ids[0]
+        let claimed = try await store.claim(limit: 1, now: t0, route: route ?? .single)
+        #expect(claimed.jobs.map(\.job.id) == [id])
+        if route == nil { #expect(try fixture.shell("UPDATE jobs SET remote_account = NULL WHERE id = \(id);").status == 0) }
+        try await store.markSubmitted(id: id, remoteJobId: "R\(id)", status: .pending, nextPollAt: t0, now: t0)
+        try await store.applyRemote(id: id, update: RemoteUpdate(status: .completed), nextPollAt: nil, now: t0)
+        return id
+    }
+
+    static func upscale(of parent: Int64, account: String? = nil) -> NewJob {
+        NewJob(kind: "upscale", prompt: nil, params: #"{"imageNo":1,"type":0}"#, parentId: parent, account: account)
+    }
+
+    @Test func followUpsGoToTheirParentsAccountAndPinsToTheirs() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.dir.remove() }
+        try await Self.register(fixture.store, ["a", "b"])
+        let madeOnB = try await Self.completedParent(fixture, b, prompt: "made on b")
+        let madeBefore = try await Self.completedParent(fixture, nil, prompt: "made before accounts")
+        let ids = try fixture.store.enqueue([
+            Self.upscale(of: madeOnB),  // b's
+            Self.upscale(of: madeBefore),  // the first account's, a
+            NewJob(prompt: "pinned to b", account: "b"),
+            Self.upscale(of: madeOnB, account: "a"),  // pinned against its parent: fails
+            NewJob(prompt: "anyone's"),
+        ]).ids
+
+        let forA = try await fixture.store.claim(limit: 10, now: t0, route: a)
+        #expect(forA.jobs.map(\.job.id).sorted() == [ids[1], ids[4]])
+        #expect(forA.jobs.allSatisfy { $0.job.remoteAccount == "a" })
+        #expect(forA.failed.map(\.id) == [ids[3]])
+        #expect(forA.failed.first?.reason.contains("its parent job \(madeOnB) was made on account b") == true, "\(forA.failed)")
+
+        let forB = try await fixture.store.claim(limit: 10, now: t0, route: b)
+        #expect(forB.jobs.map(\.job.id).sorted() == [ids[0], ids[2]])
+        #expect(forB.jobs.first { $0.job.id == ids[0] }?.parent?.remoteJobId == "R\(madeOnB)")
+        #expect(try fixture.store.detail(ids[3]).job.error?.contains("pin it to b or unpin it") == true)
+    }
+
+    /// A pin to an account the daemon no longer runs (left out of a later start) fails at the
+    /// claim with what to do, rather than waiting for ever; so does a follow-up of its jobs.
+    @Test func jobsNoAccountOfTheDaemonCanSendFailWithTheReason() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.dir.remove() }
+        try await Self.register(fixture.store, ["a", "b"])
+        let madeOnB = try await Self.completedParent(fixture, b, prompt: "made on b")
+        let ids = try fixture.store.enqueue([NewJob(prompt: "pinned to b", account: "b"), Self.upscale(of: madeOnB)]).ids
+        try await Self.register(fixture.store, ["a"])
+        let onlyA = AccountRoute(name: "a", all: ["a"])
+        let batch = try await fixture.store.claim(limit: 10, now: t0, route: onlyA)
+        #expect(batch.jobs.isEmpty)
+        #expect(batch.failed.map(\.id).sorted() == ids)
+        let pinned = try fixture.store.detail(ids[0]).job
+        #expect(pinned.state == .failed && pinned.error?.contains("pinned to account b, which the daemon does not run (it runs a)") == true)
+        #expect(try fixture.store.detail(ids[1]).job.error?.contains("start the daemon with --account b") == true)
+        // The account left out keeps its row and points, inactive: a new pin to it is refused.
+        #expect(try fixture.store.accounts(includingInactive: true).map(\.name) == ["a", "b"])
+        #expect(throws: StoreError.self) { try fixture.store.enqueue([NewJob(prompt: "x", account: "b")]) }
+    }
+
+    @Test func accountNamesAreChecked() {
+        for name in ["a", "pro-2", "team_b", "0"] { #expect(AccountRoute.isValidName(name), "\(name)") }
+        for name in ["", "-a", "_a", "A", "a b", "a,b", String(repeating: "a", count: 33), "é"] {
+            #expect(!AccountRoute.isValidName(name), "\(name)")
+        }
+    }
+}
