@@ -53,6 +53,15 @@ struct WatchView {
         } else if let reason = status.daemon?.pausedReason {
             lines.append("PAUSED: \(reason)")
         }
+        if status.daemonRunning, status.accounts.count > 1 || status.accounts.contains(where: { $0.name != AccountRoute.defaultName }) {
+            lines.append(
+                "accounts "
+                    + status.accounts.map { "\($0.name) \($0.inFlight)/\($0.concurrency)\($0.pausedReason == nil ? "" : " paused")" }.joined(
+                        separator: "  "
+                    )
+            )
+            for account in status.accounts { if let reason = account.pausedReason { lines.append("  \(account.name) PAUSED: \(reason)") } }
+        }
         return lines
     }
 }

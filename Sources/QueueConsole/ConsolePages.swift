@@ -45,7 +45,29 @@ extension ConsoleServer {
         return page(request, "overview", context)
     }
 
+    /// A line per account when the daemon runs several (or named ones).
+    private func accounts(_ status: QueueStatus) -> [String] {
+        guard status.daemonRunning, status.accounts.count > 1 || status.accounts.contains(where: { $0.name != AccountRoute.defaultName }) else {
+            return []
+        }
+        return status.accounts.map { account in
+            var line = "Account \(account.name): \(account.inFlight) in flight of up to \(account.concurrency)"
+            if let plan = account.plan { line += " (plan \(plan))" }
+            line += ", at most \(Self.rate(account.rate)) requests/s, \(account.creditsUsed) points spent"
+            if let pinned = status.pinned[account.name] { line += ", \(pinned) queued pinned to it" }
+            if let reason = account.pausedReason { line += ". Paused: \(reason)" }
+            return line
+        }
+    }
+
     private func health(_ status: QueueStatus, remaining: Int) -> [String: Any] {
+        var health = daemonHealth(status, remaining: remaining)
+        let accounts = accounts(status)
+        if !accounts.isEmpty, let lines = health["lines"] as? [String] { health["lines"] = lines + accounts }
+        return health
+    }
+
+    private func daemonHealth(_ status: QueueStatus, remaining: Int) -> [String: Any] {
         guard status.daemonRunning, let daemon = status.daemon else {
             var lines = ["Jobs wait in the queue until it runs: start it with `legnext-queue run` (or `systemctl start legnext-queue`)."]
             if let stopped = status.daemon?.stoppedAt { lines.insert("It stopped at \(ConsoleFormat.time(stopped)) UTC.", at: 0) }

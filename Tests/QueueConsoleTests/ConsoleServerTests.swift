@@ -88,6 +88,35 @@ import Testing
         )
     }
 
+    /// With a pool of accounts, the overview shows each one, and why one is paused, as text.
+    @Test func theOverviewShowsEachAccountAndWhyOneIsPaused() async throws {
+        try await Self.withConsole { base, store, _ in
+            let lock = try DaemonLock.acquire(path: store.path)
+            defer { withExtendedLifetime(lock) {} }
+            let now = Date()
+            try await store.registerDaemon(
+                DaemonInfo(pid: 1, hostname: "h", version: "v", baseURL: "http://sim", concurrency: 16, rate: 4, startedAt: now, heartbeatAt: now)
+            )
+            try await store.registerAccounts(
+                [AccountInfo(name: "a", concurrency: 8, plan: 6, rate: 2), AccountInfo(name: "b", concurrency: 8, rate: 2)],
+                now: now
+            )
+            try await store.accountHeartbeat(
+                "b",
+                now: now,
+                inFlight: 0,
+                currentRate: nil,
+                pausedReason: "out of credit <at> Legnext",
+                pausedSince: now
+            )
+            _ = try store.enqueue([NewJob(prompt: "for b", account: "b")])
+            let page = try await Self.send(base + "/")
+            #expect(page.body.contains("Account a: 0 in flight of up to 8 (plan 6)"), "\(page.body)")
+            #expect(page.body.contains("Account b: 0 in flight of up to 8, at most 2 requests/s, 0 points spent, 1 queued pinned to it."))
+            #expect(page.body.contains("Paused: out of credit &lt;at&gt; Legnext"), "the reason is text")
+        }
+    }
+
     @Test func promptsTagsAndErrorsAreShownAsText() async throws {
         try await Self.withConsole { base, store, _ in
             _ = try store.enqueue([NewJob(prompt: "a <script>alert(1)</script> fox", tag: "<b>t</b>\"'")])
