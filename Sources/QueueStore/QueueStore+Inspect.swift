@@ -27,8 +27,8 @@ extension QueueStore {
         status.accounts = try accounts()
         status.pinned = try read { db in
             var pinned: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT account, count(*) FROM jobs INDEXED BY jobs_pinned WHERE account IS NOT NULL AND state = 'queued' GROUP BY account")
-            {
+            let sql = "SELECT account, count(*) FROM jobs INDEXED BY jobs_pinned WHERE account IS NOT NULL AND state = 'queued' GROUP BY account"
+            for row in try Row.fetchAll(db, sql: sql) {
                 if let name = row[0] as String? { pinned[name] = row[1] }
             }
             return pinned
