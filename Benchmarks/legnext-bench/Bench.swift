@@ -75,18 +75,23 @@ struct Bench {
     }
 
     /// Runs the daemon with `--exit-when-idle`; returns the wall time it took.
-    func drainToIdle(_ db: String, _ baseURL: String, _ arguments: [String]) throws -> TimeInterval {
-        try drainMeasured(db, baseURL, arguments).wall
+    func drainToIdle(_ db: String, _ baseURL: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> TimeInterval {
+        try drainMeasured(db, baseURL, arguments, environment: extra).wall
     }
 
     /// Like ``drainToIdle(_:_:_:)``, also returning the CPU seconds (user + system) the daemon used.
-    func drainMeasured(_ db: String, _ baseURL: String, _ arguments: [String]) throws -> (wall: TimeInterval, cpu: TimeInterval) {
+    func drainMeasured(
+        _ db: String,
+        _ baseURL: String,
+        _ arguments: [String],
+        environment extra: [String: String] = [:]
+    ) throws -> (wall: TimeInterval, cpu: TimeInterval) {
         let cpuBefore = Self.childrenCPU()
         let started = Date()
         let result = try Subprocess.run(
             queue,
             ["--db", db, "run", "--base-url", baseURL, "--exit-when-idle", "--log-level", "warning"] + arguments,
-            environment: environment,
+            environment: environment.merging(extra) { $1 },
             timeout: 3600
         )
         guard result.status == 0 else { throw BenchError("the daemon failed: \(result.stderr.suffix(2000))") }

@@ -22,7 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let scenarios = Set(
-            (only ?? "drain,rate,throughput,enqueue,pickup,idle,million,chaos,settle,json,peers,console").split(separator: ",").map(String.init)
+            (only ?? "drain,rate,throughput,enqueue,pickup,idle,million,chaos,settle,json,peers,console,pool").split(separator: ",").map(String.init)
         )
         let dir = try workdir.map { try TemporaryDirectory(at: $0) } ?? TemporaryDirectory("lnq-bench")
         defer { if workdir == nil { dir.remove() } }
@@ -46,6 +46,7 @@ struct BenchCommand: AsyncParsableCommand {
         if scenarios.contains("json") { rows += try await bench.json(cpuPerJob: cpuPerJob) }
         if scenarios.contains("peers") { rows += try await bench.peers() }
         if scenarios.contains("console") { rows += try await bench.console() }
+        if scenarios.contains("pool") { rows += try await bench.pool() }
         print(Bench.table(rows))
     }
 }
