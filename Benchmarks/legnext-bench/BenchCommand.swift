@@ -14,7 +14,8 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Flag(help: "Small sizes, a couple of minutes in all.") var quick = false
     @Option(
-        help: "Only these scenarios (comma-separated): drain, rate, throughput, enqueue, pickup, idle, million, chaos, settle, json, peers, console, pool."
+        help:
+            "Only these scenarios (comma-separated): drain, rate, throughput, enqueue, pickup, idle, million, chaos, settle, json, peers, console, pool."
     )
     var only: String?
     @Option(help: "Seed of the simulator.") var seed: UInt64 = 1
