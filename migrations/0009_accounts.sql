@@ -13,7 +13,8 @@ ALTER TABLE jobs ADD COLUMN remote_account TEXT;
 
 -- The accounts the daemon runs with, as its last start recorded them (`active` = 1; an account
 -- left out of a later start keeps its row and its credits, with `active` = 0), and the live
--- figures its heartbeats write. A daemon run with one key and no names has one account, `default`.
+-- figures its heartbeats and balance checks write. A daemon run with one key and no names has
+-- one account, `default`.
 CREATE TABLE accounts (
     name          TEXT PRIMARY KEY,
     position      INTEGER NOT NULL,
@@ -27,6 +28,9 @@ CREATE TABLE accounts (
     paused_reason TEXT,
     paused_since  TEXT,
     credits_used  INTEGER NOT NULL DEFAULT 0,
+    balance_points INTEGER,
+    balance_usd   REAL,
+    balance_at    TEXT,
     updated_at    TEXT NOT NULL
 ) WITHOUT ROWID;
 

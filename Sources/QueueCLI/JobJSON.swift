@@ -26,6 +26,8 @@ enum JobJSON {
             "run_after": stamp(job.runAfter),
             "idempotency_key": text(job.idempotencyKey),
             "parent_id": job.parentId.map { .int(Int($0)) } ?? .null,
+            "account": text(job.account),
+            "remote_account": text(job.remoteAccount),
             "state": .string(job.state.rawValue),
             "reason": text(job.reason),
             "remote_job_id": text(job.remoteJobId),
@@ -126,6 +128,9 @@ enum JobJSON {
                         "in_flight": .int(account.inFlight),
                         "credits_used": .int(account.creditsUsed),
                         "queued_pinned": .int(status.pinned[account.name] ?? 0),
+                        "balance_points": account.balancePoints.map(JSONValue.int) ?? .null,
+                        "balance_usd": account.balanceUSD.map(JSONValue.double) ?? .null,
+                        "balance_at": stamp(account.balanceAt),
                         "paused_reason": text(account.pausedReason),
                         "paused_since": stamp(account.pausedSince),
                     ])

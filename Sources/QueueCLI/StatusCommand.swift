@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QueueStore
+import QueueSupport
 
 /// `legnext-queue status`: counts, age of the oldest queued job, credits, and the daemon.
 public struct StatusCommand: AsyncParsableCommand {
@@ -70,6 +71,9 @@ public struct StatusCommand: AsyncParsableCommand {
             line += ", rate \(account.rate == 0 ? "unlimited" : formatRate(account.rate) + "/s")"
             if account.priority != 0 { line += ", priority \(account.priority)" }
             line += ", \(account.creditsUsed) points used"
+            if let points = account.balancePoints {
+                line += ", \(countText(points)) points left\(account.balanceUSD.map { String(format: " ($%.2f)", $0) } ?? "")"
+            }
             if let pinned = status.pinned[account.name] { line += ", \(pinned) queued pinned to it" }
             lines.append(line)
             if status.daemonRunning, let reason = account.pausedReason {

@@ -54,6 +54,9 @@ extension ConsoleServer {
             var line = "Account \(account.name): \(account.inFlight) in flight of up to \(account.concurrency)"
             if let plan = account.plan { line += " (plan \(plan))" }
             line += ", at most \(Self.rate(account.rate)) requests/s, \(account.creditsUsed) points spent"
+            if let points = account.balancePoints {
+                line += ", \(countText(points)) points left\(account.balanceUSD.map { String(format: " ($%.2f)", $0) } ?? "")"
+            }
             if let pinned = status.pinned[account.name] { line += ", \(pinned) queued pinned to it" }
             if let reason = account.pausedReason { line += ". Paused: \(reason)" }
             return line

@@ -165,6 +165,7 @@ public final class EnginePool: Service, Sendable {
         let first = engines[0].configuration
         let failed = try await QueueEngine.prepareQueue(store, now: now, autoSettle: first.autoSettle, logger: logger)
         state.withLock { $0.failedAtStart = failed }
+        try await QueueEngine.noteOrphans(store, route: engines[0].route, now: now, logger: logger)
         try await store.registerAccounts(engines.map(\.accountInfo), now: now)
         try await store.registerDaemon(
             DaemonInfo(

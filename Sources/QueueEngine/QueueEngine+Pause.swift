@@ -126,6 +126,7 @@ extension QueueEngine {
             EngineMetrics.request(account: route.name, "GET /account/balance", outcome)
             switch outcome {
             case .success(let balance):
+                if lanes != nil { await recordBalance(balance) }
                 let known = balance.availablePoints != nil || balance.availableCredits != nil
                 let credit = max(balance.availablePoints ?? 0, balance.availableCredits ?? 0)
                 let needed = state.withLock { $0.creditNeeded } ?? 1

@@ -126,7 +126,7 @@ public final class QueueEngine: Service, Sendable {
         }
         guard first else { return }
         announce(.stopping)
-        logger.info("stopping: no new submissions; waiting up to \(Int(configuration.gracePeriod))s for requests under way")
+        logger.info("\(accountPrefix)stopping: no new submissions; waiting up to \(Int(configuration.gracePeriod))s for requests under way")
         stopSignal.signal()
         probeSignal.signal()
         workSignal.signal()
@@ -161,6 +161,7 @@ public final class QueueEngine: Service, Sendable {
                 helpers.addTask { await self.limiter.run() }
                 helpers.addTask { await self.heartbeatLoop() }
                 helpers.addTask { await self.probeLoop() }
+                helpers.addTask { await self.balanceLoop() }
                 if let changes {
                     helpers.addTask { for await _ in changes { self.workSignal.signal() } }
                 }
@@ -213,6 +214,24 @@ public final class QueueEngine: Service, Sendable {
         return unclaimable.count
     }
 
+    /// Says which jobs no account of the daemon follows: sent with an account a later start
+    /// left out, they wait (in flight, or uncertain) until a daemon runs it again.
+    static func noteOrphans(_ store: any JobStore, route: AccountRoute, now: Date, logger: Logger) async throws {
+        let names = Set(route.all)
+        var orphans: [String: Int] = [:]
+        for job in try await store.inFlightJobs(now: now).jobs where !names.contains(route.owner(job.account)) {
+            orphans[route.owner(job.account), default: 0] += 1
+        }
+        for (job, _) in try await store.uncertainJobs() where !names.contains(route.owner(job.remoteAccount)) {
+            orphans[route.owner(job.remoteAccount), default: 0] += 1
+        }
+        for (account, count) in orphans.sorted(by: { $0.key < $1.key }) {
+            logger.warning(
+                "\(count) job(s) in flight or uncertain were sent with account \(account), which this daemon does not run: they are followed and settled once it runs with --account \(account) again"
+            )
+        }
+    }
+
     /// Start-up: crash recovery (alone), the in-flight jobs of this account to follow, learned
     /// durations, the daemon row (alone).
     private func prepare() async throws {
@@ -220,6 +239,7 @@ public final class QueueEngine: Service, Sendable {
         if lanes == nil {
             let failed = try await Self.prepareQueue(store, now: now, autoSettle: configuration.autoSettle, logger: logger)
             state.withLock { $0.failed += failed }
+            try await Self.noteOrphans(store, route: route, now: now, logger: logger)
         }
         // A POST of a job claimed before the restart left at or after its claim; the process that
         // sent it has ended, and Legnext is done with it a margin later.

@@ -22,6 +22,10 @@ public struct AccountInfo: Sendable, Hashable {
     public var pausedSince: Date?
     /// Points its jobs used.
     public var creditsUsed = 0
+    /// What its last balance check found: points (or credits) and USD available, and when.
+    public var balancePoints: Int?
+    public var balanceUSD: Double?
+    public var balanceAt: Date?
 
     public init(name: String, concurrency: Int, plan: Int? = nil, rate: Double, priority: Int = 0) {
         self.name = name
@@ -46,6 +50,9 @@ public struct AccountInfo: Sendable, Hashable {
         pausedReason = try r.text(8, "paused_reason")
         pausedSince = try r.date(9, "paused_since")
         creditsUsed = Int(try r.int(10, "credits_used") ?? 0)
+        balancePoints = try r.int(11, "balance_points").map { Int($0) }
+        balanceUSD = try r.double(12, "balance_usd")
+        balanceAt = try r.date(13, "balance_at")
     }
 }
 
@@ -89,13 +96,23 @@ extension QueueStore {
         }
     }
 
+    public func recordBalance(_ name: String, points: Int?, usd: Double?, now: Date) async throws(StoreError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE accounts SET balance_points = ?, balance_usd = ?, balance_at = ? WHERE name = ?",
+                arguments: [points, usd, Timestamp.format(now), name]
+            )
+        }
+    }
+
     /// The accounts the daemon last ran with, in their order (then the inactive ones).
     public func accounts(includingInactive: Bool = false) throws(StoreError) -> [AccountInfo] {
         try read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT name, concurrency, plan, rate, priority, active, in_flight, current_rate, paused_reason, paused_since, credits_used
+                    SELECT name, concurrency, plan, rate, priority, active, in_flight, current_rate, paused_reason, paused_since, credits_used,
+                        balance_points, balance_usd, balance_at
                     FROM accounts \(includingInactive ? "" : "WHERE active = 1") ORDER BY active DESC, position
                     """
             )

@@ -37,6 +37,8 @@ public protocol JobStore: Sendable {
     /// Records the accounts the daemon runs, in order: pins name these (an account left out
     /// keeps its row and its credits, inactive).
     func registerAccounts(_ accounts: [AccountInfo], now: Date) async throws(StoreError)
+    /// What an account's balance check found (points or credits available, USD).
+    func recordBalance(_ name: String, points: Int?, usd: Double?, now: Date) async throws(StoreError)
     /// One account's live figures (and its pause, or its end with nil).
     func accountHeartbeat(
         _ name: String,

@@ -125,6 +125,10 @@ import Testing
         #expect(stats.number("jobs_created") == 14 && stats.number("duplicate_submissions") == 0)
         #expect(result.stderr.contains("account b: submissions paused"), "\(result.stderr)")
         #expect(try Self.byAccount(cli)["b"] == 2)
+        let accounts = try cli.json(["status"])["accounts"]?.arrayValue ?? []
+        #expect(accounts.first { $0["name"]?.stringValue == "b" }?["credits_used"]?.intValue == 160, "b's points, kept apart: \(accounts)")
+        let show = try cli.run(["show", try cli.sqlite("SELECT min(id) FROM jobs WHERE remote_account = 'b'")])
+        #expect(show.stdout.contains("account       b"), "\(show.stdout)")
     }
 
     /// A wrong key on one account pauses that account only: the other drains the queue, and
@@ -162,6 +166,8 @@ import Testing
         #expect(accounts.first { $0["name"]?.stringValue == "b" }?["paused_reason"]?.stringValue?.contains("API key") == true)
         #expect(accounts.first { $0["name"]?.stringValue == "a" }?["paused_reason"] == .null)
         #expect(json["daemon"]?["paused_reason"] == .null, "the daemon still works with a")
+        let balance = { (try? cli.json(["status"])["accounts"]?.arrayValue?.first?["balance_points"]?.intValue) ?? nil }
+        #expect(eventually(timeout: 30) { balance() != nil }, "a's balance is read with a's key and recorded")
         #expect(!daemon.errors.contains("not-b-key") && !daemon.errors.contains("sim-key"), "no key in the log")
     }
 

@@ -97,6 +97,7 @@ public actor InMemoryJobStore: JobStore {
     }
     public func markDaemonStopped(now: Date) async throws(StoreError) { calls.add() }
     public func registerAccounts(_ accounts: [AccountInfo], now: Date) async throws(StoreError) { calls.add() }
+    public func recordBalance(_ name: String, points: Int?, usd: Double?, now: Date) async throws(StoreError) { calls.add() }
     public func accountHeartbeat(
         _ name: String,
         now: Date,
