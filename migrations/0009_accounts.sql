@@ -16,7 +16,10 @@ ALTER TABLE jobs ADD COLUMN remote_account TEXT;
 -- figures its heartbeats and balance checks write. A daemon run with one key and no names has
 -- one account, `default`.
 CREATE TABLE accounts (
-    name          TEXT PRIMARY KEY,
+    name          TEXT PRIMARY KEY
+        CONSTRAINT "an account name is 1-32 of a-z, 0-9, - and _, starting with a letter or digit"
+        CHECK (typeof(name) = 'text' AND length(name) BETWEEN 1 AND 32 AND name NOT GLOB '*[^a-z0-9_-]*'
+               AND substr(name, 1, 1) NOT IN ('-', '_')),
     position      INTEGER NOT NULL,
     active        INTEGER NOT NULL DEFAULT 1,
     concurrency   INTEGER NOT NULL,
@@ -49,8 +52,12 @@ BEGIN
     SELECT RAISE(ABORT, 'unknown account: a job can be pinned only to an account the daemon was last started with (`legnext-queue status` lists them; `run --account NAME` adds one), or left unpinned (account NULL)');
 END;
 
--- Queued jobs waiting for their pinned account, counted for `status` without a scan.
-CREATE INDEX jobs_pinned ON jobs (account) WHERE account IS NOT NULL AND state = 'queued';
+-- Claim order, apart for each account's pinned jobs: an account's claim walks the unpinned
+-- queue and its own pins, never a backlog pinned to another (200,000 of those made each claim
+-- of the others a 120 ms scan under the write lock). `status` counts the pins by the second.
+DROP INDEX jobs_claim;
+CREATE INDEX jobs_claim ON jobs (priority DESC, id) WHERE state = 'queued' AND account IS NULL;
+CREATE INDEX jobs_pinned ON jobs (account, priority DESC, id) WHERE account IS NOT NULL AND state = 'queued';
 
 -- Points spent per account, kept as the totals row keeps them for the queue.
 CREATE TRIGGER jobs_account_credits AFTER UPDATE OF credits_used ON jobs
@@ -58,6 +65,12 @@ WHEN NEW.credits_used IS NOT OLD.credits_used AND NEW.remote_account IS NOT NULL
 BEGIN
     UPDATE accounts SET credits_used = credits_used + coalesce(NEW.credits_used, 0) - coalesce(OLD.credits_used, 0)
     WHERE name = NEW.remote_account;
+END;
+
+CREATE TRIGGER jobs_account_credits_delete AFTER DELETE ON jobs
+WHEN OLD.credits_used IS NOT NULL AND OLD.remote_account IS NOT NULL
+BEGIN
+    UPDATE accounts SET credits_used = credits_used - OLD.credits_used WHERE name = OLD.remote_account;
 END;
 
 INSERT INTO schema_migrations (version, name) VALUES (9, '0009_accounts');

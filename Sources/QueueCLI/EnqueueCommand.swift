@@ -37,7 +37,7 @@ public struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "Your own reference, carried to listings and outputs.") var tag: String?
     @Option(
         help:
-            "Send these jobs with this Legnext account only (one the daemon was last started with, see `status`); default: whichever has room. A follow-up goes to its parent's account anyway."
+            "Send these jobs with this Legnext account only (one the daemon was last started with, see `status`); default: whichever has room. A follow-up always goes with its parent's account: pin it to that one or not at all."
     )
     var account: String?
     @Option(name: .customLong("file"), help: ArgumentHelp("Read one job per line from a file, or - for stdin.", valueName: "file"))
@@ -154,11 +154,20 @@ public struct EnqueueCommand: AsyncParsableCommand {
         let pinned = drafts.filter { $0.account != nil }
         guard !pinned.isEmpty else { return }
         let known = try store.accounts().map(\.name)
-        for draft in pinned where !known.contains(draft.account!) {
-            let running =
-                known.isEmpty ? "no daemon has recorded its accounts yet" : "the daemon was last started with \(known.joined(separator: ", "))"
-            let message =
-                "unknown account \(draft.account!): \(running); start it with --account \(draft.account!), or leave the job unpinned"
+        let made = try store.madeOn(pinned.compactMap(\.parent))
+        for draft in pinned {
+            let account = draft.account!
+            let message: String
+            if !known.contains(account) {
+                let running =
+                    known.isEmpty ? "no daemon has recorded its accounts yet" : "the daemon was last started with \(known.joined(separator: ", "))"
+                message = "unknown account \(account): \(running); start it with --account \(account), or leave the job unpinned"
+            } else if let parent = draft.parent, let owner = made[parent], owner != account {
+                message =
+                    "job \(parent) was made on account \(owner), and a follow-up goes with its parent's account (a Legnext job id belongs to the account that made it): pin it to \(owner), or leave it unpinned"
+            } else {
+                continue
+            }
             if let source, let line = draft.line { throw CLIError.bad("\(source):\(line): \(message)") }
             throw CLIError.bad(message)
         }

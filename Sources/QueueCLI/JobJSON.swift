@@ -116,6 +116,7 @@ enum JobJSON {
             "oldest_queued_age_seconds": status.oldestQueuedAt.map { .double(max(0, status.at.timeIntervalSince($0))) } ?? .null,
             "credits_used": .int(status.creditsUsed),
             "daemon": daemon,
+            "unfollowed": .object(status.unfollowed.mapValues { .int($0) }),
             "accounts": .array(
                 status.accounts.map { account in
                     .object([

@@ -179,6 +179,7 @@ public struct RunCommand: AsyncParsableCommand {
         }
         if simulate, baseURL != nil { throw ValidationError("--simulate and --base-url do not go together") }
         var names = Set<String>()
+        var variables = Set<String>()
         for text in accounts {
             let account: AccountOption
             do {
@@ -187,6 +188,12 @@ public struct RunCommand: AsyncParsableCommand {
                 throw ValidationError(error.description)
             }
             guard names.insert(account.name).inserted else { throw ValidationError("--account \(account.name) is given twice") }
+            let variable = AccountOption.environmentSuffix(account.name)
+            guard variables.insert(variable).inserted else {
+                throw ValidationError(
+                    "--account \(account.name) and another account read the same LEGNEXT_API_KEY_\(variable): name them apart by more than - and _"
+                )
+            }
             if account.keyFile != nil, simulate {
                 throw ValidationError("--simulate makes its own keys: --account \(account.name) takes no key-file with it")
             }
@@ -311,9 +318,18 @@ public struct RunCommand: AsyncParsableCommand {
                     key = try APIKeySource.load(file: apiKeyFile)
                 } else {
                     key = try options[0].loadKey()
+                    var keys: [APIKey: String] = [:]
                     for option in options {
+                        let own = try option.loadKey()
+                        // Two engines on one Legnext account would each count its plan as their own.
+                        if let other = keys.updateValue(option.name, forKey: own) {
+                            throw CLIError(
+                                "--account \(other) and --account \(option.name) have the same key: one Legnext account, one --account",
+                                exitCode: CLIError.config
+                            )
+                        }
                         // A key refused by Legnext is read again before each balance probe.
-                        setups.append(setup(option, key: try option.loadKey(), reload: { try? option.loadKey() }))
+                        setups.append(setup(option, key: own, reload: { try? option.loadKey() }))
                     }
                 }
                 // A key refused by Legnext is read again before each balance probe: fixing the

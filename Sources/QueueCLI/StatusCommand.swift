@@ -55,6 +55,11 @@ public struct StatusCommand: AsyncParsableCommand {
         lines.append("in flight  " + String(status.inFlight).leftPad(9))
         lines.append("credits    " + String(status.creditsUsed).leftPad(9) + "   used")
         lines += accountLines(status)
+        for (account, count) in status.unfollowed.sorted(by: { $0.key < $1.key }) {
+            lines.append(
+                "           \(count) job(s) in flight or uncertain were sent with account \(account), which the daemon does not run: they are followed once it runs with --account \(account) again"
+            )
+        }
         return lines.joined(separator: "\n")
     }
 

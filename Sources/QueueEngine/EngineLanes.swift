@@ -4,12 +4,16 @@ import Synchronization
 final class EngineLanes: Sendable {
     let engines = Mutex<[QueueEngine]>([])
 
-    /// Whether another account of higher priority has room and may find the next job: it takes
-    /// it first. One whose last claim found nothing cannot take what is left (pinned to others).
+    /// Whether another account would start the next job sooner, and so takes it first: one with
+    /// a free slot of its plan before one whose next job would wait in Legnext's queue (its
+    /// lead); among those alike, the higher priority. One whose last claim found nothing cannot
+    /// take what is left (pinned to others), and outranks nobody.
     func outranked(_ engine: QueueEngine) -> Bool {
+        guard let mine = engine.nextStart else { return false }
         let priority = engine.configuration.priority
         return engines.withLock { $0 }.contains { other in
-            other !== engine && other.configuration.priority > priority && other.wantsWork
+            guard other !== engine, let theirs = other.nextStart else { return false }
+            return theirs < mine || theirs == mine && other.configuration.priority > priority
         }
     }
 

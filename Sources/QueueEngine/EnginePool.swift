@@ -161,11 +161,13 @@ public final class EnginePool: Service, Sendable {
     }
 
     public func run() async throws {
+        // The engines hold the lanes and the lanes the engines: let go once the pool has run.
+        defer { lanes.engines.withLock { $0 = [] } }
         let now = clock.now()
         let first = engines[0].configuration
-        let failed = try await QueueEngine.prepareQueue(store, now: now, autoSettle: first.autoSettle, logger: logger)
-        state.withLock { $0.failedAtStart = failed }
-        try await QueueEngine.noteOrphans(store, route: engines[0].route, now: now, logger: logger)
+        let failed = try await QueueEngine.prepareQueue(store, route: engines[0].route, now: now, autoSettle: first.autoSettle, logger: logger)
+        let unfollowable = try await QueueEngine.noteOrphans(store, route: engines[0].route, now: now, logger: logger)
+        state.withLock { $0.failedAtStart = failed + unfollowable }
         try await store.registerAccounts(engines.map(\.accountInfo), now: now)
         try await store.registerDaemon(
             DaemonInfo(
@@ -174,7 +176,8 @@ public final class EnginePool: Service, Sendable {
                 version: EngineVersion.current,
                 baseURL: baseURL,
                 concurrency: engines.reduce(0) { $0 + $1.configuration.concurrency },
-                rate: engines.reduce(0) { $0 + $1.configuration.rate },
+                // 0 is unlimited: one unlimited account makes the sum so.
+                rate: engines.contains { $0.configuration.rate == 0 } ? 0 : engines.reduce(0) { $0 + $1.configuration.rate },
                 startedAt: now,
                 heartbeatAt: now
             ),
@@ -202,12 +205,14 @@ public final class EnginePool: Service, Sendable {
         } onGracefulShutdown: {
             self.stop()
         }
-        lanes.engines.withLock { $0 = [] }
-        do {
-            try await store.markDaemonStopped(now: clock.now())
-        } catch {
-            logger.warning("cannot record in the daemon row that it stopped: \(error)")
-        }
+        // Shielded from cancellation, as the last write of a single engine is.
+        await Task { [store, clock, logger] in
+            do {
+                try await store.markDaemonStopped(now: clock.now())
+            } catch {
+                logger.warning("cannot record in the daemon row that it stopped: \(error)")
+            }
+        }.value
         if let error = self.failures.withLock({ $0.first }) { throw error }
     }
 
@@ -225,7 +230,7 @@ public final class EnginePool: Service, Sendable {
                     inFlight: status.inFlight,
                     currentRate: nil,
                     pausedReason: status.pausedReason,
-                    pausedSince: status.pausedReason == nil ? nil : now
+                    pausedSince: status.pausedSince
                 )
             } catch {
                 if !error.isTemporary { logger.warning("cannot write the heartbeat: \(error)") }
@@ -252,7 +257,7 @@ public final class EnginePool: Service, Sendable {
                     "nothing due and nothing in flight; \(deferred.count) job(s) deferred until \(Timestamp.format(next)) or later (run_after): run again then; exiting (--exit-when-idle)"
                 )
             } else {
-                logger.info("queue drained: nothing queued or in flight on any account; exiting (--exit-when-idle)")
+                logger.info("queue drained: nothing queued, and nothing in flight on the accounts it runs; exiting (--exit-when-idle)")
             }
             state.withLock { $0.drained = true }
             stop()
@@ -270,6 +275,7 @@ public final class EnginePool: Service, Sendable {
         )
         let paused = statuses.filter { $0.pausedReason != nil }
         if !paused.isEmpty, paused.count == statuses.count {
+            total.pausedSince = paused.compactMap(\.pausedSince).max()
             total.pausedReason =
                 statuses.count == 1
                 ? paused[0].pausedReason

@@ -112,9 +112,11 @@ struct EngineState: Sendable {
 
     /// The last claim found fewer jobs than it asked for, and none has come since.
     var starved = false
+    /// A claim is under way (its jobs may be `submitting` in the queue, not yet counted here).
+    var claiming = false
 
-    /// Nothing in flight, being written or being settled.
-    var isQuiet: Bool { busy == 0 && unwritten == 0 && settling.isEmpty }
+    /// Nothing in flight, being claimed, written or settled.
+    var isQuiet: Bool { busy == 0 && !claiming && unwritten == 0 && settling.isEmpty }
 }
 
 /// Polls due, earliest first. Entries are never removed early: a popped entry whose job has

@@ -49,6 +49,10 @@ extension QueueEngine: CallbackHandling {
     ///   - remoteJobId: the `job_id` the body names, if any.
     ///   - status: the `status` the body names, if any.
     public func callbackArrived(_ target: CallbackTarget, remoteJobId: String?, status: String?) -> CallbackDisposition {
+        // A job sent with another account is that account's to confirm: this key cannot read it.
+        guard target.state == .queued || route.owns(target.remoteAccount) else {
+            return .noted("job \(target.id) was sent with account \(route.owner(target.remoteAccount)), which this daemon does not run")
+        }
         let now = clock.now()
         let terminal = status.map { $0 == "completed" || $0 == "failed" } ?? true
         let tracked = state.withLock { state -> (known: String, queued: Bool)? in

@@ -10,17 +10,28 @@ extension QueueEngine {
     func dispatchLoop(_ queue: AsyncStream<Work>.Continuation) async {
         var workMayBeWaiting = true
         var claimFailures = 0
+        var yielded = 0
         while !isStopping {
-            let (free, paused) = state.withLock { state in (inFlightLimit(state) - state.busy, state.paused != nil) }
+            let (free, paused) = state.withLock { state -> (Int, Bool) in
+                var free = inFlightLimit(state) - state.busy
+                // In a pool, the slots of the plan first: a job beyond them would wait in Legnext's
+                // queue, and another account may have a slot free for it (``EngineLanes``).
+                let planFree = (state.lead?.plan ?? configuration.concurrency) - state.busy
+                if lanes != nil, planFree > 0 { free = min(free, planFree) }
+                return (free, state.paused != nil)
+            }
             if paused || free <= 0 {
                 await workSignal.wait()
                 continue
             }
-            if workMayBeWaiting, let lanes, lanes.outranked(self) {
-                // An account of higher priority has room for the next job: it goes there first.
+            if workMayBeWaiting, yielded < 8, let lanes, lanes.outranked(self) {
+                // Another account starts the next job sooner (or is preferred): it goes there
+                // first. Two seconds at most, whatever the others' state says.
+                yielded += 1
                 await clock.wait(for: workSignal, until: clock.now().addingTimeInterval(0.25))
                 continue
             }
+            yielded = 0
             if !workMayBeWaiting {
                 if configuration.exitWhenIdle, let deferred = await idleDeferred() {
                     let lingering = state.withLock { $0.lingering.count }
@@ -58,6 +69,8 @@ extension QueueEngine {
             }
             var tickets = [first]
             while tickets.count < min(free, configuration.claimBatch), let ticket = limiter.tryAcquire() { tickets.append(ticket) }
+            // Until the claimed jobs count as submitting: the pool must not judge the queue drained.
+            state.withLock { $0.claiming = true }
             let batch: ClaimBatch
             do {
                 batch = try await store.claim(
@@ -70,6 +83,7 @@ extension QueueEngine {
                 claimFailures = 0
                 writeLanded()
             } catch {
+                state.withLock { $0.claiming = false }
                 tickets.forEach(limiter.giveBack)
                 claimFailures += 1
                 // A full disk or another process's lock passes by itself: look again soon.
@@ -93,8 +107,11 @@ extension QueueEngine {
                 state.withLock { $0.failed += batch.failed.count }
                 publishStatus()
             }
+            state.withLock { state in
+                state.submitting += claimed.count
+                state.claiming = false
+            }
             guard !claimed.isEmpty else { continue }
-            state.withLock { $0.submitting += claimed.count }
             for (job, ticket) in zip(claimed, tickets) { queue.yield(.submit(job, ticket)) }
         }
     }
@@ -104,11 +121,15 @@ extension QueueEngine {
         min(configuration.concurrency, state.lead.map { $0.plan + $0.current } ?? configuration.concurrency)
     }
 
-    /// Not paused or stopping, with room, and its last claim did not come back short.
-    var wantsWork: Bool {
-        state.withLock { state in
-            !state.stopping && state.paused == nil && !state.starved && inFlightLimit(state) > state.busy
+    /// How soon a job this engine claims now would start: 0 in a free slot of the plan, 1 in
+    /// Legnext's queue (the lead); nil when it takes no job now (paused, stopping, full, or its
+    /// last claim came back short).
+    var nextStart: Int? {
+        let level = state.withLock { state -> Int? in
+            guard !state.stopping, state.paused == nil, !state.starved, inFlightLimit(state) > state.busy else { return nil }
+            return state.busy < (state.lead?.plan ?? configuration.concurrency) ? 0 : 1
         }
+        return limiter.isHeldBack ? nil : level
     }
 
     /// Nothing in flight, being written or being settled.

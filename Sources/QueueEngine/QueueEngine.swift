@@ -197,7 +197,7 @@ public final class QueueEngine: Service, Sendable {
     /// Start-up of the whole queue, before any account takes a job: counts, crash recovery,
     /// rows no claim would take. Returns the jobs it failed. (An ``EnginePool`` does it once
     /// for all its accounts.)
-    static func prepareQueue(_ store: any JobStore, now: Date, autoSettle: Bool, logger: Logger) async throws -> Int {
+    static func prepareQueue(_ store: any JobStore, route: AccountRoute, now: Date, autoSettle: Bool, logger: Logger) async throws -> Int {
         try await store.recount()
         let interrupted = try await store.recoverInterruptedSubmissions(now: now)
         if !interrupted.isEmpty {
@@ -209,17 +209,20 @@ public final class QueueEngine: Service, Sendable {
                 "\(interrupted.count) job(s) were being submitted when the daemon last stopped; they are now uncertain, and \(next): \(interrupted.prefix(20).map(String.init).joined(separator: " "))"
             )
         }
-        let unclaimable = try await store.failUnclaimableRows(now: now)
+        let unclaimable = try await store.failUnclaimableRows(now: now) + store.failUnroutablePins(route: route, now: now)
         for failure in unclaimable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
         return unclaimable.count
     }
 
     /// Says which jobs no account of the daemon follows: sent with an account a later start
-    /// left out, they wait (in flight, or uncertain) until a daemon runs it again.
-    static func noteOrphans(_ store: any JobStore, route: AccountRoute, now: Date, logger: Logger) async throws {
+    /// left out, they wait (in flight, or uncertain) until a daemon runs it again. Returns the
+    /// in-flight rows that cannot be followed at all, which it failed (each said in the log).
+    static func noteOrphans(_ store: any JobStore, route: AccountRoute, now: Date, logger: Logger) async throws -> Int {
         let names = Set(route.all)
         var orphans: [String: Int] = [:]
-        for job in try await store.inFlightJobs(now: now).jobs where !names.contains(route.owner(job.account)) {
+        let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
+        for failure in unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
+        for job in inFlight where !names.contains(route.owner(job.account)) {
             orphans[route.owner(job.account), default: 0] += 1
         }
         for (job, _) in try await store.uncertainJobs() where !names.contains(route.owner(job.remoteAccount)) {
@@ -230,6 +233,7 @@ public final class QueueEngine: Service, Sendable {
                 "\(count) job(s) in flight or uncertain were sent with account \(account), which this daemon does not run: they are followed and settled once it runs with --account \(account) again"
             )
         }
+        return unfollowable.count
     }
 
     /// Start-up: crash recovery (alone), the in-flight jobs of this account to follow, learned
@@ -237,9 +241,9 @@ public final class QueueEngine: Service, Sendable {
     private func prepare() async throws {
         let now = clock.now()
         if lanes == nil {
-            let failed = try await Self.prepareQueue(store, now: now, autoSettle: configuration.autoSettle, logger: logger)
-            state.withLock { $0.failed += failed }
-            try await Self.noteOrphans(store, route: route, now: now, logger: logger)
+            let failed = try await Self.prepareQueue(store, route: route, now: now, autoSettle: configuration.autoSettle, logger: logger)
+            let unfollowable = try await Self.noteOrphans(store, route: route, now: now, logger: logger)
+            state.withLock { $0.failed += failed + unfollowable }
         }
         // A POST of a job claimed before the restart left at or after its claim; the process that
         // sent it has ended, and Legnext is done with it a margin later.
@@ -354,6 +358,7 @@ public final class QueueEngine: Service, Sendable {
         var snapshot = state.withLock { state in
             EngineStatus(inFlight: state.busy, completed: state.completed, failed: state.failed, pausedReason: state.paused?.reason)
         }
+        snapshot.pausedSince = state.withLock { $0.paused?.since }
         snapshot.account = route.name
         snapshot.diskProblem = diskAlarm.current
         return snapshot
@@ -397,8 +402,10 @@ public struct EngineStatus: Sendable, Hashable {
     public var pausedReason: String?
     /// Why the queue cannot be written, while it cannot.
     public var diskProblem: String?
-    /// The account it concerns (in a pool's summary: the first paused one, or nil).
+    /// The account it concerns (nil in a pool's summary).
     public var account: String?
+    /// Since when it is paused (in a pool's summary: the latest of its accounts' pauses).
+    public var pausedSince: Date?
 }
 
 /// The program's version as the engine records it.

@@ -78,6 +78,13 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// Whether requests wait here now: a back-off after a 429, or others already queued for a
+    /// token (another account should not yield to this one then).
+    public var isHeldBack: Bool {
+        let now = clock.now()
+        return state.withLock { state in !state.waiters.isEmpty || (state.bucket.blockedUntil.map { $0 > now } ?? false) }
+    }
+
     /// Takes a token only if one is there now (for filling several free slots at once).
     public func tryAcquire() -> Ticket? {
         let now = clock.now()

@@ -7,8 +7,7 @@ import Foundation
 public struct AccountRoute: Sendable, Hashable {
     /// This account's name.
     public var name: String
-    /// Every account the daemon runs, in the order given: the first also owns the jobs made
-    /// before accounts were recorded (`remote_account` NULL).
+    /// Every account the daemon runs, in the order given.
     public var all: [String]
 
     public init(name: String, all: [String]) {
@@ -21,11 +20,9 @@ public struct AccountRoute: Sendable, Hashable {
     public static let defaultName = "default"
     public static let single = AccountRoute(name: defaultName, all: [defaultName])
 
-    /// The account that owns a job sent before accounts were recorded.
-    public var primary: String { all[0] }
-
-    /// The account a job sent with `remoteAccount` belongs to.
-    public func owner(_ remoteAccount: String?) -> String { remoteAccount ?? primary }
+    /// The account a job sent with `remoteAccount` belongs to: a job sent before accounts were
+    /// recorded (NULL) was sent with the one key of those days, the account `default`.
+    public func owner(_ remoteAccount: String?) -> String { remoteAccount ?? Self.defaultName }
 
     /// Whether this account follows a job sent with `remoteAccount`.
     public func owns(_ remoteAccount: String?) -> Bool { owner(remoteAccount) == name }

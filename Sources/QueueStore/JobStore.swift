@@ -27,6 +27,9 @@ public protocol JobStore: Sendable {
     /// Fails, with their reason, the queued rows no claim would ever take (a state none of the
     /// machine's, follow-ups whose parents form a cycle).
     func failUnclaimableRows(now: Date) async throws(StoreError) -> [ClaimBatch.Failure]
+    /// Fails, with what to do, the queued jobs pinned to an account the daemon does not run
+    /// (left out of this start): no claim takes them, and they would wait for ever.
+    func failUnroutablePins(route: AccountRoute, now: Date) async throws(StoreError) -> [ClaimBatch.Failure]
     /// Accepted jobs to follow after a restart; a row that cannot be followed fails with the reason.
     func inFlightJobs(now: Date) async throws(StoreError) -> (jobs: [InFlightJob], failed: [ClaimBatch.Failure])
     /// Recent true durations of completed jobs of `kind`, newest first.

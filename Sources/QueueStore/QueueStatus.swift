@@ -83,6 +83,9 @@ public struct QueueStatus: Sendable {
     public var accounts: [AccountInfo] = []
     /// Queued jobs pinned to each account that has any.
     public var pinned: [String: Int] = [:]
+    /// Jobs in flight or uncertain sent with an account the daemon's last start left out (no
+    /// account follows them until one runs it again), by account.
+    public var unfollowed: [String: Int] = [:]
 
     public var inFlight: Int { JobState.inFlightStates.reduce(0) { $0 + (counts[$1] ?? 0) } }
     public var total: Int { counts.values.reduce(0, +) }

@@ -131,7 +131,7 @@ extension QueueStore {
                 UPDATE jobs SET
                     state = 'queued',
                     reason = 'retry requested (was ' || state || coalesce(': ' || error, ': ' || reason, '') || ')',
-                    attempts = 0, run_after = NULL, remote_job_id = NULL, remote_status = NULL, next_poll_at = NULL,
+                    attempts = 0, run_after = NULL, remote_job_id = NULL, remote_account = NULL, remote_status = NULL, next_poll_at = NULL,
                     progress_at = NULL, error = NULL, error_detail = NULL, output = NULL, submitted_at = NULL,
                     finished_at = NULL, updated_at = ?
                 WHERE id = ?

@@ -27,7 +27,7 @@ extension QueueStore {
             try db.inTransaction(.immediate) {
                 let candidates = try Row.fetchAll(
                     db.cachedStatement(sql: Self.claimCandidatesSQL),
-                    arguments: [at, limit, route.name, names, route.primary]
+                    arguments: [at, limit, route.name, names, AccountRoute.defaultName]
                 )
                 var ids: [Int64] = []
                 var parents: [Int64: ParentJob] = [:]
@@ -175,20 +175,33 @@ extension QueueStore {
     /// prefers the `jobs_state` equality lookup and sorts every queued row for each claim (O(queued)
     /// per claim: 8 ms at 20,000 queued, ~0.4 s at a million); `jobs_claim` yields them in order.
     ///
-    /// The account ?3 takes a job unpinned or pinned to it (or to an account not among ?4, the
-    /// daemon's), whose completed parent, if any, it made (NULL: made before accounts, by ?5, the
-    /// first) or no account of the daemon did, or that is pinned to it: ``AccountRoute`` fails
-    /// the ones it cannot send, with the reason.
+    /// The account ?3 takes the unpinned jobs whose completed parent, if any, it made (NULL: made
+    /// before accounts, by ?5, `default`) or no account of the daemon (?4) did, and the jobs
+    /// pinned to it, each walked on its own index; ``AccountRoute`` fails the ones it cannot
+    /// send, with the reason. Pins to accounts the daemon does not run are failed at start-up
+    /// (``failUnroutablePins(accounts:now:)``): the schema refuses new ones.
     static let claimCandidatesSQL = """
-        SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote, j.kind, p.kind AS parent_kind, p.prompt AS parent_prompt,
-            j.account, p.remote_account AS parent_account
-        FROM jobs AS j INDEXED BY jobs_claim LEFT JOIN jobs AS p ON p.id = j.parent_id
-        WHERE j.state = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?1)
-          AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
-          AND (j.account IS NULL OR j.account = ?3 OR j.account NOT IN (SELECT value FROM json_each(?4)))
-          AND (p.state IS NOT 'completed' OR j.account = ?3 OR coalesce(p.remote_account, ?5) = ?3
-               OR coalesce(p.remote_account, ?5) NOT IN (SELECT value FROM json_each(?4)))
-        ORDER BY j.priority DESC, j.id
+        SELECT * FROM (
+            SELECT j.id, j.parent_id, p.state AS parent_state, p.remote_job_id AS parent_remote, j.kind, p.kind AS parent_kind,
+                p.prompt AS parent_prompt, j.account, p.remote_account AS parent_account, j.priority
+            FROM jobs AS j INDEXED BY jobs_claim LEFT JOIN jobs AS p ON p.id = j.parent_id
+            WHERE j.state = 'queued' AND j.account IS NULL AND (j.run_after IS NULL OR j.run_after <= ?1)
+              AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
+              AND (p.state IS NOT 'completed' OR coalesce(p.remote_account, ?5) = ?3
+                   OR coalesce(p.remote_account, ?5) NOT IN (SELECT value FROM json_each(?4)))
+            ORDER BY j.priority DESC, j.id
+            LIMIT ?2
+        )
+        UNION ALL
+        SELECT * FROM (
+            SELECT j.id, j.parent_id, p.state, p.remote_job_id, j.kind, p.kind, p.prompt, j.account, p.remote_account, j.priority
+            FROM jobs AS j INDEXED BY jobs_pinned LEFT JOIN jobs AS p ON p.id = j.parent_id
+            WHERE j.state = 'queued' AND j.account = ?3 AND (j.run_after IS NULL OR j.run_after <= ?1)
+              AND (j.parent_id IS NULL OR p.state IS NULL OR p.state IN ('completed', 'failed', 'cancelled', 'uncertain'))
+            ORDER BY j.priority DESC, j.id
+            LIMIT ?2
+        )
+        ORDER BY priority DESC, id
         LIMIT ?2
         """
 
@@ -336,7 +349,7 @@ extension QueueStore {
         try await write { db in
             try db.executeCached(
                 sql: """
-                    UPDATE jobs SET state = 'queued', run_after = ?1, reason = ?2,
+                    UPDATE jobs SET state = 'queued', run_after = ?1, reason = ?2, remote_account = NULL,
                         attempts = attempts - CASE WHEN ?3 THEN 0 ELSE 1 END,
                         requests = requests + CASE WHEN ?4 THEN 1 ELSE 0 END, updated_at = ?5
                     WHERE id = ?6 AND state = 'submitting'
@@ -377,6 +390,31 @@ extension QueueStore {
                 """,
             arguments: [error, detail, reason, requestSent, at, id]
         )
+    }
+
+    public func failUnroutablePins(route: AccountRoute, now: Date) async throws(StoreError) -> [ClaimBatch.Failure] {
+        let at = stamp(now)
+        let names = Self.jsonArray(route.all)
+        return try await write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, account FROM jobs INDEXED BY jobs_pinned
+                    WHERE account IS NOT NULL AND state = 'queued' AND account NOT IN (SELECT value FROM json_each(?))
+                    """,
+                arguments: [names]
+            )
+            var failed: [ClaimBatch.Failure] = []
+            for row in rows {
+                let r = RowReader(row)
+                let id = try r.requiredInt(0, "id")
+                let pin = (try? r.text(1, "account")) ?? nil
+                let why = route.refusal(id: id, pin: pin ?? "?", parentId: nil, parentAccount: nil) ?? "pinned to an account the daemon does not run"
+                try Self.fail(id: id, error: why, detail: nil, reason: why, at: at, db)
+                failed.append(.init(id: id, reason: why))
+            }
+            return failed
+        }
     }
 
     /// Start-up recovery: a job left in `submitting` by a crash may or may not have reached

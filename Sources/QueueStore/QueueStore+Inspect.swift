@@ -29,9 +29,27 @@ extension QueueStore {
             var pinned: [String: Int] = [:]
             let sql = "SELECT account, count(*) FROM jobs INDEXED BY jobs_pinned WHERE account IS NOT NULL AND state = 'queued' GROUP BY account"
             for row in try Row.fetchAll(db, sql: sql) {
-                if let name = row[0] as String? { pinned[name] = row[1] }
+                let r = RowReader(row)
+                if let name = try? r.text(0, "account"), let count = try? r.int(1, "count") { pinned[name] = Int(count) }
             }
             return pinned
+        }
+        let running = Set(status.accounts.map(\.name))
+        if !running.isEmpty {
+            status.unfollowed = try read { db in
+                var unfollowed: [String: Int] = [:]
+                let sql = """
+                    SELECT coalesce(remote_account, 'default'), count(*) FROM jobs INDEXED BY jobs_state
+                    WHERE state IN ('submitting', 'pending', 'staged', 'processing', 'uncertain') GROUP BY 1
+                    """
+                for row in try Row.fetchAll(db, sql: sql) {
+                    let r = RowReader(row)
+                    if let name = try? r.text(0, "remote_account"), !running.contains(name), let count = try? r.int(1, "count") {
+                        unfollowed[name] = Int(count)
+                    }
+                }
+                return unfollowed
+            }
         }
         return status
     }
@@ -124,6 +142,26 @@ extension QueueStore {
                 )
             }
             return parents
+        }
+    }
+
+    /// The account each completed job of `ids` was made on (`default` for one sent before
+    /// accounts were recorded): its follow-ups must go with it.
+    public func madeOn(_ ids: [Int64]) throws(StoreError) -> [Int64: String] {
+        guard !ids.isEmpty else { return [:] }
+        return try read { db in
+            var made: [Int64: String] = [:]
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT id, remote_account FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND state = 'completed'",
+                arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"]
+            )
+            for row in rows {
+                let r = RowReader(row)
+                guard let id = try? r.requiredInt(0, "id"), let account = try? r.text(1, "remote_account") else { continue }
+                made[id] = AccountRoute.single.owner(account)
+            }
+            return made
         }
     }
 

@@ -67,7 +67,7 @@ extension QueueStore {
         return try await write { db in
             try db.executeCached(
                 sql: """
-                    UPDATE jobs SET state = 'queued', reason = ?1, error = NULL, error_detail = NULL, run_after = NULL,
+                    UPDATE jobs SET state = 'queued', reason = ?1, error = NULL, error_detail = NULL, run_after = NULL, remote_account = NULL,
                         finished_at = NULL, updated_at = ?2
                     WHERE id = ?3 AND state = 'uncertain'
                     """,

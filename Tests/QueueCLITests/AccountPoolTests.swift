@@ -66,6 +66,9 @@ import Testing
             #expect(try cli.run(["enqueue", "--kind", "upscale", "--parent", "\(parent)", "--param", "imageNo=1", "--param", "type=0"]).status == 0)
         }
         #expect(try cli.run(["enqueue", "--account", "b", "pinned to b"]).status == 0)
+        let parentOnA = try cli.sqlite("SELECT min(id) FROM jobs WHERE remote_account = 'a'")
+        let against = try cli.run(["enqueue", "--kind", "reroll", "--parent", parentOnA, "--account", "b"])
+        #expect(against.status == 65 && against.stderr.contains("was made on account a"), "\(against.stderr)")
         let second = try Self.drain(cli, sim)
         #expect(second.status == 0, "\(second.stderr)")
         let unfinished = try cli.sqlite("SELECT id, error FROM jobs WHERE state <> 'completed'")
@@ -155,10 +158,7 @@ import Testing
         #expect(eventually(timeout: 30) { status().contains("PAUSED") }, "\(status())")
         let text = status()
         #expect(text.contains("Legnext rejects the API key"), "\(text)")
-        #expect(
-            !text.contains("daemon     running, pid") || !text.components(separatedBy: "\n")[2].contains("PAUSED"),
-            "the daemon as a whole is not paused: \(text)"
-        )
+        #expect(text.contains("  b ") && text.contains("PAUSED"), "b's line says it is paused: \(text)")
         #expect(try Self.byAccount(cli, "state = 'completed'") == ["a": 8])
         let json = try cli.json(["status"])
         let accounts = json["accounts"]?.arrayValue ?? []
@@ -222,12 +222,14 @@ import Testing
             (["--account", "b,key=abc"], "never goes on the command line"),
             (["--account", "a", "--account", "a"], "--account a is given twice"),
             (["--account", "a,concurrency=0"], "concurrency must be a whole number"),
-            (["--account", "Pro"], "the name comes first"),
-            (["--account", "a,speed=2"], "unknown setting speed"),
+            (["--account", "Pro"], "the account's name comes first"),
+            (["--account", "a,speed=2"], "unknown setting \"speed\""),
+            (["--account", "pro-2", "--account", "pro_2"], "read the same LEGNEXT_API_KEY_PRO_2"),
             (["--account", "a", "--api-key-file", "/dev/null"], "give each account its own"),
         ] {
             let result = try cli.run(["run", "--exit-when-idle"] + arguments)
             #expect(result.status == 64 && result.stderr.contains(words), "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.contains("abc"), "a value given by mistake is never repeated: \(result.stderr)")
         }
         let sim = try Self.simulator()
         defer { sim.stop() }

@@ -69,6 +69,21 @@ public actor InMemoryJobStore: JobStore {
 
     public func failUnclaimableRows(now: Date) async throws(StoreError) -> [ClaimBatch.Failure] { [] }
 
+    public func failUnroutablePins(route: AccountRoute, now: Date) async throws(StoreError) -> [ClaimBatch.Failure] {
+        calls.add()
+        var failed: [ClaimBatch.Failure] = []
+        for job in jobs.values.sorted(by: { $0.id < $1.id }) where job.state == .queued {
+            guard let pin = job.account, !route.all.contains(pin), let why = route.refusal(id: job.id, pin: pin, parentId: nil, parentAccount: nil)
+            else { continue }
+            change(job.id, why, now: now) {
+                $0.state = .failed
+                $0.error = why
+            }
+            failed.append(.init(id: job.id, reason: why))
+        }
+        return failed
+    }
+
     public func inFlightJobs(now: Date) async throws(StoreError) -> (jobs: [InFlightJob], failed: [ClaimBatch.Failure]) {
         calls.add()
         let followed = jobs.values.filter { [.pending, .staged, .processing].contains($0.state) }.sorted { $0.id < $1.id }
@@ -117,7 +132,7 @@ public actor InMemoryJobStore: JobStore {
         let known = Set(route.all)
         let due = jobs.values.filter { job in
             guard job.state == .queued, (job.runAfter ?? .distantPast) <= now else { return false }
-            if let pin = job.account, pin != route.name, known.contains(pin) { return false }
+            if let pin = job.account, pin != route.name { return false }
             if let parent = job.parentId.flatMap({ jobs[$0] }), parent.state == .completed, job.account != route.name {
                 let made = route.owner(parent.remoteAccount)
                 return made == route.name || !known.contains(made)
