@@ -15,7 +15,9 @@ public struct PollPlanner: Sendable {
         public var growth: Double
     }
 
-    /// Average GET requests per job the planner aims at.
+    /// Average GET requests per job the planner's plans aim at: the plans of the safety-net
+    /// polls (with callbacks, or the list of running jobs watched); per-job polling is placed by
+    /// ``PollScheduler``, where `--poll-budget` is only an optional cap.
     public var budget: Double
     /// No two polls of one job closer than this.
     public var floor: Double
@@ -48,8 +50,10 @@ public struct PollPlanner: Sendable {
 
     /// Learns from a completed job: how long it took from submission to completion and, for a
     /// job of this run, how many polls it took (nil for durations read back at start-up).
-    public mutating func record(kind: String, duration: Double, polls: Int? = nil) {
-        guard duration.isFinite, duration >= 0 else { return }
+    /// Returns whether the kind's plan was made again (its samples about doubled, or 32 more).
+    @discardableResult
+    public mutating func record(kind: String, duration: Double, polls: Int? = nil) -> Bool {
+        guard duration.isFinite, duration >= 0 else { return false }
         if let polls {
             let sofar = spent[kind, default: (0, 0)]
             spent[kind] = (sofar.polls + polls, sofar.jobs + 1)
@@ -64,7 +68,9 @@ public struct PollPlanner: Sendable {
         if list.count >= minimumSamples, plans[kind] == nil || sinceReplan[kind]! >= min(32, list.count / 2) {
             plans[kind] = Self.bestPlan(for: list, budget: currentBudget(kind: kind), floor: floor, ceiling: ceiling)
             sinceReplan[kind] = 0
+            return true
         }
+        return false
     }
 
     /// The budget the next plan of `kind` aims at: `budget`, less what this run over-spent,
@@ -92,6 +98,12 @@ public struct PollPlanner: Sendable {
         let planned = submittedAt.addingTimeInterval(offset(kind: kind, poll: polls))
         return max(planned, now.addingTimeInterval(floor))
     }
+
+    /// The known durations of `kind` (the last ``window``), oldest first.
+    public func durations(kind: String) -> [Double]? { samples[kind] }
+
+    /// Every kind with a known duration.
+    public var kinds: [String] { samples.keys.sorted() }
 
     /// The shortest known duration of `kind`, if any.
     public func shortestDuration(kind: String) -> Double? { samples[kind]?.min() }
