@@ -53,7 +53,12 @@ public struct RunCommand: AsyncParsableCommand {
         help: "The same for a job whose Legnext status has not changed for this long (pending at Legnext does not count)."
     )
     var noProgressTimeout = "10m"
-    @Option(name: .customLong("poll-budget"), help: "Average status requests per job to aim at.") var pollBudget = 2.0
+    @Option(
+        name: .customLong("poll-budget"),
+        help:
+            "At most this many status requests per job on average, where each job is polled on its own (default: no cap; polls spend half the rate's headroom where they cut the most lag). With callbacks or the list of running jobs, the average the safety-net polls aim at (default 2)."
+    )
+    var pollBudget: Double?
     @Option(
         name: .customLong("balance-check-interval"),
         help:
@@ -163,7 +168,7 @@ public struct RunCommand: AsyncParsableCommand {
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be 0 (unlimited) or more") }
         if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
-        guard pollBudget >= 1 else { throw ValidationError("--poll-budget must be at least 1") }
+        if let pollBudget, !(pollBudget >= 1 && pollBudget.isFinite) { throw ValidationError("--poll-budget must be at least 1") }
         for (name, value) in [
             ("--give-up-after", giveUpAfter), ("--no-progress-timeout", noProgressTimeout), ("--grace-period", gracePeriod),
             ("--balance-check-interval", balanceCheckInterval),

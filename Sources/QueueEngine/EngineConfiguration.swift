@@ -27,8 +27,10 @@ public struct EngineConfiguration: Sendable {
     public var lingerPollInterval: TimeInterval = 5 * 60
     /// ... until this long after its submission, when it is failed.
     public var lingerLimit: TimeInterval = 24 * 60 * 60
-    /// Average GET requests per job the poll planner aims at.
-    public var pollBudget: Double = 2
+    /// Expected polls per job at most, where each job is polled on its own (nil: as many as the
+    /// rate's headroom allows, placed by ``PollScheduler``); also the average the safety-net
+    /// plans aim at with callbacks or the list of running jobs (2 when nil).
+    public var pollBudget: Double?
     /// Waits before a request is tried again after a failure without a usable answer (a
     /// submission that provably never left, a 5xx or lost connection on a poll or a look).
     public var retries = Backoff.transient

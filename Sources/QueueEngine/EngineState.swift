@@ -16,7 +16,9 @@ struct EngineState: Sendable {
     /// once when it is.
     var earlyFinishHints: Set<Int64> = []
     var polls = PollQueue()
-    var planner: PollPlanner
+    /// When each followed job is next polled, over all of them (its planner learns durations).
+    var scheduler: PollScheduler
+    var planner: PollPlanner { scheduler.planner }
     var paused: (reason: String, since: Date, accountStatus: Int)?
     /// Points the next job needs, while paused for credit: the pause ends when the balance covers it.
     var creditNeeded: Int?
@@ -51,8 +53,8 @@ struct EngineState: Sendable {
     /// What Legnext's list of running jobs showed of the jobs in flight.
     var watch = RunningJobsWatch()
 
-    init(planner: PollPlanner, limits: RemoteJobLifecycle.Limits) {
-        self.planner = planner
+    init(scheduler: PollScheduler, limits: RemoteJobLifecycle.Limits) {
+        self.scheduler = scheduler
         self.limits = limits
     }
 
@@ -77,19 +79,20 @@ struct EngineState: Sendable {
             firstPoll: next,
             limits: limits
         )
+        scheduler.follow(id, kind: kind)
         polls.push(id, at: next)
     }
 
-    /// Feeds one event to a followed job's lifecycle (which sees the planner as it is now) and
+    /// Feeds one event to a followed job's lifecycle (which sees the scheduler as it is now) and
     /// carries out the actions that live in memory: the poll schedule, the slot a job past a
     /// timeout gives up. Returns the job afterwards and every action, for the engine's writes;
     /// nil if the job is not followed.
     mutating func event(
         _ id: Int64,
-        _ body: (inout RemoteJobLifecycle, PollPlanner) -> [RemoteJobLifecycle.Action]
+        _ body: (inout RemoteJobLifecycle, PollScheduler) -> [RemoteJobLifecycle.Action]
     ) -> (job: RemoteJobLifecycle, actions: [RemoteJobLifecycle.Action])? {
         guard var job = inFlight[id] else { return nil }
-        let actions = body(&job, planner)
+        let actions = body(&job, scheduler)
         inFlight[id] = job
         if job.isLingering { lingering.insert(id) }
         for case .schedulePoll(let at) in actions { polls.push(id, at: at) }
@@ -99,6 +102,7 @@ struct EngineState: Sendable {
     /// Stops following a job (its end is written, or a person settled it).
     mutating func untrack(_ id: Int64) {
         inFlight[id] = nil
+        scheduler.forget(id)
         lingering.remove(id)
         watch.forget(id)
     }

@@ -29,12 +29,16 @@ extension QueueEngine: CallbackHandling {
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/legnext/\(id)/\(token)"
     }
 
-    /// The next poll of a job: the planner's time, or with callbacks on (or the job `watched`
-    /// in Legnext's list of running jobs) a later safety-net time: the callback or the list is
-    /// what normally tells of its end.
-    func nextPoll(_ planner: PollPlanner, kind: String, submittedAt: Date, polls: Int, now: Date, watched: Bool) -> Date {
+    /// The next poll of a job seen unfinished `now`: the shared scheduler's time, or with
+    /// callbacks on (or the job `watched` in Legnext's list of running jobs) a later safety-net
+    /// time from the planner's plan, stretched: the callback or the list is what normally tells
+    /// of its end.
+    func nextPoll(_ scheduler: PollScheduler, kind: String, submittedAt: Date, polls: Int, now: Date, watched: Bool) -> Date {
+        guard configuration.callbackBaseURL != nil || watched else {
+            return scheduler.nextPoll(kind: kind, submittedAt: submittedAt, seen: now, polls: polls, now: now, rate: limiter.currentRate)
+        }
+        let planner = scheduler.planner
         let planned = planner.nextPoll(kind: kind, submittedAt: submittedAt, polls: polls, now: now)
-        guard configuration.callbackBaseURL != nil || watched else { return planned }
         guard planner.hasLearned(kind: kind) else {
             let safety = submittedAt.addingTimeInterval(configuration.callbackSafetyInterval * Double(polls + 1))
             return max(safety, now.addingTimeInterval(planner.floor))
@@ -125,7 +129,7 @@ extension QueueEngine: CallbackHandling {
         }
         let now = clock.now()
         let kind = submission.job.kind
-        let next = state.withLock { nextPoll($0.planner, kind: kind, submittedAt: now, polls: 0, now: now, watched: watches($0, id)) }
+        let next = state.withLock { nextPoll($0.scheduler, kind: kind, submittedAt: now, polls: 0, now: now, watched: watches($0, id)) }
         // Not shielded like other writes: if this one is lost, the job simply stays uncertain.
         let adoption: QueueStore.Adoption
         do {

@@ -37,6 +37,7 @@ extension QueueEngine {
         } catch {
             return
         }
+        state.withLock { $0.scheduler.polled(at: ticket.sentAt) }
         let outcome = await legnext.job(id: tracked.remoteJobId)
         limiter.finished(ticket, outcome.budgetResult)
         EngineMetrics.request(account: route.name, "GET /v1/job", outcome)
@@ -72,10 +73,10 @@ extension QueueEngine {
         }
         await carryOut(
             id,
-            event: { job, planner in
+            event: { job, scheduler in
                 let (kind, submittedAt) = (job.kind, job.submittedAt)
                 return job.answered(remote.status, now: now) { polls in
-                    self.nextPoll(planner, kind: kind, submittedAt: submittedAt, polls: polls, now: now, watched: watched)
+                    self.nextPoll(scheduler, kind: kind, submittedAt: submittedAt, polls: polls, now: now, watched: watched)
                 }
             },
             remote: remote,
@@ -89,7 +90,7 @@ extension QueueEngine {
     /// the event came from a request of this job's own (not a look at every running job).
     func carryOut(
         _ id: Int64,
-        event: (inout RemoteJobLifecycle, PollPlanner) -> [RemoteJobLifecycle.Action],
+        event: (inout RemoteJobLifecycle, PollScheduler) -> [RemoteJobLifecycle.Action],
         remote: LegnextJob? = nil,
         detail: String? = nil,
         countsRequest: Bool = true,
@@ -154,7 +155,7 @@ extension QueueEngine {
             let duration = reported ?? now.timeIntervalSince(submittedAt)
             EngineMetrics.finished(account: route.name, state: "completed", kind: kind, duration: duration, lag: lag, credits: remote.usage?.consume)
             let lead = state.withLock { state -> PlanLead? in
-                state.planner.record(kind: kind, duration: duration, polls: polls)
+                state.scheduler.record(kind: kind, duration: duration, polls: polls)
                 state.completed += 1
                 guard let lag, let typical = state.planner.typicalDuration(kind: kind), state.lead?.record(lag: lag, typical: typical) == true
                 else { return nil }

@@ -131,7 +131,7 @@ extension QueueEngine {
         }
         let next = state.withLock { state -> Date in
             if state.earlyFinishHints.remove(job.id) != nil { return now }
-            return nextPoll(state.planner, kind: job.kind, submittedAt: now, polls: 0, now: now, watched: watches(state, job.id))
+            return nextPoll(state.scheduler, kind: job.kind, submittedAt: now, polls: 0, now: now, watched: watches(state, job.id))
         }
         let stored: Void? = await record(job.id, log) {
             try await self.store.markSubmitted(

@@ -98,8 +98,8 @@ extension QueueEngine {
         for id in ids {
             await carryOut(
                 id,
-                event: { job, planner in
-                    let planned = self.nextPoll(planner, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now, watched: false)
+                event: { job, scheduler in
+                    let planned = self.nextPoll(scheduler, kind: job.kind, submittedAt: job.submittedAt, polls: job.polls, now: now, watched: false)
                     return job.pollSooner(at: planned)
                 },
                 JobLog(logger, id: id, remoteId: nil)

@@ -95,7 +95,7 @@ public final class QueueEngine: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.limiter = RateLimiter(rate: configuration.rate, burst: configuration.burst, clock: clock)
-        var state = EngineState(planner: PollPlanner(budget: configuration.pollBudget), limits: .init(configuration))
+        var state = EngineState(scheduler: PollScheduler(configuration), limits: .init(configuration))
         state.lead = configuration.plan.map(PlanLead.init(plan:))
         self.state = Mutex(state)
     }
@@ -258,14 +258,14 @@ public final class QueueEngine: Service, Sendable {
         state.withLock { $0.failed += unfollowable.count }
         var kinds = Set(inFlight.map(\.kind))
         kinds.insert("diffusion")
-        var planner = PollPlanner(budget: configuration.pollBudget)
+        var scheduler = PollScheduler(configuration)
         for kind in kinds {
-            for duration in try await store.recentDurations(kind: kind, limit: planner.window).reversed() {
-                planner.record(kind: kind, duration: duration)
+            for duration in try await store.recentDurations(kind: kind, limit: scheduler.planner.window).reversed() {
+                scheduler.record(kind: kind, duration: duration)
             }
         }
         state.withLock { state in
-            state.planner = planner
+            state.scheduler = scheduler
             for job in inFlight {
                 state.follow(
                     job.id,

@@ -148,6 +148,31 @@ import Testing
         #expect(watched.elapsed <= polled.elapsed + 1, "list \(watched.elapsed) s, polls \(polled.elapsed) s")
     }
 
+    @Test func polledJobByJobTheSharedSchedulerSpendsTheRateAndEndsNoLaterThanTwoPollsAJob() async throws {
+        // The same batch with no list of running jobs, polls capped at the old 2 per job, then
+        // placed by the shared scheduler on the rate's headroom (plan 6, a lead of 2, 5 req/s).
+        var runs: [(elapsed: TimeInterval, requests: [String: Int])] = []
+        for cap in [2.0, nil] {
+            let harness = LogicTimeHarness(planConcurrency: 6, rateLimit: 5, duration: Self.realLength)
+            for index in 0..<60 { await harness.store.enqueue(prompt: "a heron \(index)", now: harness.start) }
+            var configuration = configuration(concurrency: 8)
+            configuration.pollBudget = cap
+            let (met, elapsed) = try await harness.run(configuration) { await harness.store.count(.completed) == 60 }
+            #expect(met, "cap \(cap ?? 0)")
+            #expect(harness.legnext.jobsMade == 60 && harness.legnext.requests["POST"] == 60)
+            #expect(harness.legnext.requests["429"] == nil, "\(harness.legnext.requests)")
+            runs.append((elapsed, harness.legnext.requests))
+        }
+        let (capped, shared) = (runs[0], runs[1])
+        let gets = { (run: (elapsed: TimeInterval, requests: [String: Int])) in Double(run.requests["GET job"] ?? 0) / 60 }
+        // The cap holds for jobs of a learnt kind; the first wave, probed before any length is
+        // known (about ten polls each for 30–49 s), adds about one a job at N = 60 ...
+        #expect(gets(capped) <= 3.3, "\(capped.requests)")
+        // ... and without it the headroom is spent on polls, and the batch ends no later.
+        #expect(gets(shared) > gets(capped) + 1, "shared \(shared.requests), capped \(capped.requests)")
+        #expect(shared.elapsed <= capped.elapsed, "shared \(shared.elapsed) s, capped \(capped.elapsed) s")
+    }
+
     @Test func aCorrectRateSeesNo429AndAnOptimisticOneStillFinishes() async throws {
         // A server allowing 20 requests a second; the daemon told 20, then 40.
         for (rate, limitedShare) in [(20.0, 0.0), (40.0, 0.2)] {
