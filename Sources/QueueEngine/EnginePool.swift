@@ -252,13 +252,7 @@ public final class EnginePool: Service, Sendable {
             guard engines.allSatisfy(\.isQuiet), let deferred = await QueueEngine.queueIdle(store, now: clock.now(), logger: logger),
                 engines.allSatisfy(\.isQuiet)
             else { continue }
-            if deferred.count > 0, let next = deferred.next {
-                logger.notice(
-                    "nothing due and nothing in flight; \(deferred.count) job(s) deferred until \(Timestamp.format(next)) or later (run_after): run again then; exiting (--exit-when-idle)"
-                )
-            } else {
-                logger.info("queue drained: nothing queued, and nothing in flight on the accounts it runs; exiting (--exit-when-idle)")
-            }
+            QueueEngine.logDrained(deferred, logger: logger)
             state.withLock { $0.drained = true }
             stop()
         }

@@ -40,13 +40,7 @@ extension QueueEngine {
                             "\(lingering) job(s) past a timeout are left in flight: Legnext has not finished them, and the next run follows them"
                         )
                     }
-                    if deferred.count > 0, let next = deferred.next {
-                        logger.notice(
-                            "nothing due and nothing in flight; \(deferred.count) job(s) deferred until \(Timestamp.format(next)) or later (run_after): run again then; exiting (--exit-when-idle)"
-                        )
-                    } else {
-                        logger.info("queue drained: nothing queued or in flight; exiting (--exit-when-idle)")
-                    }
+                    Self.logDrained(deferred, logger: logger)
                     state.withLock { $0.drained = true }
                     stop()
                     break
@@ -153,6 +147,17 @@ extension QueueEngine {
     private func idleDeferred() async -> (count: Int, next: Date?)? {
         guard state.withLock({ $0.isQuiet && $0.paused == nil }) else { return nil }
         return await Self.queueIdle(store, now: clock.now(), logger: logger)
+    }
+
+    /// Says why a daemon run with `--exit-when-idle` leaves.
+    static func logDrained(_ deferred: (count: Int, next: Date?), logger: Logger) {
+        if deferred.count > 0, let next = deferred.next {
+            logger.notice(
+                "nothing due and nothing in flight; \(deferred.count) job(s) deferred until \(Timestamp.format(next)) or later (run_after): run again then; exiting (--exit-when-idle)"
+            )
+        } else {
+            logger.info("queue drained: nothing queued or in flight; exiting (--exit-when-idle)")
+        }
     }
 
     /// Whether the queue holds nothing due soon: the jobs deferred (by `run_after`) more than a

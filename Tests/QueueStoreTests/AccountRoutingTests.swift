@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Testing
 
 @testable import QueueStore
@@ -93,15 +92,7 @@ import Testing
 /// the pins of another account (nor sorts every queued row).
 @Suite struct AccountClaimPlanTests {
     @Test func aClaimWalksTheUnpinnedQueueAndItsOwnPinsOnly() async throws {
-        let fixture = try StoreFixture()
-        defer { fixture.dir.remove() }
-        let plan = try await fixture.store.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "EXPLAIN QUERY PLAN " + QueueStore.claimCandidatesSQL,
-                arguments: ["2026-01-01T00:00:00.000Z", 64, "a", #"["a", "b"]"#, "default"]
-            ).map { $0["detail"] as String }
-        }
+        let plan = try await QueryPlanTests.claimPlan()
         #expect(plan.contains { $0.contains("USING INDEX jobs_claim") }, "\(plan)")
         #expect(plan.contains { $0.contains("USING INDEX jobs_pinned (account=?)") }, "\(plan)")
         // Each list is at most a claim's size; the merge sorts those, never the queue.

@@ -5,10 +5,11 @@ import Testing
 
 /// The daemon's hot queries use the indexes made for them, whatever SQLite's planner guesses.
 @Suite struct QueryPlanTests {
-    @Test func theClaimWalksItsIndexInsteadOfSortingTheQueue() async throws {
+    /// The claim's plan, for account a of a and b.
+    static func claimPlan() async throws -> [String] {
         let fixture = try StoreFixture()
         defer { fixture.dir.remove() }
-        let plan = try await fixture.store.read { db in
+        return try await fixture.store.read { db in
             try Row.fetchAll(
                 db,
                 sql: "EXPLAIN QUERY PLAN " + QueueStore.claimCandidatesSQL,
@@ -16,6 +17,10 @@ import Testing
             )
             .map { $0["detail"] as String }
         }
+    }
+
+    @Test func theClaimWalksItsIndexInsteadOfSortingTheQueue() async throws {
+        let plan = try await Self.claimPlan()
         #expect(plan.contains { $0.contains("jobs_claim") }, "\(plan)")
         // The two lists (unpinned, pinned to this account) come in index order, LIMITed to a
         // claim's size each; only those few rows are sorted for their merge.

@@ -48,11 +48,13 @@ public struct LogicTimeHarness: Sendable {
         limit: TimeInterval = 24 * 3600,
         until condition: @escaping @Sendable () async -> Bool
     ) async throws -> (met: Bool, elapsed: TimeInterval) {
+        try await onOneThread { executor in try await drive(configuration, on: executor, limit: limit, until: condition) }
+    }
+
+    private func onOneThread<T: Sendable>(_ body: (SerialTaskExecutor) async throws -> T) async throws -> T {
         let executor = SerialTaskExecutor(name: "logic time")
         defer { executor.shutdown() }
-        return try await withTaskExecutorPreference(executor) {
-            try await drive(configuration, on: executor, limit: limit, until: condition)
-        }
+        return try await withTaskExecutorPreference(executor) { try await body(executor) }
     }
 
     /// Runs a pool of accounts the same way: `accounts` pairs each account's configuration (its
@@ -62,9 +64,7 @@ public struct LogicTimeHarness: Sendable {
         limit: TimeInterval = 24 * 3600,
         until condition: @escaping @Sendable () async -> Bool
     ) async throws -> (met: Bool, elapsed: TimeInterval) {
-        let executor = SerialTaskExecutor(name: "logic time")
-        defer { executor.shutdown() }
-        return try await withTaskExecutorPreference(executor) {
+        try await onOneThread { executor in
             try await drive(on: executor, limit: limit, until: condition) { logger in
                 let pool = EnginePool(store: store, accounts: accounts, baseURL: "script", clock: clock, taskExecutor: executor, logger: logger)
                 return (pool, pool.observeLifecycle)
