@@ -105,13 +105,13 @@ public struct EnqueueCommand: AsyncParsableCommand {
                 }
             }
             if dryRun {
-                if drafts.contains(where: { $0.parent != nil }) { try checkParents(drafts, store: try global.openExisting(), source: source) }
+                if drafts.contains(where: { $0.parent != nil }) { _ = try checkParents(drafts, store: try global.openExisting(), source: source) }
                 try await DryRun(drafts: drafts, apiKeyFile: apiKeyFile, baseURL: baseURL).report()
                 return
             }
             let store = try global.openCreating()
-            try checkParents(drafts, store: store, source: source)
-            try checkAccounts(drafts, store: store, source: source)
+            let parents = try checkParents(drafts, store: store, source: source)
+            try checkAccounts(drafts, parents: parents, store: store, source: source)
             let result: EnqueueResult
             do throws(StoreError) {
                 result = try store.enqueue(drafts.map(\.newJob))
@@ -150,11 +150,10 @@ public struct EnqueueCommand: AsyncParsableCommand {
 
     /// Refuses a pin to an account the daemon was not last started with (the schema would too,
     /// without naming the accounts there are).
-    private func checkAccounts(_ drafts: [JobDraft], store: QueueStore, source: String?) throws {
+    private func checkAccounts(_ drafts: [JobDraft], parents: [Int64: ParentJob], store: QueueStore, source: String?) throws {
         let pinned = drafts.filter { $0.account != nil }
         guard !pinned.isEmpty else { return }
         let known = try store.accounts().map(\.name)
-        let made = try store.madeOn(pinned.compactMap(\.parent))
         for draft in pinned {
             let account = draft.account!
             let message: String
@@ -162,7 +161,7 @@ public struct EnqueueCommand: AsyncParsableCommand {
                 let running =
                     known.isEmpty ? "no daemon has recorded its accounts yet" : "the daemon was last started with \(known.joined(separator: ", "))"
                 message = "unknown account \(account): \(running); start it with --account \(account), or leave the job unpinned"
-            } else if let parent = draft.parent, let owner = made[parent], owner != account {
+            } else if let parent = draft.parent, let owner = parents[parent]?.madeOn, owner != account {
                 message =
                     "job \(parent) was made on account \(owner), and a follow-up goes with its parent's account (a Legnext job id belongs to the account that made it): pin it to \(owner), or leave it unpinned"
             } else {
@@ -175,9 +174,10 @@ public struct EnqueueCommand: AsyncParsableCommand {
 
     /// Parents must exist (a typo would otherwise make a job that waits forever) and fit the
     /// follow-up (an upscale of a video, an enhance of a job not in draft mode).
-    private func checkParents(_ drafts: [JobDraft], store: QueueStore, source: String?) throws {
+    /// Returns the parents found.
+    private func checkParents(_ drafts: [JobDraft], store: QueueStore, source: String?) throws -> [Int64: ParentJob] {
         let wanted = Array(Set(drafts.compactMap(\.parent)))
-        guard !wanted.isEmpty else { return }
+        guard !wanted.isEmpty else { return [:] }
         let found = try store.parents(wanted, countingExtensions: drafts.contains { $0.kind == LegnextKind.extendVideo.rawValue })
         for draft in drafts {
             guard let id = draft.parent else { continue }
@@ -193,6 +193,7 @@ public struct EnqueueCommand: AsyncParsableCommand {
             if let source, let line = draft.line { throw CLIError.bad("\(source):\(line): \(message)\nnothing was enqueued") }
             throw CLIError(message, exitCode: found[id] == nil ? CLIError.noInput : CLIError.dataError)
         }
+        return found
     }
 
     static func parseParam(_ text: String) throws -> (String, JSONValue) {

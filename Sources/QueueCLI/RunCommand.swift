@@ -56,7 +56,7 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("poll-budget"),
         help:
-            "At most this many status requests per job on average, where each job is polled on its own (default: no cap; polls spend half the rate's headroom where they cut the most lag). With callbacks or the list of running jobs, the average the safety-net polls aim at (default 2)."
+            "At most this many status requests per job on average, where each job is polled on its own (default: no cap; polls and the submissions refilling the slots use two thirds of --rate, placed where they cut the most lag). With callbacks or the list of running jobs, the average the safety-net polls aim at (default 2)."
     )
     var pollBudget: Double?
     @Option(
@@ -322,7 +322,6 @@ public struct RunCommand: AsyncParsableCommand {
                 if options.isEmpty {
                     key = try APIKeySource.load(file: apiKeyFile)
                 } else {
-                    key = try options[0].loadKey()
                     var keys: [APIKey: String] = [:]
                     for option in options {
                         let own = try option.loadKey()
@@ -336,6 +335,7 @@ public struct RunCommand: AsyncParsableCommand {
                         // A key refused by Legnext is read again before each balance probe.
                         setups.append(setup(option, key: own, reload: { try? option.loadKey() }))
                     }
+                    key = setups[0].key
                 }
                 // A key refused by Legnext is read again before each balance probe: fixing the
                 // file (or the credential) resumes the daemon. An unreadable file keeps the old key.

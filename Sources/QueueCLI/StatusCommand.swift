@@ -67,7 +67,7 @@ public struct StatusCommand: AsyncParsableCommand {
     /// rate, points used, jobs pinned to it, and its pause with what to do.
     static func accountLines(_ status: QueueStatus) -> [String] {
         let accounts = status.accounts
-        guard accounts.count > 1 || accounts.contains(where: { $0.name != AccountRoute.defaultName }) else { return [] }
+        guard status.showsAccounts else { return [] }
         var lines = ["", "accounts"]
         for account in accounts {
             let limit = account.plan.map { "plan \($0), up to \(account.concurrency)" } ?? "up to \(account.concurrency)"

@@ -53,7 +53,7 @@ struct WatchView {
         } else if let reason = status.daemon?.pausedReason {
             lines.append("PAUSED: \(reason)")
         }
-        if status.daemonRunning, status.accounts.count > 1 || status.accounts.contains(where: { $0.name != AccountRoute.defaultName }) {
+        if status.daemonRunning, status.showsAccounts {
             lines.append(
                 "accounts "
                     + status.accounts.map { "\($0.name) \($0.inFlight)/\($0.concurrency)\($0.pausedReason == nil ? "" : " paused")" }.joined(

@@ -47,7 +47,7 @@ extension ConsoleServer {
 
     /// A line per account when the daemon runs several (or named ones).
     private func accounts(_ status: QueueStatus) -> [String] {
-        guard status.daemonRunning, status.accounts.count > 1 || status.accounts.contains(where: { $0.name != AccountRoute.defaultName }) else {
+        guard status.daemonRunning, status.showsAccounts else {
             return []
         }
         return status.accounts.map { account in

@@ -40,8 +40,8 @@ public final class EnginePool: Service, Sendable {
     private let stopSignal = Wakeup()
     /// Why an account could not start (the pool then stops, and `run` throws the first).
     private let failures = Mutex<[any Error]>([])
-    private let statusObservers: Mutex<[@Sendable (EngineStatus) -> Void]> = Mutex([])
-    private let lifecycleObservers: Mutex<[@Sendable (EngineLifecycleEvent) -> Void]> = Mutex([])
+    private let statusObservers = ObserverList<EngineStatus>()
+    private let lifecycleObservers = ObserverList<EngineLifecycleEvent>()
 
     private struct PoolState: Sendable {
         var stopping = false
@@ -52,8 +52,8 @@ public final class EnginePool: Service, Sendable {
     }
 
     /// - Parameters:
-    ///   - accounts: at least one, each named differently; the first owns the jobs sent before
-    ///     accounts were recorded.
+    ///   - accounts: at least one, each named differently (jobs sent before accounts were
+    ///     recorded are `default`'s: ``AccountRoute/owner(_:)``).
     ///   - baseURL: for the `daemon` row.
     public init(
         store: any JobStore,
@@ -101,17 +101,17 @@ public final class EnginePool: Service, Sendable {
 
     /// Calls `observer` with the pool's summed ``EngineStatus`` whenever an account's changes.
     public func observeStatus(_ observer: @escaping @Sendable (EngineStatus) -> Void) {
-        statusObservers.withLock { $0.append(observer) }
+        statusObservers.add(observer)
     }
 
     /// Calls `observer` when every account is ready, at each heartbeat round in which every
     /// account's engine answered, and when the pool begins to stop.
     public func observeLifecycle(_ observer: @escaping @Sendable (EngineLifecycleEvent) -> Void) {
-        lifecycleObservers.withLock { $0.append(observer) }
+        lifecycleObservers.add(observer)
     }
 
     private func announce(_ event: EngineLifecycleEvent) {
-        for observer in lifecycleObservers.withLock({ $0 }) { observer(event) }
+        lifecycleObservers.notify(event)
     }
 
     private func engineEvent(_ event: EngineLifecycleEvent, account: String) {
@@ -166,8 +166,17 @@ public final class EnginePool: Service, Sendable {
         let now = clock.now()
         let first = engines[0].configuration
         let failed = try await QueueEngine.prepareQueue(store, route: engines[0].route, now: now, autoSettle: first.autoSettle, logger: logger)
-        let unfollowable = try await QueueEngine.noteOrphans(store, route: engines[0].route, now: now, logger: logger)
-        state.withLock { $0.failedAtStart = failed + unfollowable }
+        // Every account's engine reads its own share next; this first read fails the rows none
+        // can follow (said here, once) and finds those no account of the pool follows.
+        let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
+        for failure in unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
+        QueueEngine.noteOrphans(
+            inFlight: inFlight,
+            uncertain: try await store.uncertainJobs().map(\.job),
+            route: engines[0].route,
+            logger: logger
+        )
+        state.withLock { $0.failedAtStart = failed + unfollowable.count }
         try await store.registerAccounts(engines.map(\.accountInfo), now: now)
         try await store.registerDaemon(
             DaemonInfo(
@@ -280,9 +289,7 @@ public final class EnginePool: Service, Sendable {
     }
 
     private func publishStatus() {
-        let observers = statusObservers.withLock { $0 }
-        guard !observers.isEmpty else { return }
-        let status = summary()
-        for observer in observers { observer(status) }
+        guard !statusObservers.isEmpty else { return }
+        statusObservers.notify(summary())
     }
 }

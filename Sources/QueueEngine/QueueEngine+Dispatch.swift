@@ -16,7 +16,7 @@ extension QueueEngine {
                 var free = inFlightLimit(state) - state.busy
                 // In a pool, the slots of the plan first: a job beyond them would wait in Legnext's
                 // queue, and another account may have a slot free for it (``EngineLanes``).
-                let planFree = (state.lead?.plan ?? configuration.concurrency) - state.busy
+                let planFree = planLimit(state) - state.busy
                 if lanes != nil, planFree > 0 { free = min(free, planFree) }
                 return (free, state.paused != nil)
             }
@@ -115,18 +115,21 @@ extension QueueEngine {
         min(configuration.concurrency, state.lead.map { $0.plan + $0.current } ?? configuration.concurrency)
     }
 
+    /// The jobs that run at Legnext at once: the plan's, when known; beyond them a job waits there.
+    func planLimit(_ state: EngineState) -> Int { state.lead?.plan ?? configuration.concurrency }
+
     /// How soon a job this engine claims now would start: 0 in a free slot of the plan, 1 in
     /// Legnext's queue (the lead); nil when it takes no job now (paused, stopping, full, or its
     /// last claim came back short).
     var nextStart: Int? {
         let level = state.withLock { state -> Int? in
             guard !state.stopping, state.paused == nil, !state.starved, inFlightLimit(state) > state.busy else { return nil }
-            return state.busy < (state.lead?.plan ?? configuration.concurrency) ? 0 : 1
+            return state.busy < planLimit(state) ? 0 : 1
         }
         return limiter.isHeldBack ? nil : level
     }
 
-    /// Nothing in flight, being written or being settled.
+    /// Nothing in flight, being claimed, written or settled (``EngineState/isQuiet``).
     var isQuiet: Bool { state.withLock { $0.isQuiet } }
 
     /// Sleeps until the queue may hold claimable work: a change signal, the next delayed job's

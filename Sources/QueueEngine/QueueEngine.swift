@@ -41,10 +41,10 @@ public final class QueueEngine: Service, Sendable {
     /// Requests under way, so shutdown ends as soon as the last one does.
     let active = Mutex(0)
     let idleSignal = Wakeup()
-    private let statusObservers: Mutex<[@Sendable (EngineStatus) -> Void]> = Mutex([])
+    private let statusObservers = ObserverList<EngineStatus>()
     /// Where work found outside the loops (a callback) is handed over, while the engine runs.
     let extraWork: Mutex<AsyncStream<Work>.Continuation?> = Mutex(nil)
-    private let lifecycleObservers: Mutex<[@Sendable (EngineLifecycleEvent) -> Void]> = Mutex([])
+    private let lifecycleObservers = ObserverList<EngineLifecycleEvent>()
     /// The other accounts' engines, when this one is part of an ``EnginePool``: the pool then
     /// does what concerns the whole queue (start-up recovery, the `daemon` row, stopping when
     /// the queue is drained), and this engine what concerns its account.
@@ -103,17 +103,17 @@ public final class QueueEngine: Service, Sendable {
     /// Calls `observer` with a fresh ``EngineStatus`` whenever the counts or the pause change
     /// (for the systemd status line and the watch view).
     public func observeStatus(_ observer: @escaping @Sendable (EngineStatus) -> Void) {
-        statusObservers.withLock { $0.append(observer) }
+        statusObservers.add(observer)
     }
 
     /// Calls `observer` when the engine is ready (recovery done), at every heartbeat round (the
     /// liveness a service manager's watchdog wants), and when it begins to stop.
     public func observeLifecycle(_ observer: @escaping @Sendable (EngineLifecycleEvent) -> Void) {
-        lifecycleObservers.withLock { $0.append(observer) }
+        lifecycleObservers.add(observer)
     }
 
     private func announce(_ event: EngineLifecycleEvent) {
-        for observer in lifecycleObservers.withLock({ $0 }) { observer(event) }
+        lifecycleObservers.notify(event)
     }
 
     /// Begins an orderly stop (also what graceful shutdown does).
@@ -214,26 +214,20 @@ public final class QueueEngine: Service, Sendable {
         return unclaimable.count
     }
 
-    /// Says which jobs no account of the daemon follows: sent with an account a later start
-    /// left out, they wait (in flight, or uncertain) until a daemon runs it again. Returns the
-    /// in-flight rows that cannot be followed at all, which it failed (each said in the log).
-    static func noteOrphans(_ store: any JobStore, route: AccountRoute, now: Date, logger: Logger) async throws -> Int {
+    /// Says which jobs of `inFlight` and `uncertain` (every account's, as start-up read them) no
+    /// account of the daemon follows: sent with an account a later start left out, they wait
+    /// until a daemon runs it again.
+    static func noteOrphans(inFlight: [InFlightJob], uncertain: [Job], route: AccountRoute, logger: Logger) {
         let names = Set(route.all)
         var orphans: [String: Int] = [:]
-        let (inFlight, unfollowable) = try await store.inFlightJobs(now: now)
-        for failure in unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
-        for job in inFlight where !names.contains(route.owner(job.account)) {
-            orphans[route.owner(job.account), default: 0] += 1
-        }
-        for (job, _) in try await store.uncertainJobs() where !names.contains(route.owner(job.remoteAccount)) {
-            orphans[route.owner(job.remoteAccount), default: 0] += 1
+        for account in inFlight.map(\.account) + uncertain.map(\.remoteAccount) where !names.contains(route.owner(account)) {
+            orphans[route.owner(account), default: 0] += 1
         }
         for (account, count) in orphans.sorted(by: { $0.key < $1.key }) {
             logger.warning(
                 "\(count) job(s) in flight or uncertain were sent with account \(account), which this daemon does not run: they are followed and settled once it runs with --account \(account) again"
             )
         }
-        return unfollowable.count
     }
 
     /// Start-up: crash recovery (alone), the in-flight jobs of this account to follow, learned
@@ -242,20 +236,22 @@ public final class QueueEngine: Service, Sendable {
         let now = clock.now()
         if lanes == nil {
             let failed = try await Self.prepareQueue(store, route: route, now: now, autoSettle: configuration.autoSettle, logger: logger)
-            let unfollowable = try await Self.noteOrphans(store, route: route, now: now, logger: logger)
-            state.withLock { $0.failed += failed + unfollowable }
+            state.withLock { $0.failed += failed }
         }
         // A POST of a job claimed before the restart left at or after its claim; the process that
         // sent it has ended, and Legnext is done with it a margin later.
         if let slowest = try await store.slowestRecentSubmission(limit: 200) { noteAnswer(after: slowest) }
         let sealed = now.addingTimeInterval(sealMargin())
-        for (job, claimedAt) in try await store.uncertainJobs() where route.owns(job.remoteAccount) {
+        let uncertain = try await store.uncertainJobs()
+        for (job, claimedAt) in uncertain where route.owns(job.remoteAccount) {
             beginSettling(job, sentAt: claimedAt, answeredAt: sealed)
         }
         let (allInFlight, unfollowable) = try await store.inFlightJobs(now: now)
         let inFlight = allInFlight.filter { route.owns($0.account) }
         for failure in unfollowable { logger.warning("job \(failure.id) failed: \(failure.reason)") }
         state.withLock { $0.failed += unfollowable.count }
+        // In a pool, the pool says it once for every account.
+        if lanes == nil { Self.noteOrphans(inFlight: allInFlight, uncertain: uncertain.map(\.job), route: route, logger: logger) }
         var kinds = Set(inFlight.map(\.kind))
         kinds.insert("diffusion")
         var scheduler = PollScheduler(configuration)
@@ -347,10 +343,8 @@ public final class QueueEngine: Service, Sendable {
     }
 
     func publishStatus() {
-        let observers = statusObservers.withLock { $0 }
-        guard !observers.isEmpty else { return }
-        let snapshot = status
-        for observer in observers { observer(snapshot) }
+        guard !statusObservers.isEmpty else { return }
+        statusObservers.notify(status)
     }
 
     /// The engine's figures now.

@@ -83,6 +83,10 @@ public struct QueueStatus: Sendable {
     public var accounts: [AccountInfo] = []
     /// Queued jobs pinned to each account that has any.
     public var pinned: [String: Int] = [:]
+    /// Whether the accounts are worth showing: several, or one named (not the one key's `default`).
+    public var showsAccounts: Bool {
+        accounts.count > 1 || accounts.contains { $0.name != AccountRoute.defaultName }
+    }
     /// Jobs in flight or uncertain sent with an account the daemon's last start left out (no
     /// account follows them until one runs it again), by account.
     public var unfollowed: [String: Int] = [:]

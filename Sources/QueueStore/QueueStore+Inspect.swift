@@ -126,7 +126,7 @@ extension QueueStore {
         return try read { db in
             let rows = try Row.fetchAll(
                 db,
-                sql: "SELECT id, kind, prompt, remote_job_id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                sql: "SELECT id, kind, prompt, remote_job_id, state, remote_account FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
                 arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"]
             )
             var parents: [Int64: ParentJob] = [:]
@@ -140,28 +140,11 @@ extension QueueStore {
                     remoteJobId: try r.text(3, "remote_job_id"),
                     extensions: countingExtensions ? try Self.extensions(endingAt: id, db) : 0
                 )
+                if try r.text(4, "state") == JobState.completed.rawValue {
+                    parents[id]?.madeOn = AccountRoute.single.owner(try r.text(5, "remote_account"))
+                }
             }
             return parents
-        }
-    }
-
-    /// The account each completed job of `ids` was made on (`default` for one sent before
-    /// accounts were recorded): its follow-ups must go with it.
-    public func madeOn(_ ids: [Int64]) throws(StoreError) -> [Int64: String] {
-        guard !ids.isEmpty else { return [:] }
-        return try read { db in
-            var made: [Int64: String] = [:]
-            let rows = try Row.fetchAll(
-                db,
-                sql: "SELECT id, remote_account FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND state = 'completed'",
-                arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"]
-            )
-            for row in rows {
-                let r = RowReader(row)
-                guard let id = try? r.requiredInt(0, "id"), let account = try? r.text(1, "remote_account") else { continue }
-                made[id] = AccountRoute.single.owner(account)
-            }
-            return made
         }
     }
 

@@ -82,6 +82,9 @@ public struct ParentJob: Sendable, Equatable {
     public var remoteJobId: String?
     /// The `extend-video` jobs in a row ending at it (counted for an `extend-video` follow-up).
     public var extensions: Int
+    /// The account it was made on, once completed (``QueueStore/parents(_:countingExtensions:)``
+    /// says it; its follow-ups must go with it).
+    public var madeOn: String? = nil
 
     public init(id: Int64, kind: String, prompt: String? = nil, remoteJobId: String? = nil, extensions: Int = 0) {
         self.id = id
