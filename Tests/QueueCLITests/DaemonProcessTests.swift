@@ -121,7 +121,7 @@ import Testing
     @Test func withoutConcurrencyTheDaemonLearnsThePlansLimit() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
-        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "2", "--duration-spread", "0"])
+        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "4", "--duration-spread", "0"])
         defer { sim.stop() }
         #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<5).map { "a plan's fox \($0)" }.joined(separator: "\n")).status == 0)
         let daemon = try RunningProcess(
@@ -141,16 +141,25 @@ import Testing
         )
         #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 4 })
         #expect(eventually(timeout: 30) { (try? cli.json(["status"])["in_flight"]?.intValue) == 4 })
-        let (data, status) = try await URLSessionLite.send(
-            String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
-            method: .GET,
-            body: nil,
-            headers: ["x-api-key": "sim-key"]
-        )
-        #expect(status == 200)
-        let active = try JSONValue(data: data)
-        #expect(active["concurrent_limit"]?.intValue == 3)
-        let tasks = try #require(active["tasks"]?.arrayValue)
+        // A job that has just taken a slot shows `pending` for its start-up moment, so look until
+        // the plan's three are processing; the fourth, the lead, stays pending until one ends.
+        var tasks: [JSONValue] = []
+        var limit: Int?
+        let seen = try await eventuallyAsync(timeout: 30) {
+            let (data, status) = try await URLSessionLite.send(
+                String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
+                method: .GET,
+                body: nil,
+                headers: ["x-api-key": "sim-key"]
+            )
+            guard status == 200 else { return false }
+            let active = try JSONValue(data: data)
+            limit = active["concurrent_limit"]?.intValue
+            tasks = active["tasks"]?.arrayValue ?? []
+            return tasks.filter { $0["status"] == "processing" }.count == 3
+        }
+        #expect(seen, "\(tasks)")
+        #expect(limit == 3)
         #expect(tasks.count == 4 && tasks.allSatisfy { $0["task_type"] == "diffusion" && $0["estimated_time"]?.doubleValue != nil }, "\(tasks)")
         #expect(tasks.filter { $0["status"] == "pending" }.count == 1, "the lead waits in Legnext's queue: \(tasks)")
         #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 5 })
