@@ -59,18 +59,19 @@ DROP INDEX jobs_claim;
 CREATE INDEX jobs_claim ON jobs (priority DESC, id) WHERE state = 'queued' AND account IS NULL;
 CREATE INDEX jobs_pinned ON jobs (account, priority DESC, id) WHERE account IS NOT NULL AND state = 'queued';
 
--- Points spent per account, kept as the totals row keeps them for the queue.
+-- Points spent per account, kept as the totals row keeps them for the queue. A job sent before
+-- accounts existed (remote_account NULL) was sent with the one key of then, `default`'s.
 CREATE TRIGGER jobs_account_credits AFTER UPDATE OF credits_used ON jobs
-WHEN NEW.credits_used IS NOT OLD.credits_used AND NEW.remote_account IS NOT NULL
+WHEN NEW.credits_used IS NOT OLD.credits_used
 BEGIN
     UPDATE accounts SET credits_used = credits_used + coalesce(NEW.credits_used, 0) - coalesce(OLD.credits_used, 0)
-    WHERE name = NEW.remote_account;
+    WHERE name = coalesce(NEW.remote_account, 'default');
 END;
 
 CREATE TRIGGER jobs_account_credits_delete AFTER DELETE ON jobs
-WHEN OLD.credits_used IS NOT NULL AND OLD.remote_account IS NOT NULL
+WHEN OLD.credits_used IS NOT NULL
 BEGIN
-    UPDATE accounts SET credits_used = credits_used - OLD.credits_used WHERE name = OLD.remote_account;
+    UPDATE accounts SET credits_used = credits_used - OLD.credits_used WHERE name = coalesce(OLD.remote_account, 'default');
 END;
 
 INSERT INTO schema_migrations (version, name) VALUES (9, '0009_accounts');

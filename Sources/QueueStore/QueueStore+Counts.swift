@@ -38,8 +38,9 @@ extension QueueStore {
         try await write { db in try Self.foldCounts(db) }
     }
 
-    /// Counts every row again, from scratch: heals counters a person may have upset by hand
-    /// (say, an id inserted below the newest). O(rows); the daemon does it once at start-up.
+    /// Counts every row and point again, from scratch: heals counters a person may have upset
+    /// by hand (say, an id inserted below the newest, or a row inserted with its points).
+    /// O(rows); the daemon does it once at start-up.
     public func recount() async throws(StoreError) {
         try await write { db in
             try db.execute(sql: "UPDATE state_counts SET jobs = 0")
@@ -48,7 +49,13 @@ extension QueueStore {
                     UPDATE state_counts SET jobs = (SELECT count(*) FROM jobs WHERE jobs.state = state_counts.state)
                     """
             )
-            try db.execute(sql: "UPDATE totals SET counted_through = coalesce((SELECT max(id) FROM jobs), 0) WHERE id = 1")
+            try db.execute(
+                sql: """
+                    UPDATE totals SET counted_through = coalesce((SELECT max(id) FROM jobs), 0),
+                        credits_used = coalesce((SELECT sum(CAST(credits_used AS INTEGER)) FROM jobs WHERE credits_used IS NOT NULL), 0)
+                    WHERE id = 1
+                    """
+            )
         }
     }
 }

@@ -80,6 +80,39 @@ import Testing
         #expect(throws: StoreError.self) { try fixture.store.enqueue([NewJob(prompt: "x", account: "b")]) }
     }
 
+    /// Points spent are kept per account: jobs made before accounts were recorded are
+    /// `default`'s, and a start counts them again from the rows, so a row a person inserted
+    /// with its points (no trigger sees an insert) is counted too.
+    @Test func pointsAreKeptPerAccountAndCountedAgainAtStart() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.dir.remove() }
+        let store = fixture.store
+        let before = try await Self.completedParent(fixture, nil, prompt: "made before accounts")
+        #expect(try fixture.shell("UPDATE jobs SET credits_used = 8 WHERE id = \(before);").status == 0)
+        try await Self.register(store, ["default", "b"])
+        let onB = try await Self.completedParent(fixture, b, prompt: "made on b")
+        #expect(try fixture.shell("UPDATE jobs SET credits_used = 5 WHERE id = \(onB);").status == 0)
+        let afterwards = try await Self.completedParent(fixture, nil, prompt: "sent before, finished after")
+        #expect(try fixture.shell("UPDATE jobs SET credits_used = 3 WHERE id = \(afterwards);").status == 0)
+        func points() throws -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: try store.accounts(includingInactive: true).map { ($0.name, $0.creditsUsed) })
+        }
+        #expect(try points() == ["default": 11, "b": 5])
+        #expect(try store.status().creditsUsed == 16)
+
+        // By hand: a job's account changed, a row inserted with points. No trigger moves them.
+        #expect(try fixture.shell("UPDATE jobs SET remote_account = 'b' WHERE id = \(afterwards);").status == 0)
+        #expect(try fixture.shell("INSERT INTO jobs (prompt, credits_used) VALUES ('by hand', 2);").status == 0)
+        #expect(try points() == ["default": 11, "b": 5])
+        try await store.recount()
+        try await Self.register(store, ["b"])
+        #expect(try points() == ["default": 10, "b": 8])
+        #expect(try store.status().creditsUsed == 18)
+        #expect(try fixture.shell("DELETE FROM jobs WHERE id = \(before);").status == 0)
+        #expect(try points() == ["default": 2, "b": 8])
+        #expect(try store.status().creditsUsed == 10)
+    }
+
     @Test func accountNamesAreChecked() {
         for name in ["a", "pro-2", "team_b", "0"] { #expect(AccountRoute.isValidName(name), "\(name)") }
         for name in ["", "-a", "_a", "A", "a b", "a,b", String(repeating: "a", count: 33), "é"] {
