@@ -45,22 +45,26 @@ extension ConsoleServer {
         return page(request, "overview", context)
     }
 
-    /// A line per account when the daemon runs several (or named ones).
+    /// A line per account when the daemon runs several (or named ones), and the jobs sent with
+    /// an account it no longer runs, which wait for it.
     private func accounts(_ status: QueueStatus) -> [String] {
-        guard status.daemonRunning, status.showsAccounts else {
-            return []
+        guard status.daemonRunning else { return [] }
+        let waiting = status.unfollowed.sorted { $0.key < $1.key }.map { account, count in
+            "\(countText(count)) job(s) in flight or uncertain were sent with account \(account), which the daemon does not run: they are followed once it runs with --account \(account) again."
         }
-        return status.accounts.map { account in
-            var line = "Account \(account.name): \(account.inFlight) in flight of up to \(account.concurrency)"
-            if let plan = account.plan { line += " (plan \(plan))" }
-            line += ", at most \(Self.rate(account.rate)) requests/s, \(account.creditsUsed) points spent"
-            if let points = account.balancePoints {
-                line += ", \(countText(points)) points left\(account.balanceUSD.map { String(format: " ($%.2f)", $0) } ?? "")"
+        guard status.showsAccounts else { return waiting }
+        return waiting
+            + status.accounts.map { account in
+                var line = "Account \(account.name): \(account.inFlight) in flight of up to \(account.concurrency)"
+                if let plan = account.plan { line += " (plan \(plan))" }
+                line += ", at most \(Self.rate(account.rate)) requests/s, \(account.creditsUsed) points spent"
+                if let points = account.balancePoints {
+                    line += ", \(countText(points)) points left\(account.balanceUSD.map { String(format: " ($%.2f)", $0) } ?? "")"
+                }
+                if let pinned = status.pinned[account.name] { line += ", \(pinned) queued pinned to it" }
+                if let reason = account.pausedReason { line += ". Paused: \(reason)" }
+                return line
             }
-            if let pinned = status.pinned[account.name] { line += ", \(pinned) queued pinned to it" }
-            if let reason = account.pausedReason { line += ". Paused: \(reason)" }
-            return line
-        }
     }
 
     private func health(_ status: QueueStatus, remaining: Int) -> [String: Any] {

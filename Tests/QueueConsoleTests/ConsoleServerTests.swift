@@ -110,12 +110,15 @@ import Testing
                 pausedSince: now
             )
             try await store.recordBalance("a", points: 12_345, usd: 12.5, now: now)
-            _ = try store.enqueue([NewJob(prompt: "for b", account: "b")])
+            _ = try store.enqueue([NewJob(prompt: "for b", account: "b"), NewJob(prompt: "sent with c")])
+            // Sent by an earlier start that ran account c: it waits for c, and the page says so.
+            _ = try await store.claim(limit: 1, now: now, callbackTokens: false, route: AccountRoute(name: "c", all: ["c"]))
             let page = try await Self.send(base + "/")
             #expect(page.body.contains("Account a: 0 in flight of up to 8 (plan 6)"), "\(page.body)")
             #expect(page.body.contains("12,345 points left ($12.50)"))
             #expect(page.body.contains("Account b: 0 in flight of up to 8, at most 2 requests/s, 0 points spent, 1 queued pinned to it."))
             #expect(page.body.contains("Paused: out of credit &lt;at&gt; Legnext"), "the reason is text")
+            #expect(page.body.contains("1 job(s) in flight or uncertain were sent with account c, which the daemon does not run"))
         }
     }
 
