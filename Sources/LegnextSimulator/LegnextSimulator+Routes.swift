@@ -95,7 +95,8 @@ extension LegnextSimulator {
         return router
     }
 
-    /// Set by a handler on a response that must not be delivered (the `sim:drop` hook).
+    /// Set by a handler on a response that must not be delivered (the `sim:drop` hook); its value
+    /// is the seconds the connection is held before it is closed.
     static let dropMarker = HTTPField.Name("x-legnext-sim-drop")!
 
     /// The common path of every API request: latency, key, rate limit, injected 500,
@@ -111,6 +112,7 @@ extension LegnextSimulator {
         }
         let response: Response
         var drop = false
+        var dropAfter = 0.0
         switch await state.admit(apiKey: request.headers[Self.apiKeyHeader]) {
         case .unauthorized:
             response = Self.error(401, code: 401, "invalid or missing API key")
@@ -123,6 +125,7 @@ extension LegnextSimulator {
         case .proceed(let account, let dropIt, let malformed):
             var handled = await handle(account)
             drop = dropIt || handled.headers[Self.dropMarker] != nil
+            dropAfter = handled.headers[Self.dropMarker].flatMap(Double.init) ?? 0
             handled.headers[Self.dropMarker] = nil
             if malformed, handled.status == .ok {
                 response = Response(
@@ -137,6 +140,7 @@ extension LegnextSimulator {
         await state.count(route: route, status: drop ? "dropped" : String(response.status.code))
         logger.debug("\(route) → \(drop ? "dropped" : String(response.status.code))")
         if drop {
+            if dropAfter > 0 { try? await Task.sleep(for: .seconds(dropAfter)) }
             try? await context.channel.close()
         }
         return response
@@ -160,7 +164,8 @@ extension LegnextSimulator {
         let bodyKey = kind + String(decoding: canonical.bytes, as: UTF8.self)
         do {
             var response = Self.json(try await state.submit(kind: kind, body: body, bodyKey: bodyKey, account: account))
-            if SimulatorHooks(SimulatorRules.text(of: body)).drop { response.headers[Self.dropMarker] = "1" }
+            let hooks = SimulatorHooks(SimulatorRules.text(of: body))
+            if hooks.drop { response.headers[Self.dropMarker] = hooks.dropAfter.map { String($0) } ?? "0" }
             return response
         } catch {
             return Self.error(error.status, code: error.code, error.message)

@@ -183,7 +183,8 @@ enum SimulatorRules {
 /// Test hooks a prompt can carry, so a test can ask for an outcome without relying on chance:
 /// `sim:fail` (the job fails), `sim:reject=403` (the POST is refused with that status),
 /// `sim:duration=1.5` (seconds), `sim:drop` (the job is created, the POST's connection closed
-/// without an answer: a submission whose outcome the client cannot know), `sim:stall-download`
+/// without an answer: a submission whose outcome the client cannot know), `sim:drop-after=2` (the
+/// same, the connection held that many seconds first, while the job runs and calls back), `sim:stall-download`
 /// (the job's files answer with headers, then send nothing: a stalled CDN), `sim:get-errors=N`
 /// (the job's first N `GET /v1/job/{id}` are answered 500), `sim:post-errors=N` (the first N POSTs
 /// of this body are answered 500 and make nothing).
@@ -192,6 +193,8 @@ struct SimulatorHooks {
     var reject: Int?
     var duration: Double?
     var drop = false
+    /// Seconds the dropped POST's connection is held first.
+    var dropAfter: Double?
     var stallDownload = false
     var getErrors = 0
     var postErrors = 0
@@ -205,6 +208,9 @@ struct SimulatorHooks {
             case "reject": reject = parts.count > 1 ? Int(parts[1]) : 400
             case "duration": duration = parts.count > 1 ? Double(parts[1]) : nil
             case "drop": drop = true
+            case "drop-after":
+                drop = true
+                dropAfter = parts.count > 1 ? Double(parts[1]) : nil
             case "stall-download": stallDownload = true
             case "get-errors": getErrors = parts.count > 1 ? Int(parts[1]) ?? 1 : 1
             case "post-errors": postErrors = parts.count > 1 ? Int(parts[1]) ?? 1 : 1

@@ -12,9 +12,10 @@ struct EngineState: Sendable {
     let limits: RemoteJobLifecycle.Limits
     /// Claimed jobs whose POST has not been answered yet.
     var submitting = 0
-    /// Jobs whose callback said "finished" before their POST's answer was recorded: polled at
-    /// once when it is.
-    var earlyFinishHints: Set<Int64> = []
+    /// What callbacks said of jobs whose POST has not been answered yet: one that finished is
+    /// polled at once when the answer is recorded; the Legnext job a callback named settles the
+    /// job if the answer is lost instead.
+    var earlyCallbacks: [Int64: EarlyCallback] = [:]
     var polls = PollQueue()
     /// When each followed job is next polled, over all of them (its planner learns durations).
     var scheduler: PollScheduler
@@ -139,4 +140,12 @@ struct PollQueue: Sendable {
     mutating func push(_ id: Int64, at: Date) { heap.insert(Entry(at: at, id: id)) }
 
     mutating func pop() -> (at: Date, id: Int64)? { heap.popMin().map { ($0.at, $0.id) } }
+}
+
+/// What callbacks said of a job before its POST was answered.
+struct EarlyCallback: Sendable, Equatable {
+    /// The Legnext job a callback named.
+    var remoteJobId: String?
+    /// Whether one said it completed or failed.
+    var finished = false
 }

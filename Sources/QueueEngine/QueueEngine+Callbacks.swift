@@ -73,9 +73,14 @@ extension QueueEngine: CallbackHandling {
             pollSignal.signal()
             return .confirming
         }
-        if target.state == .submitting, terminal {
-            state.withLock { _ = $0.earlyFinishHints.insert(target.id) }
-            return .noted("the submission's answer is not recorded yet; polled as soon as it is")
+        if target.state == .submitting {
+            state.withLock { state in
+                var early = state.earlyCallbacks[target.id] ?? EarlyCallback()
+                early.remoteJobId = remoteJobId ?? early.remoteJobId
+                early.finished = early.finished || terminal
+                state.earlyCallbacks[target.id] = early
+            }
+            return .noted("the submission's answer is not recorded yet" + (terminal ? "; polled as soon as it is" : ""))
         }
         if target.state == .uncertain, let remoteJobId {
             let handed = extraWork.withLock { $0?.yield(.confirm(target.id, remoteJobId: remoteJobId)) }

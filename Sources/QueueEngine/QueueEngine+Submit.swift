@@ -10,7 +10,7 @@ extension QueueEngine {
         defer {
             state.withLock {
                 $0.submitting -= 1
-                $0.earlyFinishHints.remove(job.id)
+                $0.earlyCallbacks[job.id] = nil
             }
             workSignal.signal()
         }
@@ -89,7 +89,14 @@ extension QueueEngine {
         case .uncertain(let reason):
             log.warning("job \(job.id) uncertain: \(reason)")
             let marked: Void? = await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
-            if marked != nil { beginSettling(job, sentAt: sentAt, answeredAt: now.addingTimeInterval(sealMargin())) }
+            guard marked != nil else { return }
+            beginSettling(job, sentAt: sentAt, answeredAt: now.addingTimeInterval(sealMargin()))
+            // A callback that came while the POST was unanswered named the job Legnext made:
+            // the evidence a later callback would give, asked of Legnext the same way.
+            if let named = state.withLock({ $0.earlyCallbacks[job.id]?.remoteJobId }) {
+                log.notice("job \(job.id): a callback named Legnext job \(named) before the answer was lost; confirming it")
+                _ = extraWork.withLock { $0?.yield(.confirm(job.id, remoteJobId: named)) }
+            }
         }
     }
 
@@ -130,7 +137,7 @@ extension QueueEngine {
             return
         }
         let next = state.withLock { state -> Date in
-            if state.earlyFinishHints.remove(job.id) != nil { return now }
+            if state.earlyCallbacks.removeValue(forKey: job.id)?.finished == true { return now }
             return nextPoll(state.scheduler, kind: job.kind, submittedAt: now, polls: 0, now: now, watched: watches(state, job.id))
         }
         let stored: Void? = await record(job.id, log) {
