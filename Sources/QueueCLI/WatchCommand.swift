@@ -61,10 +61,11 @@ public struct WatchCommand: AsyncParsableCommand {
                 write(text)
                 drawn = lines.count
             } else {
-                let plain = lines.joined(separator: " | ")
-                if plain != lastPlain {
-                    write(Timestamp.format(Date()) + " " + plain + "\n")
-                    lastPlain = plain
+                // A line when something changed, not when only the measured pace moved.
+                let substance = WatchView.withoutPace(lines).joined(separator: " | ")
+                if substance != lastPlain {
+                    write(Timestamp.format(Date()) + " " + lines.joined(separator: " | ") + "\n")
+                    lastPlain = substance
                 }
             }
             try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))

@@ -12,6 +12,13 @@ struct WatchView {
         [JobState.completed, .failed, .cancelled, .uncertain].reduce(0) { $0 + (status.counts[$1] ?? 0) }
     }
 
+    /// `lines` without the pace (rate and ETA), which moves with the clock alone.
+    static func withoutPace(_ lines: [String]) -> [String] {
+        lines.filter { !$0.hasPrefix(pacePrefix) }
+    }
+
+    private static let pacePrefix = "rate "
+
     /// Records `status` and returns the lines to show; `width` bounds the progress bar.
     mutating func render(_ status: QueueStatus, width: Int = 80) -> [String] {
         let finished = Self.finished(status)
@@ -39,7 +46,7 @@ struct WatchView {
                 + (count(.uncertain) > 0 ? "  uncertain \(count(.uncertain))" : "")
                 + (count(.cancelled) > 0 ? "  cancelled \(count(.cancelled))" : "")
         )
-        var pace = "rate " + (rate.map { String(format: "%.2f jobs/s", $0) } ?? "measuring…")
+        var pace = Self.pacePrefix + (rate.map { String(format: "%.2f jobs/s", $0) } ?? "measuring…")
         if remaining == 0 {
             pace += "  nothing left to do"
         } else if let rate, rate > 0 {

@@ -39,6 +39,9 @@ import Testing
         #expect(lines[0].hasSuffix("10/22"), "\(lines)")
         #expect(lines[1] == "queued 10  in flight 2  completed 10  failed 0", "\(lines)")
         #expect(lines[2] == "rate 1.00 jobs/s  ETA 12.0s", "12 left at one a second: \(lines)")
+        // In a pipe, a line only when something changed: the pace moves with the clock alone.
+        let later = view.render(Self.status(at: 14, completed: 10, queued: 10))
+        #expect(later[2] != lines[2] && WatchView.withoutPace(later) == WatchView.withoutPace(lines), "\(later)")
     }
 
     @Test func aPoolShowsEachAccountAndWhyOneIsPaused() {
