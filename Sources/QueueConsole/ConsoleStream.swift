@@ -5,12 +5,14 @@ import Hummingbird
 extension ConsoleServer {
     func events() -> Response {
         let feed = self.feed
+        // The version as the request arrives: a change while the first bytes are written is sent.
+        let opened = feed.version
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
+                var seen = opened
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                var seen = feed.version
                 while !Task.isCancelled, !feed.isClosed {
                     if let version = await feed.next(after: seen, timeout: .seconds(15)) {
                         seen = version
