@@ -69,6 +69,8 @@ import Testing
         }
         let inFlight = { (try? cli.json(["status"])["in_flight"]?.intValue) ?? 0 }
         #expect(eventually(timeout: 30) { inFlight() == 8 && (try? cli.count("submitting")) == 0 })
+        // Settled: each row has seen its job start (a 30 s job stays processing long after).
+        #expect(eventually(timeout: 30) { (try? cli.count("processing")) == 8 })
         let before = try cli.sqlite("SELECT group_concat(id || state || coalesce(remote_job_id, '-'), ',') FROM jobs")
         let second = try Subprocess.run(
             CLIFixture.binary,
@@ -121,7 +123,7 @@ import Testing
     @Test func withoutConcurrencyTheDaemonLearnsThePlansLimit() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
-        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "4", "--duration-spread", "0"])
+        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "8", "--duration-spread", "0"])
         defer { sim.stop() }
         #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<5).map { "a plan's fox \($0)" }.joined(separator: "\n")).status == 0)
         let daemon = try RunningProcess(
@@ -139,10 +141,8 @@ import Testing
             },
             "\(daemon.errors)"
         )
-        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 4 })
-        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["in_flight"]?.intValue) == 4 })
         // A job that has just taken a slot shows `pending` for its start-up moment, so look until
-        // the plan's three are processing; the fourth, the lead, stays pending until one ends.
+        // the plan's three are processing (for 8 s); the fourth, the lead, waits until one ends.
         var tasks: [JSONValue] = []
         var limit: Int?
         let seen = try await eventuallyAsync(timeout: 30) {
@@ -156,12 +156,13 @@ import Testing
             let active = try JSONValue(data: data)
             limit = active["concurrent_limit"]?.intValue
             tasks = active["tasks"]?.arrayValue ?? []
-            return tasks.filter { $0["status"] == "processing" }.count == 3
+            return tasks.count == 4 && tasks.filter { $0["status"] == "processing" }.count == 3
         }
-        #expect(seen, "\(tasks)")
+        #expect(seen, "the plan's three run, the lead waits in Legnext's queue: \(tasks)")
         #expect(limit == 3)
-        #expect(tasks.count == 4 && tasks.allSatisfy { $0["task_type"] == "diffusion" && $0["estimated_time"]?.doubleValue != nil }, "\(tasks)")
-        #expect(tasks.filter { $0["status"] == "pending" }.count == 1, "the lead waits in Legnext's queue: \(tasks)")
+        #expect(tasks.allSatisfy { $0["task_type"] == "diffusion" && $0["estimated_time"]?.doubleValue != nil }, "\(tasks)")
+        #expect(tasks.filter { $0["status"] == "pending" }.count == 1, "\(tasks)")
+        #expect(eventually(timeout: 30) { (try? cli.json(["status"])["daemon"]?["concurrency"]?.intValue) == 4 })
         #expect(eventually(timeout: 60) { (try? cli.count("completed")) == 5 })
     }
 

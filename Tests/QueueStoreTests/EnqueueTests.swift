@@ -77,17 +77,18 @@ import Testing
 
 @Suite(.enabled(if: hasShell, "needs the sqlite3 shell"), .serialized)
 struct WriteLockTests {
-    /// A `sqlite3` shell holding the write lock for ~2 s: the enqueue waits and succeeds.
+    /// A `sqlite3` shell holding the write lock for ~3 s (the busy timeout is 5): the enqueue
+    /// waits and succeeds, after the shell's row.
     @Test func enqueueWaitsForAnotherProcessHoldingTheWriteLock() throws {
         let fixture = try StoreFixture()
         defer { fixture.dir.remove() }
         let shell = try RunningProcess(Subprocess.sqlite3!, [fixture.path])
-        shell.write("BEGIN IMMEDIATE;\nINSERT INTO jobs(prompt) VALUES ('from the shell');\n.shell echo locked\n.shell sleep 2\nCOMMIT;\n")
+        shell.write("BEGIN IMMEDIATE;\nINSERT INTO jobs(prompt) VALUES ('from the shell');\n.shell echo locked\n.shell sleep 3\nCOMMIT;\n")
         shell.closeInput()
         #expect(eventually(timeout: 10) { shell.output.contains("locked") })
         let started = Date()
         let result = try fixture.store.enqueue([NewJob(prompt: "from the program")])
-        #expect(result.ids.count == 1)
+        #expect(result.ids == [2], "written after the shell's transaction")
         #expect(Date().timeIntervalSince(started) > 0.5, "the enqueue should have waited for the lock")
         #expect(shell.wait().status == 0)
         #expect(try fixture.store.status().counts[.queued] == 2)
