@@ -15,8 +15,8 @@ fi
 groups=(
     'DaemonProcessTests|SlowConnectionTests|ImportTests'
     'OutputsTests|CarelessRowsTests|ObservabilityTests|CommandTests'
-    'CallbackTests|AccountPauseTests|SystemdTests|DiskFullTests'
-    'AccountPoolTests'
+    'CallbackTests|AccountPauseTests|SystemdTests'
+    'AccountPoolTests|DiskFullTests'
 )
 everything_else=$(IFS='|'; echo "${groups[*]}")
 logs=$(mktemp -d)
