@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Swift test suites in five processes at once, each one test at a time, and prints each
+# Runs the Swift test suites in six processes at once, each one test at a time, and prints each
 # process's report as it ends. Most tests wait on daemons, simulators and real timeouts, not on
 # the CPU; inside one process a test that waits on another process holds a thread the others
 # need, so the suites overlap across processes instead. The last group is "everything else":
@@ -13,31 +13,33 @@ if [ ! -x "$bundle" ]; then
 fi
 # Balanced by the suites' measured lengths (Benchmarks/README.md, "The suite's wall time").
 groups=(
-    'DaemonProcessTests|SlowConnectionTests|ImportTests'
+    'DaemonProcessTests'
     'OutputsTests|CarelessRowsTests|ObservabilityTests|CommandTests'
     'CallbackTests|AccountPauseTests|SystemdTests'
-    'AccountPoolTests|DiskFullTests'
+    'AccountPoolTests|DiskFullTests|SlowConnectionTests'
+    'DrainTests|ImportTests'
 )
 everything_else=$(IFS='|'; echo "${groups[*]}")
+count=$((${#groups[@]} + 1))
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 started=$(date +%s)
 declare -A group_of
-for index in 0 1 2 3 4; do
-    if [ "$index" -lt 4 ]; then selection=(--filter "${groups[$index]}"); else selection=(--skip "$everything_else"); fi
+for ((index = 0; index < count; index++)); do
+    if [ "$index" -lt "${#groups[@]}" ]; then selection=(--filter "${groups[$index]}"); else selection=(--skip "$everything_else"); fi
     "$bundle" --testing-library swift-testing --no-parallel "${selection[@]}" >"$logs/$index.log" 2>&1 &
     group_of[$!]=$index
 done
 failed=0
-for _ in 0 1 2 3 4; do
+for ((waited = 0; waited < count; waited++)); do
     wait -n -p ended "${!group_of[@]}"
     status=$?
-    echo "=== test group $((group_of[$ended] + 1)) of 5, after $(($(date +%s) - started)) s"
+    echo "=== test group $((group_of[$ended] + 1)) of $count, after $(($(date +%s) - started)) s"
     cat "$logs/${group_of[$ended]}.log"
     [ "$status" = 0 ] || failed=1
     unset "group_of[$ended]"
 done
-echo "=== all five test groups ended after $(($(date +%s) - started)) s"
+echo "=== all $count test groups ended after $(($(date +%s) - started)) s"
 if [ "$failed" != 0 ]; then
     echo "failing tests:"
     grep -h "✘ Test .* failed" "$logs"/*.log || true

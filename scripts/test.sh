@@ -7,7 +7,7 @@ bash scripts/deps.sh test
 # Formatting (.swift-format) is part of the test: a lint finding fails it.
 swift format lint --strict --recursive Sources Tests Benchmarks migrations Package.swift
 swift build --build-tests
-# Many tests start daemons and simulators as processes and wait on them: five processes of one
+# Many tests start daemons and simulators as processes and wait on them: six processes of one
 # test at a time each (running them all at once made timeouts, not findings). Arguments, as in
 # `bash scripts/test.sh --filter DrainTests`, run just those, in one process.
 if [ "$#" -gt 0 ]; then

@@ -123,9 +123,11 @@ import Testing
     @Test func withoutConcurrencyTheDaemonLearnsThePlansLimit() async throws {
         let cli = try CLIFixture()
         defer { cli.dir.remove() }
-        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "8", "--duration-spread", "0"])
+        let sim = try SimulatorProcess(["--concurrency", "3", "--duration-median", "5", "--duration-spread", "0"])
         defer { sim.stop() }
-        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<5).map { "a plan's fox \($0)" }.joined(separator: "\n")).status == 0)
+        // The first four (sent together, in any order) are long; the last, sent when one ends, short.
+        let prompts = (0..<5).map { "a plan's fox \($0)" + ($0 == 4 ? " sim:duration=0.5" : "") }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: prompts.joined(separator: "\n")).status == 0)
         let daemon = try RunningProcess(
             CLIFixture.binary,
             ["--db", cli.db, "run", "--base-url", sim.baseURL, "--rate", "0", "--log-level", "notice"],
@@ -142,7 +144,7 @@ import Testing
             "\(daemon.errors)"
         )
         // A job that has just taken a slot shows `pending` for its start-up moment, so look until
-        // the plan's three are processing (for 8 s); the fourth, the lead, waits until one ends.
+        // the plan's three are processing (for 5 s); the fourth, the lead, waits until one ends.
         var tasks: [JSONValue] = []
         var limit: Int?
         let seen = try await eventuallyAsync(timeout: 30) {

@@ -32,10 +32,11 @@ import Testing
         defer { cli.dir.remove() }
         #expect(try Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", cli.dir.path]).status == 0)
         defer { _ = try? Subprocess.run("/bin/umount", ["-l", cli.dir.path]) }
-        // Jobs long enough that the disk is full before the first ten end, however slow the start.
+        // The first ten long enough that the disk is full before they end, however slow the start.
         let sim = try SimulatorProcess(["--duration-median", "8", "--duration-spread", "0.1"])
         defer { sim.stop() }
-        #expect(try cli.run(["enqueue", "--file", "-"], input: (0..<20).map { "fox \($0)" }.joined(separator: "\n")).status == 0)
+        let prompts = (0..<20).map { "fox \($0)" + ($0 < 10 ? "" : " sim:duration=0.5") }
+        #expect(try cli.run(["enqueue", "--file", "-"], input: prompts.joined(separator: "\n")).status == 0)
         let daemon = try RunningProcess(
             CLIFixture.binary,
             [
