@@ -11,7 +11,7 @@ struct EngineState: Sendable {
     /// The timeouts every followed job is held to.
     let limits: RemoteJobLifecycle.Limits
     /// Claimed jobs whose POST has not been answered yet.
-    var submitting = 0
+    var submitting: Set<Int64> = []
     /// What callbacks said of jobs whose POST has not been answered yet: one that finished is
     /// polled at once when the answer is recorded; the Legnext job a callback named settles the
     /// job if the answer is lost instead.
@@ -113,7 +113,7 @@ struct EngineState: Sendable {
     private(set) var lingering: Set<Int64> = []
 
     /// Slots in use: submissions under way and jobs followed at their normal pace.
-    var busy: Int { inFlight.count - lingering.count + submitting }
+    var busy: Int { inFlight.count - lingering.count + submitting.count }
 
     /// The last claim found fewer jobs than it asked for, and none has come since.
     var starved = false

@@ -75,6 +75,8 @@ extension QueueEngine: CallbackHandling {
         }
         if target.state == .submitting {
             state.withLock { state in
+                // Only while its POST is under way here: what is kept goes when the POST ends.
+                guard state.submitting.contains(target.id) else { return }
                 var early = state.earlyCallbacks[target.id] ?? EarlyCallback()
                 early.remoteJobId = remoteJobId ?? early.remoteJobId
                 early.finished = early.finished || terminal

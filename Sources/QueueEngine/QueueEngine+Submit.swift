@@ -9,7 +9,7 @@ extension QueueEngine {
         let log = JobLog(logger, id: job.id)
         defer {
             state.withLock {
-                $0.submitting -= 1
+                $0.submitting.remove(job.id)
                 $0.earlyCallbacks[job.id] = nil
             }
             workSignal.signal()
