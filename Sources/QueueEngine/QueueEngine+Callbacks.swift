@@ -1,6 +1,7 @@
 import Foundation
 import LegnextAPI
 import QueueStore
+import QueueSupport
 
 /// What the engine made of a callback (for the receiver's answer and log line).
 public enum CallbackDisposition: Sendable, Hashable {
@@ -128,6 +129,17 @@ extension QueueEngine: CallbackHandling {
             return .moot
         }
         guard let submission else { return .moot }
+        // Its input is this row's, but an earlier attempt's job (one a retry left behind) is not
+        // the one this attempt's lost POST made: the same clock allowance as the settling looks.
+        if let created = remote.createdAt, let claimed = submission.claimedAt,
+            created < claimed.addingTimeInterval(-UncertainJobSettlement.clockSkew)
+        {
+            let why =
+                "not adopting Legnext job \(remoteJobId) \(source): it was made at \(Timestamp.format(created)), before this attempt was sent (\(Timestamp.format(claimed))), so it is an earlier attempt's"
+            log.notice("job \(id) stays uncertain: \(why)")
+            await recordNote(id, why, log)
+            return .notOurs
+        }
         if let mismatch = inputMismatch(submission, remote) {
             let why = "not adopting Legnext job \(remoteJobId) \(source): its input is not this job's (\(mismatch))"
             log.notice("job \(id) stays uncertain: \(why)")

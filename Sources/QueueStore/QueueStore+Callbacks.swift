@@ -95,7 +95,11 @@ extension QueueStore {
             let parent = try job.parentId.flatMap {
                 try String.fetchOne(db.cachedStatement(sql: "SELECT remote_job_id FROM jobs WHERE id = ?"), arguments: [$0])
             }
-            return UncertainSubmission(job: job, parentRemoteJobId: parent)
+            let claimed = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT at FROM job_events WHERE job_id = ? AND to_state = 'submitting' ORDER BY id DESC LIMIT 1"),
+                arguments: [id]
+            )
+            return UncertainSubmission(job: job, parentRemoteJobId: parent, claimedAt: claimed.flatMap(Timestamp.parse))
         }
     }
 }
@@ -103,9 +107,12 @@ extension QueueStore {
 public struct UncertainSubmission: Sendable {
     public var job: Job
     public var parentRemoteJobId: String?
+    /// When its last attempt was claimed: its POST left at or after this (nil: no event kept).
+    public var claimedAt: Date?
 
-    public init(job: Job, parentRemoteJobId: String?) {
+    public init(job: Job, parentRemoteJobId: String?, claimedAt: Date? = nil) {
         self.job = job
         self.parentRemoteJobId = parentRemoteJobId
+        self.claimedAt = claimedAt
     }
 }

@@ -313,7 +313,11 @@ public actor InMemoryJobStore: JobStore {
 
     public func uncertainSubmission(id: Int64) async throws(StoreError) -> UncertainSubmission? {
         guard let job = jobs[id], job.state == .uncertain else { return nil }
-        return UncertainSubmission(job: job, parentRemoteJobId: job.parentId.flatMap { jobs[$0]?.remoteJobId })
+        return UncertainSubmission(
+            job: job,
+            parentRemoteJobId: job.parentId.flatMap { jobs[$0]?.remoteJobId },
+            claimedAt: claimedAt[id] ?? job.updatedAt
+        )
     }
 
     public func heldRemoteIds(_ remoteJobIds: [String]) async throws(StoreError) -> Set<String> {
