@@ -11,12 +11,35 @@ struct EngineState: Sendable {
     /// The timeouts every followed job is held to.
     let limits: RemoteJobLifecycle.Limits
     /// Claimed jobs whose POST has not been answered yet.
-    var submitting: Set<Int64> = []
+    var submitting = 0
+    /// Their ids, each with its number of POSTs under way (a job put back can be claimed again
+    /// before the first POST's bookkeeping ends).
+    var posting: [Int64: Int] = [:]
     /// What callbacks said of jobs whose POST has not been answered yet: one that finished is
     /// polled at once when the answer is recorded; the Legnext job a callback named settles the
     /// job if the answer is lost instead.
     var earlyCallbacks: [Int64: EarlyCallback] = [:]
     var polls = PollQueue()
+
+    mutating func beginPosting(_ ids: [Int64]) {
+        submitting += ids.count
+        for id in ids { posting[id, default: 0] += 1 }
+    }
+
+    /// One POST of `id` ended; returns what early callbacks said of the job (forgotten with its
+    /// last POST).
+    @discardableResult
+    mutating func endPosting(_ id: Int64) -> EarlyCallback? {
+        submitting -= 1
+        let early = earlyCallbacks[id]
+        if let count = posting[id], count > 1 {
+            posting[id] = count - 1
+        } else {
+            posting[id] = nil
+            earlyCallbacks[id] = nil
+        }
+        return early
+    }
     /// When each followed job is next polled, over all of them (its planner learns durations).
     var scheduler: PollScheduler
     var planner: PollPlanner { scheduler.planner }
@@ -113,7 +136,7 @@ struct EngineState: Sendable {
     private(set) var lingering: Set<Int64> = []
 
     /// Slots in use: submissions under way and jobs followed at their normal pace.
-    var busy: Int { inFlight.count - lingering.count + submitting.count }
+    var busy: Int { inFlight.count - lingering.count + submitting }
 
     /// The last claim found fewer jobs than it asked for, and none has come since.
     var starved = false

@@ -75,25 +75,36 @@ extension QueueEngine: CallbackHandling {
             return .confirming
         }
         if target.state == .submitting {
-            state.withLock { state in
-                // Only while its POST is under way here: what is kept goes when the POST ends.
-                guard state.submitting.contains(target.id) else { return }
+            let underWay = state.withLock { state -> Bool in
+                // Kept only while its POST is under way here: taken or dropped as the POST ends.
+                guard state.posting[target.id] != nil else { return false }
                 var early = state.earlyCallbacks[target.id] ?? EarlyCallback()
                 early.remoteJobId = remoteJobId ?? early.remoteJobId
                 early.finished = early.finished || terminal
                 state.earlyCallbacks[target.id] = early
+                return true
             }
-            return .noted("the submission's answer is not recorded yet" + (terminal ? "; polled as soon as it is" : ""))
+            if underWay { return .noted("the submission's answer is not recorded yet" + (terminal ? "; polled as soon as it is" : "")) }
+            // The POST ended while this was read. Had its answer been lost, the job is uncertain
+            // now and the Legnext job named is the evidence; otherwise confirming it is moot.
+            if let remoteJobId { return confirmNamed(target.id, remoteJobId: remoteJobId) }
         }
         if target.state == .uncertain, let remoteJobId {
-            let handed = extraWork.withLock { $0?.yield(.confirm(target.id, remoteJobId: remoteJobId)) }
-            guard case .enqueued = handed else { return .noted("the daemon is stopping") }
-            return .settling
+            return confirmNamed(target.id, remoteJobId: remoteJobId)
         }
         if let remoteJobId, let known = target.remoteJobId, remoteJobId != known {
             return .mismatch("the callback names Legnext job \(remoteJobId), but job \(target.id) is \(known)")
         }
         return .noted("job \(target.id) is \(target.state.rawValue)")
+    }
+
+    /// Has the Legnext job a callback named for job `id` confirmed, and tells its settling that
+    /// a job was named: while that one is not ruled out, no look's proof of absence resends it.
+    func confirmNamed(_ id: Int64, remoteJobId: String) -> CallbackDisposition {
+        state.withLock { _ = $0.settling[id]?.named.insert(remoteJobId) }
+        let handed = extraWork.withLock { $0?.yield(.confirm(id, remoteJobId: remoteJobId)) }
+        guard case .enqueued = handed else { return .noted("the daemon is stopping") }
+        return .settling
     }
 
     /// Asks Legnext about the remote job a callback named for an uncertain job, and adopts it
@@ -104,7 +115,9 @@ extension QueueEngine: CallbackHandling {
             log.notice("job \(id) stays uncertain: Legnext did not confirm job \(remoteJobId) named by a callback")
             return
         }
-        _ = await adoptIfOurs(id, remote, source: "named by a callback", log)
+        if await adoptIfOurs(id, remote, source: "named by a callback", log) == .notOurs {
+            state.withLock { $0.settling[id]?.namedRuledOut(remoteJobId) }
+        }
     }
 
     /// What ``adoptIfOurs(_:_:source:_:)`` decided.
@@ -130,9 +143,10 @@ extension QueueEngine: CallbackHandling {
         }
         guard let submission else { return .moot }
         // Its input is this row's, but an earlier attempt's job (one a retry left behind) is not
-        // the one this attempt's lost POST made: the same clock allowance as the settling looks.
-        if let created = remote.createdAt, let claimed = submission.claimedAt,
-            created < claimed.addingTimeInterval(-UncertainJobSettlement.clockSkew)
+        // the one this attempt's lost POST made. Made before this attempt was claimed, by more
+        // than the settling looks' clock allowance or half the time between the two claims.
+        if let created = remote.createdAt, let claimed = submission.claimedAt, let previous = submission.previousClaimAt,
+            created < claimed.addingTimeInterval(-max(UncertainJobSettlement.clockSkew, claimed.timeIntervalSince(previous) / 2))
         {
             let why =
                 "not adopting Legnext job \(remoteJobId) \(source): it was made at \(Timestamp.format(created)), before this attempt was sent (\(Timestamp.format(claimed))), so it is an earlier attempt's"
@@ -174,6 +188,7 @@ extension QueueEngine: CallbackHandling {
             return .notOurs
         }
         log.info("job \(id) settled: Legnext job \(remoteJobId) \(source) is its own; following it")
+        state.withLock { $0.settling[id] = nil }
         state.withLock { $0.follow(id, kind: kind, remoteJobId: remoteJobId, status: remote.status, submittedAt: now, next: next) }
         pollSignal.signal()
         watchSignal.signal()

@@ -102,7 +102,7 @@ extension QueueEngine {
                 publishStatus()
             }
             state.withLock { state in
-                state.submitting.formUnion(claimed.map(\.job.id))
+                state.beginPosting(claimed.map(\.job.id))
                 state.claiming = false
             }
             guard !claimed.isEmpty else { continue }

@@ -7,11 +7,9 @@ extension QueueEngine {
     func submit(_ claimed: ClaimedJob, ticket: RateLimiter.Ticket) async {
         let job = claimed.job
         let log = JobLog(logger, id: job.id)
+        var postingEnded = false
         defer {
-            state.withLock {
-                $0.submitting.remove(job.id)
-                $0.earlyCallbacks[job.id] = nil
-            }
+            if !postingEnded { state.withLock { _ = $0.endPosting(job.id) } }
             workSignal.signal()
         }
         if isStopping {
@@ -91,11 +89,15 @@ extension QueueEngine {
             let marked: Void? = await record(job.id, log) { try await self.store.markUncertain(id: job.id, reason: reason, now: now) }
             guard marked != nil else { return }
             beginSettling(job, sentAt: sentAt, answeredAt: now.addingTimeInterval(sealMargin()))
-            // A callback that came while the POST was unanswered named the job Legnext made:
-            // the evidence a later callback would give, asked of Legnext the same way.
-            if let named = state.withLock({ $0.earlyCallbacks[job.id]?.remoteJobId }) {
+            // What callbacks said while the POST was unanswered, taken as the POST ends: one read
+            // later finds no POST under way and confirms the job it names itself.
+            let early = state.withLock { $0.endPosting(job.id) }
+            postingEnded = true
+            // A callback named the job Legnext made: the evidence a later callback would give,
+            // asked of Legnext the same way.
+            if let named = early?.remoteJobId {
                 log.notice("job \(job.id): a callback named Legnext job \(named) before the answer was lost; confirming it")
-                _ = extraWork.withLock { $0?.yield(.confirm(job.id, remoteJobId: named)) }
+                _ = confirmNamed(job.id, remoteJobId: named)
             }
         }
     }

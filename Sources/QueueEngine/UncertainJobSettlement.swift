@@ -31,6 +31,9 @@ struct UncertainJobSettlement: Sendable {
     let answeredAt: Date
     /// Running jobs already looked at and found not this one's.
     private(set) var ruledOut: Set<String> = []
+    /// Legnext jobs a callback named for this job and not yet ruled out: evidence that its POST
+    /// made one, so no look's proof of absence resends it while any is left.
+    var named: Set<String> = []
     private(set) var looks = 0
     /// When the first look begun after `answeredAt` that found nothing of ours was answered:
     /// within the window, proof that the POST made nothing.
@@ -76,6 +79,12 @@ struct UncertainJobSettlement: Sendable {
     /// `ruledOut` are candidates a GET showed are not its own, `unverified` whether a candidate
     /// could not be read. Nothing of ours in a look begun after the POST's fate was sealed is
     /// evidence of absence (whether it came within the window is judged at the verdict).
+    /// The job a callback named was read and is not this one's.
+    mutating func namedRuledOut(_ jobId: String) {
+        named.remove(jobId)
+        ruledOut.insert(jobId)
+    }
+
     mutating func lookFoundNothing(ruledOut: Set<String>, unverified: Bool, lookStarted: Date, answered: Date) {
         looks += 1
         self.ruledOut.formUnion(ruledOut)
@@ -94,7 +103,7 @@ struct UncertainJobSettlement: Sendable {
         let closes = sentAt.addingTimeInterval(window)
         guard now >= closes else { return nil }
         let seconds = String(format: "%.1f", now.timeIntervalSince(sentAt))
-        if let absent = firstAbsentLook, absent < closes {
+        if let absent = firstAbsentLook, absent < closes, named.isEmpty {
             return .resend(
                 evidence:
                     "not created: no job of ours among Legnext's running jobs (active_tasks) for \(seconds)s after the POST (\(looks) looks; a \(kind) runs longer), so it is sent again"
@@ -102,6 +111,12 @@ struct UncertainJobSettlement: Sendable {
         }
         // Without proof, keep looking while a job the POST made could still be running.
         guard now >= sentAt.addingTimeInterval(window * Self.horizon) else { return nil }
+        if let job = named.sorted().first {
+            return .leave(
+                why:
+                    "still uncertain: a callback named Legnext job \(job) as its own, but it could not be confirmed (a GET with its input), so it is not sent again (\(looks) looks at Legnext's running jobs over \(seconds)s); `legnext-queue retry` resends it, `cancel` settles it"
+            )
+        }
         let sealed = String(format: "%.1f", answeredAt.timeIntervalSince(sentAt))
         return .leave(
             why:

@@ -95,11 +95,17 @@ extension QueueStore {
             let parent = try job.parentId.flatMap {
                 try String.fetchOne(db.cachedStatement(sql: "SELECT remote_job_id FROM jobs WHERE id = ?"), arguments: [$0])
             }
-            let claimed = try String.fetchOne(
-                db.cachedStatement(sql: "SELECT at FROM job_events WHERE job_id = ? AND to_state = 'submitting' ORDER BY id DESC LIMIT 1"),
+            let claims = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT at FROM job_events WHERE job_id = ? AND to_state = 'submitting' ORDER BY id DESC LIMIT 2"),
                 arguments: [id]
             )
-            return UncertainSubmission(job: job, parentRemoteJobId: parent, claimedAt: claimed.flatMap(Timestamp.parse))
+            .map(Timestamp.parse)
+            return UncertainSubmission(
+                job: job,
+                parentRemoteJobId: parent,
+                claimedAt: claims.first ?? nil,
+                previousClaimAt: claims.count > 1 ? claims[1] : nil
+            )
         }
     }
 }
@@ -109,10 +115,13 @@ public struct UncertainSubmission: Sendable {
     public var parentRemoteJobId: String?
     /// When its last attempt was claimed: its POST left at or after this (nil: no event kept).
     public var claimedAt: Date?
+    /// When the attempt before it was claimed, if there was one.
+    public var previousClaimAt: Date?
 
-    public init(job: Job, parentRemoteJobId: String?, claimedAt: Date? = nil) {
+    public init(job: Job, parentRemoteJobId: String?, claimedAt: Date? = nil, previousClaimAt: Date? = nil) {
         self.job = job
         self.parentRemoteJobId = parentRemoteJobId
         self.claimedAt = claimedAt
+        self.previousClaimAt = previousClaimAt
     }
 }

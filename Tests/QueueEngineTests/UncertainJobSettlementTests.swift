@@ -50,6 +50,26 @@ import Testing
         #expect(evidence.contains("not created") && evidence.contains("1 looks"), "\(evidence)")
     }
 
+    /// A callback named a Legnext job as this one's: a look that finds nothing (a job that
+    /// ended fast is off the list) proves nothing while it is not ruled out; once a GET shows it
+    /// is another's, the proof stands again.
+    @Test func aJobNamedByACallbackIsNeverResentOnALooksProof() {
+        var job = job()
+        job.named.insert("named")
+        job.lookFoundNothing(ruledOut: [], unverified: false, lookStarted: t0 + 1.2, answered: t0 + 1.3)
+        #expect(job.verdict(now: t0 + window, window: window) == nil, "still looked for")
+        guard case .leave(let why) = job.verdict(now: t0 + window * UncertainJobSettlement.horizon, window: window) else {
+            Issue.record("expected it left for a person")
+            return
+        }
+        #expect(why.contains("a callback named Legnext job named") && why.contains("not sent again"), "\(why)")
+        job.namedRuledOut("named")
+        guard case .resend = job.verdict(now: t0 + window, window: window) else {
+            Issue.record("expected a resend once the named job is another's")
+            return
+        }
+    }
+
     @Test func aLookBegunBeforeTheSealProvesNothing() {
         var job = job()
         // Legnext may still have been at work on the POST when this look began.
