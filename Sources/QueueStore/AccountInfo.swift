@@ -72,18 +72,7 @@ extension QueueStore {
                     arguments: [account.name, position, account.concurrency, account.plan, account.rate, account.priority, at]
                 )
             }
-            // The points each account spent, from the jobs themselves: an account new to this
-            // start may have sent jobs already (`default` did, before accounts existed), and a
-            // hand-edited row may have moved points; the triggers keep the sums from here on.
-            try db.execute(
-                sql: """
-                    WITH spent (name, points) AS MATERIALIZED (
-                        SELECT coalesce(remote_account, 'default'), sum(CAST(credits_used AS INTEGER)) FROM jobs
-                        WHERE credits_used IS NOT NULL GROUP BY 1
-                    )
-                    UPDATE accounts SET credits_used = coalesce((SELECT points FROM spent WHERE spent.name = accounts.name), 0)
-                    """
-            )
+            try Self.recountPoints(db)
         }
     }
 

@@ -38,9 +38,9 @@ extension QueueStore {
         try await write { db in try Self.foldCounts(db) }
     }
 
-    /// Counts every row and point again, from scratch: heals counters a person may have upset
-    /// by hand (say, an id inserted below the newest, or a row inserted with its points).
-    /// O(rows); the daemon does it once at start-up.
+    /// Counts every row again, from scratch: heals counters a person may have upset by hand
+    /// (say, an id inserted below the newest). O(rows); the daemon does it once at start-up, and
+    /// counts the points again when it records its accounts (``recountPoints(_:)``).
     public func recount() async throws(StoreError) {
         try await write { db in
             try db.execute(sql: "UPDATE state_counts SET jobs = 0")
@@ -49,13 +49,32 @@ extension QueueStore {
                     UPDATE state_counts SET jobs = (SELECT count(*) FROM jobs WHERE jobs.state = state_counts.state)
                     """
             )
-            try db.execute(
-                sql: """
-                    UPDATE totals SET counted_through = coalesce((SELECT max(id) FROM jobs), 0),
-                        credits_used = coalesce((SELECT sum(CAST(credits_used AS INTEGER)) FROM jobs WHERE credits_used IS NOT NULL), 0)
-                    WHERE id = 1
-                    """
-            )
+            try db.execute(sql: "UPDATE totals SET counted_through = coalesce((SELECT max(id) FROM jobs), 0) WHERE id = 1")
         }
+    }
+
+    /// Counts the points spent again from the jobs themselves, per account and in all, in one
+    /// scan (inside a write transaction, once a start): an account new to this start may have
+    /// sent jobs already (`default` did, before accounts existed), and a row a person inserted
+    /// with its points, or moved to another account, is seen by no trigger. The triggers keep
+    /// the sums from here on.
+    static func recountPoints(_ db: Database) throws {
+        let spent = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT coalesce(remote_account, 'default'), sum(CAST(credits_used AS INTEGER)) FROM jobs
+                WHERE credits_used IS NOT NULL GROUP BY 1
+                """
+        )
+        try db.execute(sql: "UPDATE accounts SET credits_used = 0")
+        let perAccount = try db.cachedStatement(sql: "UPDATE accounts SET credits_used = ? WHERE name = ?")
+        var total: Int64 = 0
+        for row in spent {
+            let r = RowReader(row)
+            guard let points = try? r.int(1, "points") else { continue }
+            total += points
+            if let name = try? r.text(0, "account") { try perAccount.execute(arguments: [points, name]) }
+        }
+        try db.execute(sql: "UPDATE totals SET credits_used = ? WHERE id = 1", arguments: [total])
     }
 }
