@@ -10,11 +10,12 @@ struct EngineState: Sendable {
     var inFlight: [Int64: RemoteJobLifecycle] = [:]
     /// The timeouts every followed job is held to.
     let limits: RemoteJobLifecycle.Limits
-    /// Claimed jobs whose POST has not been answered yet.
-    var submitting = 0
+    /// Claimed jobs whose POST has not been answered yet (kept with `posting`, by
+    /// ``beginPosting(_:)`` and ``endPosting(_:)`` only).
+    private(set) var submitting = 0
     /// Their ids, each with its number of POSTs under way (a job put back can be claimed again
     /// before the first POST's bookkeeping ends).
-    var posting: [Int64: Int] = [:]
+    private(set) var posting: [Int64: Int] = [:]
     /// What callbacks said of jobs whose POST has not been answered yet: one that finished is
     /// polled at once when the answer is recorded; the Legnext job a callback named settles the
     /// job if the answer is lost instead.

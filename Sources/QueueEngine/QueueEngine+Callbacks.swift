@@ -188,8 +188,10 @@ extension QueueEngine: CallbackHandling {
             return .notOurs
         }
         log.info("job \(id) settled: Legnext job \(remoteJobId) \(source) is its own; following it")
-        state.withLock { $0.settling[id] = nil }
-        state.withLock { $0.follow(id, kind: kind, remoteJobId: remoteJobId, status: remote.status, submittedAt: now, next: next) }
+        state.withLock { state in
+            state.settling[id] = nil
+            state.follow(id, kind: kind, remoteJobId: remoteJobId, status: remote.status, submittedAt: now, next: next)
+        }
         pollSignal.signal()
         watchSignal.signal()
         if remote.status.isFinal { await applyPolled(id, remote, now: now) }
