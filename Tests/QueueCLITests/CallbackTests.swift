@@ -166,13 +166,7 @@ import Testing
         }
         #expect(eventually(timeout: 30) { (try? cli.sqlite("SELECT group_concat(state) FROM jobs ORDER BY id")) == "uncertain,uncertain" })
         let headers = ["content-type": "application/json", "x-api-key": "sim-key"]
-        let (active, _) = try await URLSessionLite.send(
-            String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
-            method: .GET,
-            body: nil,
-            headers: headers
-        )
-        let made = try #require(try JSONValue(data: active)["tasks"]?.arrayValue?.compactMap { $0["job_id"]?.stringValue })
+        let made = try #require(try await simulatorActiveTasks(sim.baseURL)["tasks"]?.arrayValue?.compactMap { $0["job_id"]?.stringValue })
         try #require(made.count == 2, "the two lost POSTs made two jobs: \(made)")
         let (created, _) = try await URLSessionLite.post(
             sim.baseURL + "/v1/diffusion",
@@ -217,13 +211,7 @@ import Testing
         let sim = try SimulatorProcess()
         defer { sim.stop() }
         func running() async throws -> [String] {
-            let (active, _) = try await URLSessionLite.send(
-                String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
-                method: .GET,
-                body: nil,
-                headers: ["x-api-key": "sim-key"]
-            )
-            return try JSONValue(data: active)["tasks"]?.arrayValue?.compactMap { $0["job_id"]?.stringValue } ?? []
+            try await simulatorActiveTasks(sim.baseURL)["tasks"]?.arrayValue?.compactMap { $0["job_id"]?.stringValue } ?? []
         }
         #expect(try cli.run(["enqueue", "an old heron sim:drop sim:duration=30"]).status == 0)
         let (daemon, base) = try Self.startDaemon(cli, sim, ["--callback-url", "http://127.0.0.1:9", "--no-auto-settle"])

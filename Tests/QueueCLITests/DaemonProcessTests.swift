@@ -148,14 +148,7 @@ import Testing
         var tasks: [JSONValue] = []
         var limit: Int?
         let seen = try await eventuallyAsync(timeout: 30) {
-            let (data, status) = try await URLSessionLite.send(
-                String(sim.baseURL.dropLast(4)) + "/api/account/active_tasks",
-                method: .GET,
-                body: nil,
-                headers: ["x-api-key": "sim-key"]
-            )
-            guard status == 200 else { return false }
-            let active = try JSONValue(data: data)
+            let active = try await simulatorActiveTasks(sim.baseURL)
             limit = active["concurrent_limit"]?.intValue
             tasks = active["tasks"]?.arrayValue ?? []
             return tasks.count == 4 && tasks.filter { $0["status"] == "processing" }.count == 3

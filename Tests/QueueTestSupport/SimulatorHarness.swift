@@ -45,6 +45,13 @@ public func simulatorStats(_ baseURL: String) async throws -> JSONValue {
     return try JSONValue(data: data)
 }
 
+/// `GET /api/account/active_tasks` with `key`: Legnext's list of the key's unfinished jobs, as JSON.
+public func simulatorActiveTasks(_ baseURL: String, key: String = "sim-key") async throws -> JSONValue {
+    let root = baseURL.hasSuffix("/api") ? String(baseURL.dropLast(4)) : baseURL
+    let (data, _) = try await URLSessionLite.send(root + "/api/account/active_tasks", method: .GET, body: nil, headers: ["x-api-key": key])
+    return try JSONValue(data: data)
+}
+
 /// `GET /_sim/job-lengths`: each job's time in a slot, in the order the jobs were created.
 public func simulatorJobLengths(_ baseURL: String) async throws -> [Double] {
     let root = baseURL.hasSuffix("/api") ? String(baseURL.dropLast(4)) : baseURL
